@@ -1,0 +1,148 @@
+/**
+ * The MQTT wire format: every topic, payload, QoS and retained flag the product uses, in one place.
+ * `docs/design.md` has the same table for readers.
+ *
+ * | topic (prefix `sdv` by default)          | payload                         | QoS | retained |
+ * |------------------------------------------|---------------------------------|-----|----------|
+ * | `{p}/node/{node}/hb`                     | `{"seq":n}` node heartbeat      | 0   | no       |
+ * | `{p}/node/{node}/status`                 | `online` / `offline` (LWT)      | 1   | yes      |
+ * | `{p}/sensor/{sensor}/tick`               | `{"seq":n}` one frame seen      | 0   | no       |
+ * | `{p}/app/{workload}/{node}/hb`           | `{"seq":n}` app alive           | 0   | no       |
+ * | `{p}/workload/{workload}/promotion`      | {@linkcode Promotion} JSON      | 1   | yes      |
+ * | `{p}/supervisor/{id}/status`             | `online` / `offline` (LWT)      | 1   | yes      |
+ * | `{p}/supervisor/{id}/barrier`            | `{"seq":n}` ingest barrier      | 0   | no       |
+ *
+ * Heartbeats are QoS 0: a retransmitted heartbeat is a stale one, and the next period brings a fresh
+ * one. Status and promotion messages are QoS 1 and retained so that a client that (re)connects
+ * learns the current state at once; the promotion's `epoch` is the fencing token.
+ *
+ * @module
+ */
+import type { Config, NodeConfig, SensorConfig, WorkloadConfig } from "../config/schema.ts";
+
+/** The payload of a liveness status topic. */
+export type Status = "online" | "offline";
+
+/** Topic of a node's heartbeat. */
+export function nodeHeartbeatTopic(prefix: string, node: NodeConfig): string {
+  return node.heartbeatTopic ?? `${prefix}/node/${node.name}/hb`;
+}
+
+/** Topic of a node's retained `online`/`offline` status (the agent's Last Will). */
+export function nodeStatusTopic(prefix: string, node: NodeConfig): string {
+  return node.statusTopic ?? `${prefix}/node/${node.name}/status`;
+}
+
+/** Topic of a sensor's frame ticks. */
+export function sensorTickTopic(prefix: string, sensor: SensorConfig): string {
+  return sensor.topic ?? `${prefix}/sensor/${sensor.name}/tick`;
+}
+
+/** Topic of one instance's app heartbeat (`node` is where that instance runs). */
+export function appHeartbeatTopic(prefix: string, workload: string, node: string): string {
+  return `${prefix}/app/${workload}/${node}/hb`;
+}
+
+/** Topic of a workload's retained promotion (QoS 1). */
+export function promotionTopic(prefix: string, workload: string): string {
+  return `${prefix}/workload/${workload}/promotion`;
+}
+
+/** Topic of the supervisor's retained status. */
+export function supervisorStatusTopic(prefix: string, id: string): string {
+  return `${prefix}/supervisor/${id}/status`;
+}
+
+/** Topic the supervisor publishes to itself to prove that ingest has caught up. */
+export function barrierTopic(prefix: string, id: string): string {
+  return `${prefix}/supervisor/${id}/barrier`;
+}
+
+/** Node names by configured topic, for a config. */
+export function topicsOf(config: Config): {
+  nodes: Map<string, NodeConfig>;
+  sensors: Map<string, SensorConfig>;
+} {
+  const p = config.mqtt.topicPrefix;
+  return {
+    nodes: new Map(config.nodes.map((n) => [nodeHeartbeatTopic(p, n), n])),
+    sensors: new Map(config.sensors.map((s) => [sensorTickTopic(p, s), s])),
+  };
+}
+
+/** Encodes a heartbeat, tick or barrier payload. */
+export function encodeBeat(seq: number): string {
+  return `{"seq":${seq}}`;
+}
+
+/**
+ * Decodes a heartbeat/tick/barrier payload.
+ * @returns the sequence number, or `undefined` when the payload is malformed (not a JSON object
+ *   with a non-negative integer `seq`). Never throws.
+ */
+export function decodeBeat(payload: Uint8Array | string): number | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === "string" ? payload : textDecoder.decode(payload));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const seq = (value as { seq?: unknown }).seq;
+  return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
+}
+
+/** Decodes a status payload; `undefined` when malformed. */
+export function decodeStatus(payload: Uint8Array | string): Status | undefined {
+  const text = typeof payload === "string" ? payload : textDecoder.decode(payload);
+  return text === "online" || text === "offline" ? text : undefined;
+}
+
+/**
+ * The retained promotion a supervisor publishes when it switches a workload to its standby.
+ * Consumers (the apps, the agents) act on the highest `epoch` they have seen and ignore lower ones:
+ * an old primary that sees an epoch above its own stands down (fencing).
+ */
+export interface Promotion {
+  /** Wire format version. */
+  v: 1;
+  workload: string;
+  namespace: string;
+  /** Node that runs the instance that is now active. */
+  activeNode: string;
+  /** Deployment that is now active. */
+  activeDeployment: string;
+  /** Node whose instance lost the role. */
+  failedNode: string;
+  /** Fencing token: strictly greater than every earlier promotion of this workload. */
+  epoch: number;
+  /** Why: `node-expired`, `node-offline`, `sensor-expired:<sensor>`, `app-expired`. */
+  reason: string;
+  /** Supervisor id that issued it. */
+  supervisor: string;
+  /** Wall-clock issue time (ISO 8601), for humans and logs only; never used for decisions. */
+  issuedAt: string;
+}
+
+/** Decodes a promotion payload; `undefined` when malformed. */
+export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === "string" ? payload : textDecoder.decode(payload));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const p = value as Record<string, unknown>;
+  const strings = ["workload", "namespace", "activeNode", "activeDeployment", "failedNode", "reason"];
+  if (p.v !== 1 || !strings.every((k) => typeof p[k] === "string")) return undefined;
+  if (typeof p.epoch !== "number" || !Number.isSafeInteger(p.epoch) || p.epoch < 1) return undefined;
+  return p as unknown as Promotion;
+}
+
+/** All app-heartbeat topics of a workload (one per instance). */
+export function appTopicsOf(prefix: string, w: WorkloadConfig): string[] {
+  return [appHeartbeatTopic(prefix, w.name, w.primary.node), appHeartbeatTopic(prefix, w.name, w.standby.node)];
+}
+
+const textDecoder = new TextDecoder();
