@@ -134,15 +134,27 @@ export function decodePromotion(payload: Uint8Array | string): Promotion | undef
   }
   if (typeof value !== "object" || value === null) return undefined;
   const p = value as Record<string, unknown>;
-  const strings = ["workload", "namespace", "activeNode", "activeDeployment", "failedNode", "reason"];
+  const strings = [
+    "workload",
+    "namespace",
+    "activeNode",
+    "activeDeployment",
+    "failedNode",
+    "reason",
+  ];
   if (p.v !== 1 || !strings.every((k) => typeof p[k] === "string")) return undefined;
-  if (typeof p.epoch !== "number" || !Number.isSafeInteger(p.epoch) || p.epoch < 1) return undefined;
+  if (typeof p.epoch !== "number" || !Number.isSafeInteger(p.epoch) || p.epoch < 1) {
+    return undefined;
+  }
   return p as unknown as Promotion;
 }
 
 /** All app-heartbeat topics of a workload (one per instance). */
 export function appTopicsOf(prefix: string, w: WorkloadConfig): string[] {
-  return [appHeartbeatTopic(prefix, w.name, w.primary.node), appHeartbeatTopic(prefix, w.name, w.standby.node)];
+  return [
+    appHeartbeatTopic(prefix, w.name, w.primary.node),
+    appHeartbeatTopic(prefix, w.name, w.standby.node),
+  ];
 }
 
 const textDecoder = new TextDecoder();

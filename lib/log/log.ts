@@ -39,7 +39,8 @@ const encoder = new TextEncoder();
 export function createLogger(options: LoggerOptions = {}, base: LogFields = {}): Logger {
   const format = options.format ?? "text";
   const min = ORDER[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
+  const write = options.write ??
+    ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
   const nowMs = options.nowMs ?? (() => performance.now());
   const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (ORDER[level] < min) return;

@@ -1,0 +1,502 @@
+/**
+ * Alive supervision of every target (node heartbeat, sensor tick, app heartbeat) against a
+ * deadline on the monotonic clock.
+ *
+ * Vocabulary and states follow the AUTOSAR Watchdog Manager's alive supervision (AUTOSAR
+ * SWS_WatchdogManager: local supervision status OK / FAILED / EXPIRED / DEACTIVATED), adapted:
+ *
+ * ```
+ *            heartbeat                      deadline passed, confirmed
+ *   INIT ──────────────▶ OK ───────────────────────────────────────────▶ EXPIRED
+ *     │ grace passed,                ▲                                      │ heartbeat
+ *     │ confirmed                    │ heartbeats for recoveryWindowMs     ▼
+ *     └──────────────▶ EXPIRED       └─────────────────────────────── RECOVERING
+ *                                       (deadline passed while RECOVERING → EXPIRED, no new expiry)
+ * ```
+ *
+ * Design rules:
+ * - **Event-driven, never polling.** One heap of deadlines and ONE timer armed for the earliest.
+ *   A heartbeat moves its target's deadline later (one O(log n) sift) and never touches the
+ *   timer; the timer is re-armed only when it fires or when an earlier deadline appears.
+ * - **Monotonic time only**: wall-clock jumps change nothing.
+ * - **Expiry is confirmed against ingest.** A passed deadline makes the target *pending*; it
+ *   expires only after an ingest barrier (a message the supervisor sends itself through the
+ *   broker) comes back, proving that every heartbeat the broker held at that moment has been read.
+ *   A stalled event loop (GC, CPU load) therefore cannot blame a healthy node, and a lost or hung
+ *   broker (the barrier never returns) is reported as an ingest stall, never as every node
+ *   failing at once. A Last Will `offline` is itself proof from the broker: it expires at once.
+ *
+ * @module
+ */
+import type { Clock, TimerHandle } from "../clock/clock.ts";
+import { DeadlineHeap, type HeapEntry } from "./deadline_heap.ts";
+
+/** Supervision state of one target. */
+export type TargetState = "INIT" | "OK" | "EXPIRED" | "RECOVERING";
+
+/** What kind of thing a target supervises. */
+export type TargetKind = "node" | "sensor" | "app";
+
+/** Static description of a supervised target. */
+export interface TargetSpec {
+  /** Unique id, e.g. `node/worker-node2`, `sensor/camera-node2`, `app/lane-detection/worker-node2`. */
+  id: string;
+  kind: TargetKind;
+  /** Expected heartbeat period in ms (informational; timing sanity is checked by the config). */
+  periodMs: number;
+  /** Silence longer than this expires the target, in ms. */
+  timeoutMs: number;
+}
+
+/** Why a target expired. */
+export type ExpiryCause = "deadline" | "offline" | "never-seen";
+
+/** A state change, delivered to the {@linkcode WatchdogOptions.onTransition} listener. */
+export interface Transition {
+  target: Readonly<TargetSpec>;
+  from: TargetState;
+  to: TargetState;
+  /** Monotonic time of the transition in ms. */
+  atMs: number;
+  /** Receipt time of the last heartbeat before the transition (undefined if none ever). */
+  lastHeartbeatAtMs: number | undefined;
+  /** For expiries: the deadline that passed (ms). */
+  deadlineMs?: number;
+  /** For expiries: how long after the deadline it was confirmed (ms). */
+  latenessMs?: number;
+  /** For expiries: the cause. */
+  cause?: ExpiryCause;
+  /** True when this is the OK/INIT → EXPIRED edge that should trigger failover. */
+  isFailure: boolean;
+}
+
+/** The ingest barrier: sends a message through the broker back to the supervisor. */
+export interface IngestBarrier {
+  /**
+   * Sends barrier number `seq` through the broker; ingest must call
+   * {@linkcode Watchdog.barrierPassed} with the same `seq` when it comes back.
+   */
+  request(seq: number): void;
+}
+
+/** Options of {@linkcode Watchdog}. */
+export interface WatchdogOptions {
+  clock: Clock;
+  /** Receives every state change, synchronously, in order. */
+  onTransition: (transition: Transition) => void;
+  /** Called once when a barrier did not return within `barrierTimeoutMs`. */
+  onIngestStall?: (sinceMs: number) => void;
+  /** Barrier used to confirm expiries; without one, passed deadlines expire at once. */
+  barrier?: IngestBarrier;
+  /** How long a barrier may take before ingest counts as stalled, ms (default 200). */
+  barrierTimeoutMs?: number;
+  /** Continuous heartbeats needed for RECOVERING → OK, ms (default 1000). */
+  recoveryWindowMs?: number;
+  /** Timer lateness above this counts as a supervisor lag event, ms (default 5). */
+  lagToleranceMs?: number;
+}
+
+/** Counters exported as metrics. */
+export interface WatchdogStats {
+  heartbeats: number;
+  expiries: number;
+  /** Deadlines that passed but were refuted by a heartbeat read before the barrier returned. */
+  refuted: number;
+  barriers: number;
+  timerFirings: number;
+  /** Timer firings later than `lagToleranceMs`. */
+  lagEvents: number;
+  /** Largest timer lateness seen, ms. */
+  maxTimerLatenessMs: number;
+}
+
+interface Target extends HeapEntry {
+  spec: TargetSpec;
+  index: number;
+  state: TargetState;
+  lastHeartbeatAtMs: number | undefined;
+  recoveringSinceMs: number;
+  /** Set while the deadline has passed and a barrier is awaited; the passed deadline. */
+  pendingDeadlineMs: number;
+  pendingSinceMs: number;
+}
+
+/** Alive supervision of many targets with one timer. See the module doc for the state machine. */
+export class Watchdog {
+  readonly #clock: Clock;
+  readonly #onTransition: (t: Transition) => void;
+  readonly #onIngestStall?: (sinceMs: number) => void;
+  readonly #barrier?: IngestBarrier;
+  readonly #barrierTimeoutMs: number;
+  readonly #recoveryWindowMs: number;
+  readonly #lagToleranceMs: number;
+  readonly #targets: Target[] = [];
+  readonly #byId = new Map<string, Target>();
+  readonly #heap = new DeadlineHeap<Target>();
+  readonly #pending = new Set<Target>();
+  #timer: TimerHandle | undefined;
+  #timerDueMs = Infinity;
+  /** Outstanding barriers: seq → monotonic send time. */
+  readonly #barriersInFlight = new Map<number, number>();
+  #barrierSeq = 0;
+  #barrierTimer: TimerHandle | undefined;
+  #suspended = false;
+  #stalled = false;
+  #stopped = false;
+
+  /** Counters; read-only for callers. */
+  readonly stats: WatchdogStats = {
+    heartbeats: 0,
+    expiries: 0,
+    refuted: 0,
+    barriers: 0,
+    timerFirings: 0,
+    lagEvents: 0,
+    maxTimerLatenessMs: 0,
+  };
+
+  /** Creates a watchdog; add targets with {@linkcode Watchdog.add} then call {@linkcode Watchdog.start}. */
+  constructor(options: WatchdogOptions) {
+    this.#clock = options.clock;
+    this.#onTransition = options.onTransition;
+    this.#onIngestStall = options.onIngestStall;
+    this.#barrier = options.barrier;
+    this.#barrierTimeoutMs = options.barrierTimeoutMs ?? 200;
+    this.#recoveryWindowMs = options.recoveryWindowMs ?? 1000;
+    this.#lagToleranceMs = options.lagToleranceMs ?? 5;
+  }
+
+  /**
+   * Registers a target and returns its index (a handle for {@linkcode Watchdog.heartbeatAt}).
+   * @throws Error when the id is already registered or the timeout is not positive.
+   */
+  add(spec: TargetSpec): number {
+    if (this.#byId.has(spec.id)) throw new Error(`duplicate watchdog target ${spec.id}`);
+    if (!(spec.timeoutMs > 0)) throw new Error(`target ${spec.id}: timeoutMs must be > 0`);
+    const target: Target = {
+      spec: { ...spec },
+      index: this.#targets.length,
+      state: "INIT",
+      lastHeartbeatAtMs: undefined,
+      recoveringSinceMs: 0,
+      pendingDeadlineMs: NaN,
+      pendingSinceMs: NaN,
+      deadlineMs: Infinity,
+      heapIndex: -1,
+    };
+    this.#targets.push(target);
+    this.#byId.set(spec.id, target);
+    return target.index;
+  }
+
+  /** Index of a target id, or -1. */
+  indexOf(id: string): number {
+    return this.#byId.get(id)?.index ?? -1;
+  }
+
+  /** Number of targets. */
+  get size(): number {
+    return this.#targets.length;
+  }
+
+  /**
+   * Arms every target: a target not heard from within `max(graceMs, timeoutMs)` expires with
+   * cause `never-seen`.
+   * @param graceMs start-up grace in ms (the origin project used 3000).
+   */
+  start(graceMs: number): void {
+    const nowMs = this.#clock.nowMs();
+    for (const t of this.#targets) {
+      if (t.state === "INIT" || t.state === "OK") {
+        this.#heap.set(t, nowMs + Math.max(graceMs, t.spec.timeoutMs));
+      }
+    }
+    this.#arm();
+  }
+
+  /** Records a heartbeat of target `index`, received at `atMs` (monotonic; default now). */
+  heartbeatAt(index: number, atMs: number = this.#clock.nowMs()): void {
+    const t = this.#targets[index];
+    if (!t || this.#stopped) return;
+    this.stats.heartbeats++;
+    t.lastHeartbeatAtMs = atMs;
+    if (this.#pending.delete(t)) this.stats.refuted++;
+    switch (t.state) {
+      case "INIT":
+        this.#transition(t, "OK", atMs, {});
+        break;
+      case "EXPIRED":
+        t.recoveringSinceMs = atMs;
+        this.#transition(t, "RECOVERING", atMs, {});
+        break;
+      case "RECOVERING":
+        if (atMs - t.recoveringSinceMs >= this.#recoveryWindowMs) {
+          this.#transition(t, "OK", atMs, {});
+        }
+        break;
+    }
+    if (this.#suspended) return;
+    this.#heap.set(t, atMs + t.spec.timeoutMs);
+    // A heartbeat only moves a deadline later, so the armed timer stays valid (it may fire early
+    // and re-arm). Only a target that was not in the heap can bring an earlier deadline.
+    if (this.#timerDueMs > t.deadlineMs) this.#arm();
+  }
+
+  /** Heartbeat by id; unknown ids are ignored and return false. */
+  heartbeat(id: string, atMs?: number): boolean {
+    const t = this.#byId.get(id);
+    if (!t) return false;
+    this.heartbeatAt(t.index, atMs);
+    return true;
+  }
+
+  /**
+   * The target announced it is gone (a Last Will `offline` delivered live by the broker): it
+   * expires at once, without a barrier, since the message itself proves ingest is live.
+   */
+  offline(index: number, atMs: number = this.#clock.nowMs()): void {
+    const t = this.#targets[index];
+    if (!t || this.#stopped || this.#suspended) return;
+    if (t.state === "EXPIRED") return;
+    this.#pending.delete(t);
+    this.#heap.delete(t);
+    this.#expire(t, atMs, atMs, "offline");
+  }
+
+  /**
+   * Checks the earliest deadline now. Cheap (O(1) when nothing is due); ingest calls it after each
+   * batch of messages so that expiry does not wait for a timer that the event loop runs late.
+   */
+  checkDue(nowMs: number = this.#clock.nowMs()): void {
+    const top = this.#heap.peek();
+    if (top && top.deadlineMs <= nowMs && !this.#suspended) this.#collectDue(nowMs);
+  }
+
+  /**
+   * Called by ingest when barrier `seq` came back through the broker: every target that became
+   * pending before that barrier was sent, and got no heartbeat since, is now confirmed EXPIRED.
+   * Unknown or stale `seq`s are ignored.
+   */
+  barrierPassed(seq: number): void {
+    const sentAtMs = this.#barriersInFlight.get(seq);
+    if (sentAtMs === undefined) return;
+    // Messages arrive in order: this barrier also vouches for every earlier one.
+    for (const s of this.#barriersInFlight.keys()) if (s <= seq) this.#barriersInFlight.delete(s);
+    if (this.#barrierTimer !== undefined) this.#clock.clearTimer(this.#barrierTimer);
+    this.#barrierTimer = undefined;
+    this.#stalled = false;
+    const nowMs = this.#clock.nowMs();
+    let waiting = false;
+    for (const t of [...this.#pending]) {
+      if (t.pendingSinceMs <= sentAtMs) {
+        this.#pending.delete(t);
+        this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
+      } else {
+        waiting = true;
+      }
+    }
+    if (waiting) this.#sendBarrier(nowMs);
+  }
+
+  /**
+   * Suspends supervision (the broker connection is lost: no heartbeat can arrive, so silence
+   * proves nothing). Pending expiries are dropped; states are kept.
+   */
+  suspend(): void {
+    if (this.#suspended) return;
+    this.#suspended = true;
+    this.#cancelTimer();
+    this.#cancelBarrier();
+    this.#pending.clear();
+    for (const t of this.#targets) this.#heap.delete(t);
+  }
+
+  /**
+   * Resumes after {@linkcode Watchdog.suspend}: every target not EXPIRED gets a fresh deadline
+   * `max(graceMs, timeoutMs)` from now, so the outage itself is not counted as silence.
+   */
+  resume(graceMs: number): void {
+    if (!this.#suspended || this.#stopped) return;
+    this.#suspended = false;
+    this.#stalled = false;
+    const nowMs = this.#clock.nowMs();
+    for (const t of this.#targets) {
+      if (t.state !== "EXPIRED") this.#heap.set(t, nowMs + Math.max(graceMs, t.spec.timeoutMs));
+    }
+    this.#arm();
+  }
+
+  /** Stops all timers; further calls do nothing. */
+  stop(): void {
+    this.#stopped = true;
+    this.#cancelTimer();
+    this.#cancelBarrier();
+  }
+
+  /** True while suspended. */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  /** State of a target by id (`undefined` if unknown). */
+  state(id: string): TargetState | undefined {
+    return this.#byId.get(id)?.state;
+  }
+
+  /** State of a target by index. */
+  stateAt(index: number): TargetState | undefined {
+    return this.#targets[index]?.state;
+  }
+
+  /** Snapshot of one target. */
+  describe(id: string):
+    | { spec: TargetSpec; state: TargetState; lastHeartbeatAtMs?: number; deadlineMs: number }
+    | undefined {
+    const t = this.#byId.get(id);
+    if (!t) return undefined;
+    return {
+      spec: { ...t.spec },
+      state: t.state,
+      lastHeartbeatAtMs: t.lastHeartbeatAtMs,
+      deadlineMs: t.deadlineMs,
+    };
+  }
+
+  /** Number of targets currently armed in the heap. */
+  get armedCount(): number {
+    return this.#heap.size;
+  }
+
+  #arm(): void {
+    const top = this.#heap.peek();
+    if (!top || this.#suspended || this.#stopped) {
+      this.#cancelTimer();
+      return;
+    }
+    if (this.#timer !== undefined && this.#timerDueMs <= top.deadlineMs) return;
+    this.#cancelTimer();
+    this.#timerDueMs = top.deadlineMs;
+    const delayMs = Math.max(0, Math.ceil(top.deadlineMs - this.#clock.nowMs()));
+    this.#timer = this.#clock.setTimer(() => this.#onTimer(), delayMs);
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
+    this.#timer = undefined;
+    this.#timerDueMs = Infinity;
+  }
+
+  #cancelBarrier(): void {
+    if (this.#barrierTimer !== undefined) this.#clock.clearTimer(this.#barrierTimer);
+    this.#barrierTimer = undefined;
+    this.#barriersInFlight.clear();
+  }
+
+  #onTimer(): void {
+    const dueMs = this.#timerDueMs;
+    this.#timer = undefined;
+    this.#timerDueMs = Infinity;
+    if (this.#suspended || this.#stopped) return;
+    const nowMs = this.#clock.nowMs();
+    this.stats.timerFirings++;
+    const latenessMs = nowMs - dueMs;
+    if (latenessMs > this.stats.maxTimerLatenessMs) this.stats.maxTimerLatenessMs = latenessMs;
+    if (latenessMs > this.#lagToleranceMs) this.stats.lagEvents++;
+    this.#collectDue(nowMs);
+    this.#arm();
+  }
+
+  #collectDue(nowMs: number): void {
+    let any = false;
+    for (let top = this.#heap.peek(); top && top.deadlineMs <= nowMs; top = this.#heap.peek()) {
+      this.#heap.delete(top);
+      if (top.state === "RECOVERING") {
+        // Relapse: not a new failure (failover already happened), no barrier needed.
+        this.#transition(top, "EXPIRED", nowMs, {
+          deadlineMs: top.deadlineMs,
+          latenessMs: nowMs - top.deadlineMs,
+          cause: "deadline",
+        });
+        continue;
+      }
+      top.pendingDeadlineMs = top.deadlineMs;
+      top.pendingSinceMs = nowMs;
+      this.#pending.add(top);
+      any = true;
+    }
+    if (!any) return;
+    if (!this.#barrier) {
+      for (const t of [...this.#pending]) {
+        this.#pending.delete(t);
+        this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
+      }
+    } else if (this.#barriersInFlight.size === 0) {
+      this.#sendBarrier(nowMs);
+    }
+  }
+
+  #sendBarrier(nowMs: number): void {
+    const seq = ++this.#barrierSeq;
+    this.#barriersInFlight.set(seq, nowMs);
+    this.stats.barriers++;
+    if (this.#barrierTimer !== undefined) this.#clock.clearTimer(this.#barrierTimer);
+    this.#barrierTimer = this.#clock.setTimer(
+      () => this.#onBarrierTimeout(),
+      this.#barrierTimeoutMs,
+    );
+    this.#barrier!.request(seq);
+  }
+
+  #onBarrierTimeout(): void {
+    this.#barrierTimer = undefined;
+    if (this.#barriersInFlight.size === 0 || this.#suspended || this.#stopped) return;
+    if (!this.#stalled) {
+      this.#stalled = true;
+      this.#onIngestStall?.(Math.min(...this.#barriersInFlight.values()));
+    }
+    // Keep the targets pending (a late barrier still confirms them) and ask again, so that a
+    // broker that recovers without a reconnect is noticed. Bound the bookkeeping.
+    if (this.#barriersInFlight.size > 16) {
+      const oldest = Math.min(...this.#barriersInFlight.keys());
+      this.#barriersInFlight.delete(oldest);
+    }
+    this.#sendBarrier(this.#clock.nowMs());
+  }
+
+  /** True while a barrier has been outstanding longer than `barrierTimeoutMs`. */
+  get ingestStalled(): boolean {
+    return this.#stalled;
+  }
+
+  #expire(t: Target, nowMs: number, deadlineMs: number, cause: ExpiryCause): void {
+    const from = t.state;
+    if (from === "EXPIRED") return;
+    const isFailure = from === "OK" || from === "INIT";
+    if (isFailure) this.stats.expiries++;
+    this.#transition(t, "EXPIRED", nowMs, {
+      deadlineMs,
+      latenessMs: nowMs - deadlineMs,
+      cause,
+      isFailure,
+    });
+  }
+
+  #transition(
+    t: Target,
+    to: TargetState,
+    atMs: number,
+    extra: Partial<Pick<Transition, "deadlineMs" | "latenessMs" | "cause" | "isFailure">>,
+  ): void {
+    const from = t.state;
+    t.state = to;
+    this.#onTransition({
+      target: t.spec,
+      from,
+      to,
+      atMs,
+      lastHeartbeatAtMs: t.lastHeartbeatAtMs,
+      isFailure: false,
+      ...extra,
+    });
+  }
+}

@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { FakeClock } from "../clock/fake_clock.ts";
+import { type Transition, Watchdog, type WatchdogOptions } from "./watchdog.ts";
+
+function setup(options: Partial<WatchdogOptions> & { useBarrier?: boolean } = {}) {
+  const clock = new FakeClock(1000);
+  const transitions: Transition[] = [];
+  const barriers: number[] = [];
+  const stalls: number[] = [];
+  const wd = new Watchdog({
+    clock,
+    onTransition: (t) => transitions.push(t),
+    onIngestStall: (s) => stalls.push(s),
+    barrier: options.useBarrier ? { request: (seq) => barriers.push(seq) } : undefined,
+    recoveryWindowMs: 100,
+    ...options,
+  });
+  return { clock, wd, transitions, barriers, stalls };
+}
+
+const failures = (ts: Transition[]) => ts.filter((t) => t.isFailure);
+
+Deno.test("a target heartbeating within its timeout never expires", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  for (let k = 0; k < 1000; k++) {
+    clock.advance(10);
+    wd.heartbeatAt(i);
+  }
+  assert.equal(failures(transitions).length, 0);
+  assert.equal(wd.state("node/a"), "OK");
+  // one timer at a time, re-armed only on firing
+  assert.equal(clock.pendingTimers, 1);
+  assert.ok(wd.stats.timerFirings < 1000 / 2, `timer fired ${wd.stats.timerFirings} times`);
+});
+
+Deno.test("silence expires exactly at last heartbeat + timeout (no barrier)", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  clock.advance(5);
+  wd.heartbeatAt(i); // at 1005
+  clock.advance(29.9);
+  assert.equal(failures(transitions).length, 0);
+  clock.advance(0.2);
+  const [expiry] = failures(transitions);
+  assert.ok(expiry, "expired");
+  assert.equal(expiry.lastHeartbeatAtMs, 1005);
+  assert.equal(expiry.deadlineMs, 1035);
+  assert.equal(expiry.cause, "deadline");
+  assert.equal(expiry.from, "OK");
+  assert.equal(wd.state("node/a"), "EXPIRED");
+});
+
+Deno.test("start-up grace: an unseen target expires as never-seen after the grace", () => {
+  const { clock, wd, transitions } = setup();
+  wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(3000);
+  clock.advance(2999);
+  assert.equal(transitions.length, 0);
+  clock.advance(2);
+  assert.equal(failures(transitions)[0]?.cause, "never-seen");
+});
+
+Deno.test("a wall-clock jump changes nothing (only the injected monotonic clock counts)", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + 3_600_000;
+    for (let k = 0; k < 10; k++) {
+      clock.advance(10);
+      wd.heartbeatAt(i);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(failures(transitions).length, 0);
+});
+
+Deno.test("expiry waits for the ingest barrier; a heartbeat read before it refutes the expiry", () => {
+  const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  // The loop stalls 50 ms (GC): the timer fires late, the heartbeats sit unread in the socket.
+  clock.advance(50, 20);
+  assert.deepEqual(barriers, [1], "one barrier requested");
+  assert.equal(failures(transitions).length, 0, "not expired before the barrier returns");
+  // Ingest drains the socket: the queued heartbeat is read, then the barrier.
+  wd.heartbeatAt(i);
+  wd.barrierPassed(1);
+  assert.equal(failures(transitions).length, 0, "refuted");
+  assert.equal(wd.stats.refuted, 1);
+  assert.equal(wd.state("node/a"), "OK");
+});
+
+Deno.test("a barrier that comes back with no heartbeat confirms the expiry with honest lateness", () => {
+  const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(i); // 1000
+  clock.advance(31);
+  assert.deepEqual(barriers, [1]);
+  clock.advance(0.5);
+  wd.barrierPassed(1);
+  const [expiry] = failures(transitions);
+  assert.equal(expiry.deadlineMs, 1030);
+  assert.equal(expiry.atMs, 1031.5);
+  assert.equal(expiry.latenessMs, 1.5);
+});
+
+Deno.test("a barrier that never returns is an ingest stall, not a mass failover", () => {
+  const { clock, wd, transitions, barriers, stalls } = setup({
+    useBarrier: true,
+    barrierTimeoutMs: 100,
+  });
+  const ids = ["node/a", "node/b", "node/c"].map((id) =>
+    wd.add({ id, kind: "node", periodMs: 10, timeoutMs: 30 })
+  );
+  wd.start(0);
+  for (const i of ids) wd.heartbeatAt(i);
+  clock.advance(1000); // broker hung: nothing arrives
+  assert.equal(failures(transitions).length, 0);
+  assert.equal(stalls.length, 1, "stall reported once");
+  assert.ok(barriers.length > 1, "barrier re-sent while stalled");
+  assert.ok(wd.ingestStalled);
+  wd.suspend(); // the supervisor reacts to the stall / disconnect
+  clock.advance(1000);
+  assert.equal(failures(transitions).length, 0);
+  wd.resume(500);
+  clock.advance(499);
+  for (const i of ids.slice(0, 2)) wd.heartbeatAt(i);
+  clock.advance(40);
+  wd.barrierPassed(barriers.at(-1)!);
+  const failed = failures(transitions).map((t) => t.target.id);
+  assert.deepEqual(failed, ["node/c"], "only the target still silent after resume");
+});
+
+Deno.test("offline (Last Will) expires at once, without a barrier", () => {
+  const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  clock.advance(12);
+  wd.offline(i);
+  const [expiry] = failures(transitions);
+  assert.equal(expiry.cause, "offline");
+  assert.equal(expiry.atMs, 1012);
+  assert.equal(barriers.length, 0);
+  wd.offline(i);
+  assert.equal(failures(transitions).length, 1, "second offline changes nothing");
+});
+
+Deno.test("recovery: EXPIRED → RECOVERING → OK after the recovery window; relapse is no new failure", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  clock.advance(40);
+  assert.equal(wd.state("node/a"), "EXPIRED");
+  wd.heartbeatAt(i);
+  assert.equal(wd.state("node/a"), "RECOVERING");
+  clock.advance(40); // relapse
+  assert.equal(wd.state("node/a"), "EXPIRED");
+  assert.equal(failures(transitions).length, 1, "relapse does not trigger failover again");
+  for (let k = 0; k <= 11; k++) {
+    wd.heartbeatAt(i);
+    clock.advance(10);
+  }
+  assert.equal(wd.state("node/a"), "OK");
+  const path = transitions.map((t) => `${t.from}>${t.to}`);
+  assert.deepEqual(path, [
+    "INIT>OK",
+    "OK>EXPIRED",
+    "EXPIRED>RECOVERING",
+    "RECOVERING>EXPIRED",
+    "EXPIRED>RECOVERING",
+    "RECOVERING>OK",
+  ]);
+  clock.advance(40);
+  assert.equal(failures(transitions).length, 2, "a new failure after full recovery");
+});
+
+Deno.test("checkDue expires without waiting for a late timer", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  clock.jump(31); // the loop is busy: no timer fires
+  assert.equal(failures(transitions).length, 0);
+  wd.checkDue();
+  assert.equal(failures(transitions).length, 1);
+});
+
+Deno.test("thousands of targets: each expires once, in deadline order, one timer", () => {
+  const { clock, wd, transitions } = setup();
+  const n = 5000;
+  const idx = Array.from(
+    { length: n },
+    (_, k) => wd.add({ id: `t/${k}`, kind: "sensor", periodMs: 20, timeoutMs: 50 + (k % 7) }),
+  );
+  wd.start(0);
+  for (let round = 0; round < 10; round++) {
+    clock.advance(20);
+    for (const i of idx) wd.heartbeatAt(i);
+  }
+  assert.equal(failures(transitions).length, 0);
+  assert.equal(clock.pendingTimers, 1);
+  clock.advance(100);
+  const f = failures(transitions);
+  assert.equal(f.length, n);
+  for (let k = 1; k < f.length; k++) assert.ok(f[k - 1].deadlineMs! <= f[k].deadlineMs!);
+  assert.equal(wd.armedCount, 0);
+});
+
+Deno.test("duplicate ids and bad timeouts are rejected", () => {
+  const { wd } = setup();
+  wd.add({ id: "x", kind: "node", periodMs: 1, timeoutMs: 2 });
+  assert.throws(() => wd.add({ id: "x", kind: "node", periodMs: 1, timeoutMs: 2 }), /duplicate/);
+  assert.throws(() => wd.add({ id: "y", kind: "node", periodMs: 1, timeoutMs: 0 }), /timeoutMs/);
+});
