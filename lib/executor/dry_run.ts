@@ -1,0 +1,31 @@
+/**
+ * The dry-run executor (`run --dry-run`, the demo): prints what would be done and calls nothing.
+ *
+ * @module
+ */
+import type { Config } from "../config/schema.ts";
+import type { FailoverPlan } from "../policy/policy.ts";
+import type { ActionResult, FailoverExecutor, ObservedWorkload } from "./executor.ts";
+import { plannedActions } from "./plan_actions.ts";
+
+/** An executor that reports every planned API action as `planned` and touches nothing. */
+export class DryRunExecutor implements FailoverExecutor {
+  /** Plans received, in order (for tests and the demo timeline). */
+  readonly plans: FailoverPlan[] = [];
+
+  /** Nothing is persisted in a dry run: every workload starts at epoch 0. */
+  observe(_config: Config): Promise<Map<string, ObservedWorkload>> {
+    return Promise.resolve(new Map());
+  }
+
+  /** Returns the API actions the plan would run, each `planned`. */
+  execute(plan: FailoverPlan): Promise<ActionResult[]> {
+    this.plans.push(plan);
+    return Promise.resolve(
+      plannedActions(plan).map((a) => ({ ...a, outcome: "planned", attempts: 0, doneAtMs: 0 })),
+    );
+  }
+
+  /** Nothing to release. */
+  close(): void {}
+}
