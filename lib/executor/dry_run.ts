@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { FailoverPlan } from "../policy/policy.ts";
+import type { Logger } from "../log/log.ts";
 import type { ActionResult, FailoverExecutor, ObservedWorkload } from "./executor.ts";
 import { plannedActions } from "./plan_actions.ts";
 
@@ -12,6 +13,12 @@ import { plannedActions } from "./plan_actions.ts";
 export class DryRunExecutor implements FailoverExecutor {
   /** Plans received, in order (for tests and the demo timeline). */
   readonly plans: FailoverPlan[] = [];
+  readonly #log?: Logger;
+
+  /** @param options.log prints each planned action (`planned-action`). */
+  constructor(options: { log?: Logger } = {}) {
+    this.#log = options.log;
+  }
 
   /** Nothing is persisted in a dry run: every workload starts at epoch 0. */
   observe(_config: Config): Promise<Map<string, ObservedWorkload>> {
@@ -21,8 +28,12 @@ export class DryRunExecutor implements FailoverExecutor {
   /** Returns the API actions the plan would run, each `planned`. */
   execute(plan: FailoverPlan): Promise<ActionResult[]> {
     this.plans.push(plan);
+    const actions = plannedActions(plan);
+    for (const a of actions) {
+      this.#log?.info("planned-action", { workload: plan.workload, epoch: plan.epoch, ...a });
+    }
     return Promise.resolve(
-      plannedActions(plan).map((a) => ({ ...a, outcome: "planned", attempts: 0, doneAtMs: 0 })),
+      actions.map((a) => ({ ...a, outcome: "planned", attempts: 0, doneAtMs: 0 })),
     );
   }
 

@@ -1,0 +1,237 @@
+/**
+ * `sdv-failover`: the one binary flashed onto every Jetson image.
+ *
+ * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover executor), server node
+ * - `agent --config FILE --node NAME` the node agent (sensor-gated heartbeat), every node
+ * - `check --config FILE`             validate a config, print the FTTI budget per workload
+ * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
+ * - `demo`                            self-contained demo: in-process broker, dry-run executor
+ * - `version`
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. SIGINT/SIGTERM start an ordered
+ * shutdown. Only this file calls `Deno.exit`.
+ *
+ * @module
+ */
+import { Command, CommanderError, Option } from "commander";
+import denoJson from "./deno.json" with { type: "json" };
+import type { Config } from "./lib/config/schema.ts";
+import { createLogger, type Logger, type LogLevel } from "./lib/log/log.ts";
+
+/** The product version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+const EXIT_OK = 0;
+const EXIT_USAGE = 2;
+
+interface CommonOptions {
+  config: string;
+  logFormat: "text" | "json";
+  logLevel: LogLevel;
+}
+
+function loggerFor(opts: { logFormat: "text" | "json"; logLevel: LogLevel }, role: string): Logger {
+  return createLogger({ format: opts.logFormat, level: opts.logLevel }, { role });
+}
+
+/** Loads and validates the config; on error prints every issue and returns undefined. */
+async function loadOrReport(path: string): Promise<Config | undefined> {
+  const { loadConfig, ConfigError } = await import("./lib/config/load.ts");
+  try {
+    return await loadConfig(path);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** An AbortSignal that fires on SIGINT or SIGTERM (the ordered-shutdown trigger). */
+function shutdownSignal(): AbortSignal {
+  const controller = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, () => controller.abort(sig));
+    } catch {
+      // signal not supported on this platform
+    }
+  }
+  return controller.signal;
+}
+
+const logOptions = (cmd: Command) =>
+  cmd
+    .addOption(
+      new Option("--log-format <format>", "log line format").choices(["text", "json"]).default(
+        "text",
+      ),
+    )
+    .addOption(
+      new Option("--log-level <level>", "lowest level logged").choices([
+        "debug",
+        "info",
+        "warn",
+        "error",
+      ])
+        .default("info"),
+    );
+
+/** Builds the CLI; `exit` receives the command's exit code. */
+export function buildCli(exit: (code: number) => void): Command {
+  const program = new Command("sdv-failover")
+    .description(
+      "Failover orchestrator for safety-relevant vehicle workloads on K3s (Jetson nodes)",
+    )
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError()
+    .exitOverride();
+
+  logOptions(
+    program.command("run")
+      .description(
+        "run the supervisor: MQTT heartbeats → watchdog → failover through the Kubernetes API",
+      )
+      .requiredOption("-c, --config <file>", "config file (YAML)")
+      .option("--dry-run", "print the failover plans, call no Kubernetes API", false),
+  ).action(async (opts: CommonOptions & { dryRun: boolean }) => {
+    const config = await loadOrReport(opts.config);
+    if (!config) return exit(EXIT_USAGE);
+    const { runCommand } = await import("./lib/cli/run_command.ts");
+    exit(
+      await runCommand({
+        config,
+        dryRun: opts.dryRun,
+        signal: shutdownSignal(),
+        log: loggerFor(opts, "supervisor"),
+      }),
+    );
+  });
+
+  logOptions(
+    program.command("agent")
+      .description(
+        "run the node agent: publish this node's heartbeat while its required sensors are fresh",
+      )
+      .requiredOption("-c, --config <file>", "config file (YAML)")
+      .requiredOption("-n, --node <name>", "this node's name, as in the config"),
+  ).action(async (opts: CommonOptions & { node: string }) => {
+    const config = await loadOrReport(opts.config);
+    if (!config) return exit(EXIT_USAGE);
+    const { agentCommand } = await import("./lib/cli/agent_command.ts");
+    exit(
+      await agentCommand({
+        config,
+        nodeName: opts.node,
+        signal: shutdownSignal(),
+        log: loggerFor(opts, "agent"),
+      }),
+    );
+  });
+
+  program.command("check")
+    .description(
+      "validate a config (every problem with line:column) and print the FTTI budget per workload",
+    )
+    .requiredOption("-c, --config <file>", "config file (YAML)")
+    .action(async (opts: { config: string }) => {
+      const { checkCommand } = await import("./lib/cli/check_command.ts");
+      exit(await checkCommand({ configPath: opts.config }));
+    });
+
+  logOptions(
+    program.command("publish")
+      .description("simulate every node agent, sensor and app heartbeat of a config, with faults")
+      .requiredOption("-c, --config <file>", "config file (YAML)")
+      .option(
+        "-f, --fault <spec>",
+        "fault to inject (repeatable): node-crash:NODE@T, node-hang:NODE@T, sensor-loss:SENSOR@T, " +
+          "app-hang:WORKLOAD@T, jitter:NODE:MS, partition:NODE@T+DUR",
+        (value: string, previous: string[]) => [...previous, value],
+        [] as string[],
+      )
+      .option("-d, --duration <time>", "stop after this long (e.g. 10s, 1500ms)", "10s"),
+  ).action(async (opts: CommonOptions & { fault: string[]; duration: string }) => {
+    const config = await loadOrReport(opts.config);
+    if (!config) return exit(EXIT_USAGE);
+    const [{ publishCommand }, { parseDurationMs }] = await Promise.all([
+      import("./lib/cli/publish_command.ts"),
+      import("./lib/publisher/faults.ts"),
+    ]);
+    let durationMs: number;
+    try {
+      durationMs = parseDurationMs(opts.duration);
+    } catch (error) {
+      console.error(`--duration: ${(error as Error).message}`);
+      return exit(EXIT_USAGE);
+    }
+    exit(
+      await publishCommand({
+        config,
+        faults: opts.fault,
+        durationMs,
+        signal: shutdownSignal(),
+        log: loggerFor(opts, "publisher"),
+      }),
+    );
+  });
+
+  program.command("demo")
+    .description(
+      "self-contained demo: in-process broker, simulated nodes, a node crash, dry-run failover",
+    )
+    .option(
+      "-c, --config <file>",
+      "config to simulate (default: the origin setup, config/example.yaml values)",
+    )
+    .option("-f, --fault <spec>", "fault to inject instead of node-crash:worker-node2@2s")
+    .option("--verbose", "also print the supervisor's log", false)
+    .action(async (opts: { config?: string; fault?: string; verbose: boolean }) => {
+      let config: Config | undefined;
+      if (opts.config) {
+        config = await loadOrReport(opts.config);
+        if (!config) return exit(EXIT_USAGE);
+      }
+      const { demoCommand } = await import("./lib/demo/demo.ts");
+      exit(
+        await demoCommand({
+          config,
+          fault: opts.fault,
+          verbose: opts.verbose,
+          signal: shutdownSignal(),
+        }),
+      );
+    });
+
+  program.command("version")
+    .description("print the version")
+    .action(() => {
+      console.log(`sdv-failover ${VERSION} (deno ${Deno.version.deno}, ${Deno.build.target})`);
+      exit(EXIT_OK);
+    });
+
+  return program;
+}
+
+if (import.meta.main) {
+  let code: number | undefined;
+  const program = buildCli((c) => (code = c));
+  try {
+    await program.parseAsync(Deno.args, { from: "user" });
+    if (code === undefined) {
+      program.outputHelp();
+      code = Deno.args.length === 0 ? EXIT_USAGE : EXIT_OK;
+    }
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const ok = error.code === "commander.helpDisplayed" || error.code === "commander.version" ||
+        error.code === "commander.help";
+      code = ok ? EXIT_OK : EXIT_USAGE;
+    } else {
+      console.error(`fatal: ${error instanceof Error ? error.stack : String(error)}`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}
