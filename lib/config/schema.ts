@@ -39,7 +39,10 @@ const topic = z.string().min(1).refine((t) => !/[+#]/.test(t), "must not contain
 
 /** MQTT connection settings. Credentials come from the environment or a file, never inline. */
 export const MqttSchema = z.strictObject({
-  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, "must be an mqtt://, mqtts://, ws:// or wss:// URL")
+  url: z.string().regex(
+    /^(mqtts?|wss?|tcp|ssl):\/\//,
+    "must be an mqtt://, mqtts://, ws:// or wss:// URL",
+  )
     .default("mqtt://127.0.0.1:1883"),
   clientId: z.string().min(1).optional(),
   topicPrefix: z.string().min(1).regex(/^[^+#]+$/, "must not contain wildcards").default("sdv"),

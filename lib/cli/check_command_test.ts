@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { CHECK_INVALID, CHECK_OK, checkCommand } from "./check_command.ts";
+
+const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
+const EXAMPLE = here("../../config/example.yaml");
+const FAST = here("../../config/fast.yaml");
+const BROKEN = here("../../tests/fixtures/broken.yaml");
+
+async function run(configPath: string) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await checkCommand({
+    configPath,
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+  });
+  return { code, out, err };
+}
+
+Deno.test("check example.yaml: 0, a summary and the budget table", async () => {
+  const { code, out, err } = await run(EXAMPLE);
+  assert.equal(code, CHECK_OK);
+  assert.equal(code, 0);
+  assert.deepEqual(err, []);
+  assert.equal(out[0], `${EXAMPLE}: OK (3 nodes, 5 sensors, 2 workloads)`);
+  assert.match(out[2], /^FTTI budgets \(ISO 26262-1:2018: FDTI \+ FRTI ≤ FTTI/);
+  assert.match(out[3], /^workload +asil +ftti ms/);
+  assert.match(out[4], /^lane-detection +B +500 +300 +5 +25 +330 +\+170 /);
+  assert.match(out[5], /^pose-estimation +QM +1000 +300 +5 +25 +330 +\+670 /);
+  assert.equal(out.length, 6);
+});
+
+Deno.test("check fast.yaml: 0, lane-detection fits 100 ms with 40 ms to spare", async () => {
+  const { code, out } = await run(FAST);
+  assert.equal(code, 0);
+  assert.match(out.find((l) => l.startsWith("lane-detection"))!, / D +100 +30 +5 +25 +60 +\+40 /);
+});
+
+Deno.test("check broken.yaml: 2, every issue as FILE:LINE:COL PATH: MESSAGE on err", async () => {
+  const { code, out, err } = await run(BROKEN);
+  assert.equal(code, CHECK_INVALID);
+  assert.equal(code, 2);
+  assert.deepEqual(out, []);
+  assert.equal(err.length, 15);
+  for (const line of err.slice(0, -1)) {
+    assert.ok(line.startsWith(`${BROKEN}:`), line);
+    assert.match(line.slice(BROKEN.length), /^:\d+:\d+ [\w.[\]]+: \S/);
+  }
+  assert.equal(
+    err[0],
+    `${BROKEN}:5:21 supervisor.recoveryWindowMs: recoveryWindowMs 20 is shorter than the ` +
+      "largest period, 100 ms (sensors[2].periodMs): a recovering target could not send even one " +
+      "heartbeat within the window",
+  );
+  assert.ok(err.includes(
+    `${BROKEN}:13:5 nodes[1].heartbeatTimeoutMs: missing required key ` +
+      `"heartbeatTimeoutMs" (expected number)`,
+  ));
+  assert.equal(err[14], `${BROKEN}: 14 problems`);
+});
+
+Deno.test("an FTTI violation alone makes check return 2", async () => {
+  const text = (await Deno.readTextFile(FAST)).replace("fttiMs: 100", "fttiMs: 59");
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, text);
+    const { code, out, err } = await run(path);
+    assert.equal(code, 2);
+    assert.deepEqual(out, []);
+    assert.equal(err.length, 2);
+    // 30 + 5 + 25 = 60 > 59
+    assert.match(
+      err[0],
+      /^.*:\d+:13 workloads\[0\]\.fttiMs: FTTI budget exceeded by 1 ms: detection 30 ms/,
+    );
+    assert.match(err[0], /= 60 ms > fttiMs 59/);
+    assert.equal(err[1], `${path}: 1 problem`);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a missing file makes check return 2, not throw or exit", async () => {
+  const path = here("./no-such-config.yaml");
+  const { code, err } = await run(path);
+  assert.equal(code, 2);
+  assert.match(err[0], new RegExp(`^${path.replaceAll(".", "\\.")}:1:1 \\(root\\): cannot read`));
+});
