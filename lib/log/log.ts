@@ -47,7 +47,9 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
     const tMs = Math.round(nowMs() * 1000) / 1000;
     const all = { ...base, ...fields };
     if (format === "json") {
-      write(JSON.stringify({ tMs, level, event, ...all }));
+      // wallMs (time origin + monotonic) lets lines of two processes on one host be compared.
+      const wallMs = Math.round((performance.timeOrigin + tMs) * 1000) / 1000;
+      write(JSON.stringify({ tMs, wallMs, level, event, ...all }));
     } else {
       const kv = Object.entries(all).map(([k, v]) =>
         `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`

@@ -1,0 +1,144 @@
+/**
+ * Runs `main.ts run` as a separate process (its own identity, its own event loop), with JSON
+ * logs parsed line by line so tests can wait for and measure events.
+ *
+ * @module
+ */
+import { fromFileUrl } from "node:url";
+
+/** One parsed JSON log line of the supervisor. */
+export interface LogLine {
+  tMs: number;
+  wallMs: number;
+  level: string;
+  event: string;
+  [key: string]: unknown;
+}
+
+/** A running supervisor process. */
+export interface SupervisorProcess {
+  /** Every JSON log line so far. */
+  lines: LogLine[];
+  /** Non-JSON stderr/stdout text (for diagnostics). */
+  raw: string[];
+  /** Resolves with the first line (already seen or future) matching `predicate`. */
+  waitFor(predicate: (line: LogLine) => boolean, timeoutMs: number, what?: string): Promise<LogLine>;
+  /** SIGTERM, then the exit code (SIGKILL after `timeoutMs`, default 5000). */
+  stop(timeoutMs?: number): Promise<number>;
+}
+
+const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
+
+/** Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. */
+export function spawnMain(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    env,
+  }).spawn();
+}
+
+/** Starts the supervisor with `--log-format json` and waits until its watchdog is armed. */
+export async function startSupervisor(
+  configPath: string,
+  options: { dryRun?: boolean; armedTimeoutMs?: number } = {},
+): Promise<SupervisorProcess> {
+  const args = ["run", "--config", configPath, "--log-format", "json"];
+  if (options.dryRun) args.push("--dry-run");
+  const child = spawnMain(args);
+  const lines: LogLine[] = [];
+  const raw: string[] = [];
+  const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const text = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        let line: LogLine | undefined;
+        try {
+          line = JSON.parse(text);
+        } catch {
+          raw.push(text);
+          continue;
+        }
+        lines.push(line!);
+        for (const w of [...waiters]) {
+          if (w.predicate(line!)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line!);
+          }
+        }
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+
+  const proc: SupervisorProcess = {
+    lines,
+    raw,
+    waitFor(predicate, timeoutMs, what = "log line") {
+      const seen = lines.find(predicate);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(entry), 1);
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; last lines:\n` +
+                [...raw.slice(-10), ...lines.slice(-15).map((l) => JSON.stringify(l))].join("\n"),
+            ),
+          );
+        }, timeoutMs);
+        const entry = {
+          predicate,
+          resolve: (l: LogLine) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        };
+        waiters.push(entry);
+      });
+    },
+    async stop(timeoutMs = 5000) {
+      if (!exited) {
+        try {
+          child.kill("SIGTERM");
+        } catch { /* already gone */ }
+      }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, timeoutMs);
+      const s = await status;
+      clearTimeout(timer);
+      await pumps;
+      return s.code;
+    },
+  };
+  try {
+    await Promise.race([
+      proc.waitFor((l) => l.event === "armed", options.armedTimeoutMs ?? 30_000, "armed"),
+      status.then((s) => {
+        throw new Error(`supervisor exited with ${s.code} before arming:\n${raw.join("\n")}\n${JSON.stringify(lines.slice(-5))}`);
+      }),
+    ]);
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  return proc;
+}
