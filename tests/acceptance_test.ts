@@ -8,7 +8,13 @@
  * `tests/.results/acceptance.json` (never asserted on time).
  */
 import assert from "node:assert/strict";
-import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
 import type { V1Deployment } from "@kubernetes/client-node";
 import mqtt from "mqtt";
 import { stringify } from "yaml";
@@ -63,7 +69,11 @@ function deployment(name: string, node: string): V1Deployment {
   };
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   while (performance.now() < deadline) {
@@ -75,7 +85,9 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (last error: ${last})` : ""}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms: ${what}${last ? ` (last error: ${last})` : ""}`,
+  );
 }
 
 /** Creates the namespace and the four Deployments, waits until each has a Running pod on its node. */
@@ -83,15 +95,25 @@ async function setupWorkloads(admin: Admin, ns: string) {
   await admin.core.createNamespace({ body: { metadata: { name: ns } } });
   // The namespace's default ServiceAccount is not needed (ServiceAccount admission is disabled).
   for (const w of WORKLOADS) {
-    await admin.apps.createNamespacedDeployment({ namespace: ns, body: deployment(`${w}-original`, "worker-node2") });
-    await admin.apps.createNamespacedDeployment({ namespace: ns, body: deployment(`${w}-standby`, "worker-node3") });
+    await admin.apps.createNamespacedDeployment({
+      namespace: ns,
+      body: deployment(`${w}-original`, "worker-node2"),
+    });
+    await admin.apps.createNamespacedDeployment({
+      namespace: ns,
+      body: deployment(`${w}-standby`, "worker-node3"),
+    });
   }
   await until(`pods Running in ${ns}`, 60_000, async () => {
     const pods = await admin.core.listNamespacedPod({ namespace: ns });
-    const running = pods.items.filter((p) => p.status?.phase === "Running" && !p.metadata?.deletionTimestamp);
+    const running = pods.items.filter((p) =>
+      p.status?.phase === "Running" && !p.metadata?.deletionTimestamp
+    );
     const placed = (app: string, node: string) =>
       running.some((p) => p.metadata?.labels?.app === app && p.spec?.nodeName === node);
-    return WORKLOADS.every((w) => placed(`${w}-original`, "worker-node2") && placed(`${w}-standby`, "worker-node3"))
+    return WORKLOADS.every((w) =>
+        placed(`${w}-original`, "worker-node2") && placed(`${w}-standby`, "worker-node3")
+      )
       ? true
       : undefined;
   });
@@ -109,7 +131,12 @@ function writeConfig(dir: string, ns: string, brokerUrl: string, kubeconfig: str
       requiredSensors: [`camera-node${i + 1}`],
     })),
     sensors: [
-      ...NODES.map((node, i) => ({ name: `camera-node${i + 1}`, node, periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS })),
+      ...NODES.map((node, i) => ({
+        name: `camera-node${i + 1}`,
+        node,
+        periodMs: PERIOD_MS,
+        timeoutMs: TIMEOUT_MS,
+      })),
       { name: "lidar-node2", node: "worker-node2", periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
       { name: "lidar-node3", node: "worker-node3", periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
     ],
@@ -119,8 +146,16 @@ function writeConfig(dir: string, ns: string, brokerUrl: string, kubeconfig: str
         namespace: ns,
         asil: "B",
         fttiMs: 500,
-        primary: { deployment: "lane-detection-original", node: "worker-node2", sensors: ["camera-node2"] },
-        standby: { deployment: "lane-detection-standby", node: "worker-node3", sensors: ["camera-node3"] },
+        primary: {
+          deployment: "lane-detection-original",
+          node: "worker-node2",
+          sensors: ["camera-node2"],
+        },
+        standby: {
+          deployment: "lane-detection-standby",
+          node: "worker-node3",
+          sensors: ["camera-node3"],
+        },
         appHeartbeat: { periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
       },
       {
@@ -128,8 +163,16 @@ function writeConfig(dir: string, ns: string, brokerUrl: string, kubeconfig: str
         namespace: ns,
         asil: "QM",
         fttiMs: 1000,
-        primary: { deployment: "pose-estimation-original", node: "worker-node2", sensors: ["lidar-node2"] },
-        standby: { deployment: "pose-estimation-standby", node: "worker-node3", sensors: ["lidar-node3"] },
+        primary: {
+          deployment: "pose-estimation-original",
+          node: "worker-node2",
+          sensors: ["lidar-node2"],
+        },
+        standby: {
+          deployment: "pose-estimation-standby",
+          node: "worker-node3",
+          sensors: ["lidar-node3"],
+        },
       },
     ],
   };
@@ -155,24 +198,26 @@ async function promotionWatcher(url: string, prefix: string) {
   return { received, close: () => client.endAsync() };
 }
 
-async function sdvEvents(admin: Admin, ns: string) {
-  const [inNs, inDefault] = await Promise.all([
-    admin.core.listNamespacedEvent({ namespace: ns }),
-    admin.core.listNamespacedEvent({ namespace: "default" }),
-  ]);
-  return [...inNs.items, ...inDefault.items].filter((e) => e.source?.component === "sdv-failover" && (e.metadata?.namespace === ns || e.message?.includes(`${ns}`) || e.involvedObject?.kind === "Node"));
-}
-
 async function annotations(admin: Admin, ns: string, name: string) {
   const d = await admin.apps.readNamespacedDeployment({ namespace: ns, name });
-  return { annotations: d.metadata?.annotations ?? {}, resourceVersion: d.metadata?.resourceVersion };
+  return {
+    annotations: d.metadata?.annotations ?? {},
+    resourceVersion: d.metadata?.resourceVersion,
+  };
 }
 
-function record(scenario: string, lines: LogLine[], received: { promotion: Promotion; wallMs: number }[]) {
+function record(
+  scenario: string,
+  lines: LogLine[],
+  received: { promotion: Promotion; wallMs: number }[],
+) {
   for (const e of lines.filter((l) => l.event === "expired")) {
     const sent = lines.find((l) => l.event === "promotion-sent" && l.tMs >= e.tMs);
     const done = lines.find((l) => l.event === "failover-done" && l.tMs >= e.tMs);
-    const got = sent && received.find((r) => r.promotion.workload === sent.workload && r.promotion.epoch === sent.epoch);
+    const got = sent &&
+      received.find((r) =>
+        r.promotion.workload === sent.workload && r.promotion.epoch === sent.epoch
+      );
     measurements.push({
       scenario,
       target: String(e.target),
@@ -202,7 +247,10 @@ Deno.test({
     let cp: ControlPlane | undefined;
     let broker: Awaited<ReturnType<typeof startMosquitto>> | undefined;
     try {
-      [cp, broker] = await Promise.all([startControlPlane({ nodes: NODES }), startMosquitto({ workDir: dir })]);
+      [cp, broker] = await Promise.all([
+        startControlPlane({ nodes: NODES }),
+        startMosquitto({ workDir: dir }),
+      ]);
       const admin = kubeClients(cp.adminKubeconfigPath);
       const runtimeKubeconfig = cp.runtimeKubeconfigPath;
       const url = broker.url;
@@ -214,26 +262,29 @@ Deno.test({
         assert.match(text, /broken\.yaml:\d+:\d+ /);
       });
 
-      await t.step("a healthy node with jitter below its timeout is never failed over", async () => {
-        const ns = "acc-jitter";
-        await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-        const sup = await startSupervisor(cfg);
-        const watch = await promotionWatcher(url, `sdv-${ns}`);
-        try {
-          // max gap = period 20 + jitter 50 = 70 ms < timeout 100 ms
-          await publish(cfg, ["jitter:worker-node2:50", "jitter:worker-node3:50"], 4000);
-          assert.equal(watch.received.length, 0, "no promotion");
-          assert.equal(sup.lines.filter((l) => l.event === "expired").length, 0, "no expiry");
-          const a = await annotations(admin, ns, "lane-detection-original");
-          assert.equal(a.annotations["sdv-failover.io/epoch"], undefined);
-          const node = await admin.core.readNode({ name: "worker-node2" });
-          assert.notEqual(node.spec?.unschedulable, true);
-        } finally {
-          await watch.close();
-          assert.equal(await sup.stop(), 0, "clean shutdown exit code");
-        }
-      });
+      await t.step(
+        "a healthy node with jitter below its timeout is never failed over",
+        async () => {
+          const ns = "acc-jitter";
+          await setupWorkloads(admin, ns);
+          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+          const sup = await startSupervisor(cfg);
+          const watch = await promotionWatcher(url, `sdv-${ns}`);
+          try {
+            // max gap = period 20 + jitter 50 = 70 ms < timeout 100 ms
+            await publish(cfg, ["jitter:worker-node2:50", "jitter:worker-node3:50"], 4000);
+            assert.equal(watch.received.length, 0, "no promotion");
+            assert.equal(sup.lines.filter((l) => l.event === "expired").length, 0, "no expiry");
+            const a = await annotations(admin, ns, "lane-detection-original");
+            assert.equal(a.annotations["sdv-failover.io/epoch"], undefined);
+            const node = await admin.core.readNode({ name: "worker-node2" });
+            assert.notEqual(node.spec?.unschedulable, true);
+          } finally {
+            await watch.close();
+            assert.equal(await sup.stop(), 0, "clean shutdown exit code");
+          }
+        },
+      );
 
       await t.step("sensor loss fails over only the workloads needing that sensor", async () => {
         const ns = "acc-sensor";
@@ -241,7 +292,10 @@ Deno.test({
         const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
         const sup = await startSupervisor(cfg);
         const watch = await promotionWatcher(url, `sdv-${ns}`);
-        const before = await admin.core.listNamespacedPod({ namespace: ns, labelSelector: "app=pose-estimation-original" });
+        const before = await admin.core.listNamespacedPod({
+          namespace: ns,
+          labelSelector: "app=pose-estimation-original",
+        });
         try {
           await publish(cfg, ["sensor-loss:lidar-node2@1s"], 2500);
           await sup.waitFor((l) => l.event === "failover-done", 10_000, "failover-done");
@@ -250,12 +304,26 @@ Deno.test({
           const standby = await annotations(admin, ns, "pose-estimation-standby");
           assert.equal(standby.annotations["sdv-failover.io/role"], "active");
           const lane = await annotations(admin, ns, "lane-detection-original");
-          assert.equal(lane.annotations["sdv-failover.io/epoch"], undefined, "lane-detection untouched");
+          assert.equal(
+            lane.annotations["sdv-failover.io/epoch"],
+            undefined,
+            "lane-detection untouched",
+          );
           const oldPod = before.items[0].metadata!.uid;
-          const after = await admin.core.listNamespacedPod({ namespace: ns, labelSelector: "app=pose-estimation-original" });
-          assert.ok(!after.items.some((p) => p.metadata?.uid === oldPod), "the primary's pod was deleted");
+          const after = await admin.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: "app=pose-estimation-original",
+          });
+          assert.ok(
+            !after.items.some((p) => p.metadata?.uid === oldPod),
+            "the primary's pod was deleted",
+          );
           const node = await admin.core.readNode({ name: "worker-node2" });
-          assert.notEqual(node.spec?.unschedulable, true, "a sensor fault does not cordon the node");
+          assert.notEqual(
+            node.spec?.unschedulable,
+            true,
+            "a sensor fault does not cordon the node",
+          );
           record("sensor-loss", sup.lines, watch.received);
         } finally {
           await watch.close();
@@ -283,118 +351,178 @@ Deno.test({
         }
       });
 
-      await t.step("node hang (connection kept, silence) fails over both and cordons/taints the node", async () => {
-        const ns = "acc-hang";
-        await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-        const sup = await startSupervisor(cfg);
-        const watch = await promotionWatcher(url, `sdv-${ns}`);
-        try {
-          await publish(cfg, ["node-hang:worker-node2@1s"], 2500);
-          await until("two failovers done", 10_000, () =>
-            Promise.resolve(sup.lines.filter((l) => l.event === "failover-done").length >= 2 ? true : undefined));
-          assert.deepEqual(watch.received.map((r) => r.promotion.workload).sort(), [...WORKLOADS]);
-          const expired = sup.lines.find((l) => l.event === "expired" && l.target === "node/worker-node2");
-          assert.equal(expired?.cause, "deadline");
+      await t.step(
+        "node hang (connection kept, silence) fails over both and cordons/taints the node",
+        async () => {
+          const ns = "acc-hang";
+          await setupWorkloads(admin, ns);
+          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+          const sup = await startSupervisor(cfg);
+          const watch = await promotionWatcher(url, `sdv-${ns}`);
+          try {
+            await publish(cfg, ["node-hang:worker-node2@1s"], 2500);
+            await until(
+              "two failovers done",
+              10_000,
+              () =>
+                Promise.resolve(
+                  sup.lines.filter((l) => l.event === "failover-done").length >= 2
+                    ? true
+                    : undefined,
+                ),
+            );
+            assert.deepEqual(watch.received.map((r) => r.promotion.workload).sort(), [
+              ...WORKLOADS,
+            ]);
+            const expired = sup.lines.find((l) =>
+              l.event === "expired" && l.target === "node/worker-node2"
+            );
+            assert.equal(expired?.cause, "deadline");
+            const node = await admin.core.readNode({ name: "worker-node2" });
+            assert.equal(node.spec?.unschedulable, true);
+            assert.ok(
+              node.spec?.taints?.some((x) =>
+                x.key === "sdv-failover.io/unreachable" && x.effect === "NoExecute"
+              ),
+            );
+            record("node-hang", sup.lines, watch.received);
+          } finally {
+            await watch.close();
+            await sup.stop();
+          }
+          // Operator brings the node back for the next scenario: uncordon and remove our taint.
           const node = await admin.core.readNode({ name: "worker-node2" });
-          assert.equal(node.spec?.unschedulable, true);
-          assert.ok(node.spec?.taints?.some((x) => x.key === "sdv-failover.io/unreachable" && x.effect === "NoExecute"));
-          record("node-hang", sup.lines, watch.received);
-        } finally {
-          await watch.close();
-          await sup.stop();
-        }
-        // Operator brings the node back for the next scenario: uncordon and remove our taint.
-        const node = await admin.core.readNode({ name: "worker-node2" });
-        const taints = (node.spec?.taints ?? []).filter((x) => x.key !== "sdv-failover.io/unreachable");
-        await admin.core.patchNode(
-          { name: "worker-node2", body: { spec: { unschedulable: false, taints } } },
-          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-        );
-      });
-
-      await t.step("node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; repeats change nothing", async () => {
-        const ns = "acc-crash";
-        await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-        let sup = await startSupervisor(cfg);
-        const watch = await promotionWatcher(url, `sdv-${ns}`);
-        try {
-          const publishing = publish(cfg, ["node-crash:worker-node2@1s"], 2500);
-          // The same fault for the control plane: the node lost power.
-          setTimeout(() => cp!.killNode("worker-node2"), 1000);
-          await publishing;
-          await until("two failovers done", 10_000, () =>
-            Promise.resolve(sup.lines.filter((l) => l.event === "failover-done").length >= 2 ? true : undefined));
-          const promos = watch.received.filter((r) => !r.retained);
-          assert.deepEqual(promos.map((r) => r.promotion.workload).sort(), [...WORKLOADS]);
-          for (const p of promos) {
-            assert.equal(p.promotion.epoch, 1);
-            assert.equal(p.promotion.activeNode, "worker-node3");
-            assert.equal(p.promotion.failedNode, "worker-node2");
-          }
-          const expired = sup.lines.find((l) => l.event === "expired" && l.target === "node/worker-node2");
-          assert.equal(expired?.cause, "offline", "Last Will fast path");
-          for (const w of WORKLOADS) {
-            const standby = await annotations(admin, ns, `${w}-standby`);
-            assert.equal(standby.annotations["sdv-failover.io/role"], "active");
-            assert.equal(standby.annotations["sdv-failover.io/epoch"], "1");
-            assert.equal(standby.annotations["sdv-failover.io/active-node"], "worker-node3");
-            const original = await annotations(admin, ns, `${w}-original`);
-            assert.equal(original.annotations["sdv-failover.io/role"], "failed");
-            const onNode2 = await admin.core.listNamespacedPod({
-              namespace: ns,
-              labelSelector: `app=${w}-original`,
-              fieldSelector: "spec.nodeName=worker-node2",
-            });
-            assert.equal(onNode2.items.length, 0, `${w}: no pod left on worker-node2`);
-          }
-          const node = await admin.core.readNode({ name: "worker-node2" });
-          assert.equal(node.spec?.unschedulable, true);
-          assert.ok(node.spec?.taints?.some((x) => x.key === "sdv-failover.io/unreachable" && x.effect === "NoExecute"));
-          const events = await admin.core.listNamespacedEvent({ namespace: ns });
-          const reasons = events.items.filter((e) => e.source?.component === "sdv-failover").map((e) => e.reason).sort();
-          for (const r of ["FailoverFenced", "FailoverPodsDeleted", "FailoverPromoted"]) {
-            assert.equal(reasons.filter((x) => x === r).length, 2, `${r} per workload: ${reasons}`);
-          }
-          const nodeEvents = (await admin.core.listNamespacedEvent({ namespace: "default" })).items
-            .filter((e) => e.source?.component === "sdv-failover" && e.involvedObject?.name === "worker-node2");
-          assert.ok(nodeEvents.length >= 1, "node Event recorded");
-          record("node-crash", sup.lines, watch.received);
-
-          // --- a second expiry of the same node changes nothing
-          const snapshot = async () => ({
-            versions: await Promise.all(
-              WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) => annotations(admin, ns, n)),
-            ),
-            events: (await admin.core.listNamespacedEvent({ namespace: ns })).items.length,
-            node: (await admin.core.readNode({ name: "worker-node2" })).metadata?.resourceVersion,
-          });
-          const before = await snapshot();
-          const liveBefore = watch.received.filter((r) => !r.retained).length;
-          await publish(cfg, ["node-crash:worker-node2@800ms"], 1500); // node2 back, then crashes again
-          await new Promise((r) => setTimeout(r, 500));
-          assert.ok(
-            sup.lines.filter((l) => l.event === "expired" && l.target === "node/worker-node2").length >= 2,
-            "the node expired a second time",
+          const taints = (node.spec?.taints ?? []).filter((x) =>
+            x.key !== "sdv-failover.io/unreachable"
           );
-          assert.equal(watch.received.filter((r) => !r.retained).length, liveBefore, "no new promotion");
-          assert.deepEqual(await snapshot(), before, "no API change");
+          await admin.core.patchNode(
+            { name: "worker-node2", body: { spec: { unschedulable: false, taints } } },
+            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+          );
+        },
+      );
 
-          // --- a restart of the runtime changes nothing either
-          assert.equal(await sup.stop(), 0);
-          sup = await startSupervisor(cfg);
-          const reconciled = sup.lines.filter((l) => l.event === "reconciled" || l.event === "promotion-observed");
-          assert.ok(reconciled.length >= 2, "persisted state observed on restart");
-          await publish(cfg, [], 1500); // worker-node2 stays silent: its expiry comes after the grace
-          await new Promise((r) => setTimeout(r, 500));
-          assert.equal(watch.received.filter((r) => !r.retained).length, liveBefore, "no new promotion after restart");
-          assert.deepEqual(await snapshot(), before, "no API change after restart");
-        } finally {
-          await watch.close();
-          await sup.stop();
-        }
-      });
+      await t.step(
+        "node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; repeats change nothing",
+        async () => {
+          const ns = "acc-crash";
+          await setupWorkloads(admin, ns);
+          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+          let sup = await startSupervisor(cfg);
+          const watch = await promotionWatcher(url, `sdv-${ns}`);
+          try {
+            const publishing = publish(cfg, ["node-crash:worker-node2@1s"], 2500);
+            // The same fault for the control plane: the node lost power.
+            setTimeout(() => cp!.killNode("worker-node2"), 1000);
+            await publishing;
+            await until(
+              "two failovers done",
+              10_000,
+              () =>
+                Promise.resolve(
+                  sup.lines.filter((l) => l.event === "failover-done").length >= 2
+                    ? true
+                    : undefined,
+                ),
+            );
+            const promos = watch.received.filter((r) => !r.retained);
+            assert.deepEqual(promos.map((r) => r.promotion.workload).sort(), [...WORKLOADS]);
+            for (const p of promos) {
+              assert.equal(p.promotion.epoch, 1);
+              assert.equal(p.promotion.activeNode, "worker-node3");
+              assert.equal(p.promotion.failedNode, "worker-node2");
+            }
+            const expired = sup.lines.find((l) =>
+              l.event === "expired" && l.target === "node/worker-node2"
+            );
+            assert.equal(expired?.cause, "offline", "Last Will fast path");
+            for (const w of WORKLOADS) {
+              const standby = await annotations(admin, ns, `${w}-standby`);
+              assert.equal(standby.annotations["sdv-failover.io/role"], "active");
+              assert.equal(standby.annotations["sdv-failover.io/epoch"], "1");
+              assert.equal(standby.annotations["sdv-failover.io/active-node"], "worker-node3");
+              const original = await annotations(admin, ns, `${w}-original`);
+              assert.equal(original.annotations["sdv-failover.io/role"], "failed");
+              const onNode2 = await admin.core.listNamespacedPod({
+                namespace: ns,
+                labelSelector: `app=${w}-original`,
+                fieldSelector: "spec.nodeName=worker-node2",
+              });
+              assert.equal(onNode2.items.length, 0, `${w}: no pod left on worker-node2`);
+            }
+            const node = await admin.core.readNode({ name: "worker-node2" });
+            assert.equal(node.spec?.unschedulable, true);
+            assert.ok(
+              node.spec?.taints?.some((x) =>
+                x.key === "sdv-failover.io/unreachable" && x.effect === "NoExecute"
+              ),
+            );
+            const events = await admin.core.listNamespacedEvent({ namespace: ns });
+            const reasons = events.items.filter((e) => e.source?.component === "sdv-failover").map((
+              e,
+            ) => e.reason).sort();
+            for (const r of ["FailoverFenced", "FailoverPodsDeleted", "FailoverPromoted"]) {
+              assert.equal(
+                reasons.filter((x) => x === r).length,
+                2,
+                `${r} per workload: ${reasons}`,
+              );
+            }
+            const nodeEvents = (await admin.core.listNamespacedEvent({ namespace: "default" }))
+              .items
+              .filter((e) =>
+                e.source?.component === "sdv-failover" && e.involvedObject?.name === "worker-node2"
+              );
+            assert.ok(nodeEvents.length >= 1, "node Event recorded");
+            record("node-crash", sup.lines, watch.received);
+
+            // --- a second expiry of the same node changes nothing
+            const snapshot = async () => ({
+              versions: await Promise.all(
+                WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) =>
+                  annotations(admin, ns, n)
+                ),
+              ),
+              events: (await admin.core.listNamespacedEvent({ namespace: ns })).items.length,
+              node: (await admin.core.readNode({ name: "worker-node2" })).metadata?.resourceVersion,
+            });
+            const before = await snapshot();
+            const liveBefore = watch.received.filter((r) => !r.retained).length;
+            await publish(cfg, ["node-crash:worker-node2@800ms"], 1500); // node2 back, then crashes again
+            await new Promise((r) => setTimeout(r, 500));
+            assert.ok(
+              sup.lines.filter((l) => l.event === "expired" && l.target === "node/worker-node2")
+                .length >= 2,
+              "the node expired a second time",
+            );
+            assert.equal(
+              watch.received.filter((r) => !r.retained).length,
+              liveBefore,
+              "no new promotion",
+            );
+            assert.deepEqual(await snapshot(), before, "no API change");
+
+            // --- a restart of the runtime changes nothing either
+            assert.equal(await sup.stop(), 0);
+            sup = await startSupervisor(cfg);
+            const reconciled = sup.lines.filter((l) =>
+              l.event === "reconciled" || l.event === "promotion-observed"
+            );
+            assert.ok(reconciled.length >= 2, "persisted state observed on restart");
+            await publish(cfg, [], 1500); // worker-node2 stays silent: its expiry comes after the grace
+            await new Promise((r) => setTimeout(r, 500));
+            assert.equal(
+              watch.received.filter((r) => !r.retained).length,
+              liveBefore,
+              "no new promotion after restart",
+            );
+            assert.deepEqual(await snapshot(), before, "no API change after restart");
+          } finally {
+            await watch.close();
+            await sup.stop();
+          }
+        },
+      );
     } finally {
       await broker?.stop();
       await cp?.stop();
@@ -402,7 +530,10 @@ Deno.test({
       console.log(summary);
       try {
         Deno.mkdirSync("tests/.results", { recursive: true });
-        Deno.writeTextFileSync("tests/.results/acceptance.json", JSON.stringify({ measurements }, null, 2));
+        Deno.writeTextFileSync(
+          "tests/.results/acceptance.json",
+          JSON.stringify({ measurements }, null, 2),
+        );
       } catch { /* read-only checkout */ }
     }
   },
@@ -411,17 +542,26 @@ Deno.test({
 function summarize(): string {
   if (!measurements.length) return "acceptance: no measurements";
   const fmt = (xs: (number | undefined)[]) => {
-    const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
+    const v = xs.filter((x): x is number => typeof x === "number" && Number.isFinite(x)).sort((
+      a,
+      b,
+    ) => a - b);
     if (!v.length) return "n/a";
-    return `p50 ${v[Math.floor((v.length - 1) / 2)].toFixed(2)} ms, max ${v[v.length - 1].toFixed(2)} ms (n=${v.length})`;
+    return `p50 ${v[Math.floor((v.length - 1) / 2)].toFixed(2)} ms, max ${
+      v[v.length - 1].toFixed(2)
+    } ms (n=${v.length})`;
   };
   const deadline = measurements.filter((m) => m.cause === "deadline");
   return [
     "acceptance measurements:",
-    `  expiry − last heartbeat (deadline expiries; timeout ${TIMEOUT_MS} ms): ${fmt(deadline.map((m) => m.silenceMs))}`,
+    `  expiry − last heartbeat (deadline expiries; timeout ${TIMEOUT_MS} ms): ${
+      fmt(deadline.map((m) => m.silenceMs))
+    }`,
     `  lateness beyond the deadline: ${fmt(deadline.map((m) => m.latenessMs))}`,
     `  expiry → promotion sent: ${fmt(measurements.map((m) => m.expiryToPromotionSentMs))}`,
-    `  expiry → promotion received on MQTT: ${fmt(measurements.map((m) => m.expiryToPromotionReceivedMs))}`,
+    `  expiry → promotion received on MQTT: ${
+      fmt(measurements.map((m) => m.expiryToPromotionReceivedMs))
+    }`,
     `  expiry → all API actions acknowledged: ${fmt(measurements.map((m) => m.expiryToApiDoneMs))}`,
   ].join("\n");
 }
