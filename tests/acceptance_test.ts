@@ -249,7 +249,7 @@ Deno.test({
     try {
       [cp, broker] = await Promise.all([
         startControlPlane({ nodes: NODES }),
-        startMosquitto({ workDir: dir }),
+        startMosquitto({ workDir: dir, tcpNoDelay: true }),
       ]);
       const admin = kubeClients(cp.adminKubeconfigPath);
       const runtimeKubeconfig = cp.runtimeKubeconfigPath;

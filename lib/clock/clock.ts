@@ -23,6 +23,7 @@ export interface Clock {
 /** The process's monotonic clock: `performance.now()` and the event loop's timers. */
 export const systemClock: Clock = {
   nowMs: () => performance.now(),
-  setTimer: (callback, delayMs) => setTimeout(callback, Math.max(0, delayMs)),
+  // setTimeout truncates fractional delays; round up so a timer never fires before delayMs.
+  setTimer: (callback, delayMs) => setTimeout(callback, Math.max(0, Math.ceil(delayMs))),
   clearTimer: (handle) => clearTimeout(handle as number),
 };
