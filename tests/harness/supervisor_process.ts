@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 
 /** One parsed JSON log line of the supervisor. */
 export interface LogLine {
@@ -22,12 +22,16 @@ export interface SupervisorProcess {
   /** Non-JSON stderr/stdout text (for diagnostics). */
   raw: string[];
   /** Resolves with the first line (already seen or future) matching `predicate`. */
-  waitFor(predicate: (line: LogLine) => boolean, timeoutMs: number, what?: string): Promise<LogLine>;
+  waitFor(
+    predicate: (line: LogLine) => boolean,
+    timeoutMs: number,
+    what?: string,
+  ): Promise<LogLine>;
   /** SIGTERM, then the exit code (SIGKILL after `timeoutMs`, default 5000). */
   stop(timeoutMs?: number): Promise<number>;
 }
 
-const MAIN = fromFileUrl(new URL("../../main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 /** Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. */
 export function spawnMain(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
@@ -133,7 +137,11 @@ export async function startSupervisor(
     await Promise.race([
       proc.waitFor((l) => l.event === "armed", options.armedTimeoutMs ?? 30_000, "armed"),
       status.then((s) => {
-        throw new Error(`supervisor exited with ${s.code} before arming:\n${raw.join("\n")}\n${JSON.stringify(lines.slice(-5))}`);
+        throw new Error(
+          `supervisor exited with ${s.code} before arming:\n${raw.join("\n")}\n${
+            JSON.stringify(lines.slice(-5))
+          }`,
+        );
       }),
     ]);
   } catch (error) {
