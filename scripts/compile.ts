@@ -21,11 +21,21 @@ if (import.meta.main) {
   Deno.mkdirSync("dist", { recursive: true });
   for (const target of targets) {
     const arch = target.split("-")[0].toUpperCase();
-    const denort = Deno.env.get(`DENORT_BIN_${arch}`) ?? (targets.length === 1 ? Deno.env.get("DENORT_BIN") : undefined);
+    const denort = Deno.env.get(`DENORT_BIN_${arch}`) ??
+      (targets.length === 1 ? Deno.env.get("DENORT_BIN") : undefined);
     const output = `dist/sdv-failover-${denoJson.version}-${target}`;
     const env: Record<string, string> = denort ? { DENORT_BIN: denort } : {};
     const cmd = new Deno.Command(Deno.execPath(), {
-      args: ["compile", "--target", target, "--output", output, ...PERMISSIONS, "--no-prompt", "main.ts"],
+      args: [
+        "compile",
+        "--target",
+        target,
+        "--output",
+        output,
+        ...PERMISSIONS,
+        "--no-prompt",
+        "main.ts",
+      ],
       env,
       stdout: "inherit",
       stderr: "piped",
