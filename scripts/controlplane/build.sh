@@ -53,6 +53,28 @@ mkdir -p "$BUILD_DIR" "$OUT_BIN" "$OUT_STAGES"
 log "go: $(go version)"
 log "cache dir: $CACHE_DIR"
 
+# While the (CPU-bound) Kubernetes build runs, download the modules kine and kwok
+# need (I/O-bound) in the background. Best effort: go install fetches anything missing.
+PREFETCH_PID=""
+start_prefetch() {
+  [[ -x "$OUT_BIN/kine" && -x "$OUT_BIN/kwok" ]] && return 0
+  log "prefetching kine and kwok modules in the background"
+  (
+    cd "$BUILD_DIR" &&
+      # -n: resolve and download exactly what the builds below need, compile nothing.
+      CGO_ENABLED=1 go install -n "github.com/k3s-io/kine@v${KINE_VERSION}" &&
+      go install -n "sigs.k8s.io/kwok/cmd/kwok@v${KWOK_VERSION}"
+  ) >"${BUILD_DIR}/prefetch.log" 2>&1 &
+  PREFETCH_PID=$!
+}
+wait_prefetch() {
+  if [[ -n "$PREFETCH_PID" ]]; then
+    wait "$PREFETCH_PID" || true
+    PREFETCH_PID=""
+  fi
+}
+trap '[[ -n "$PREFETCH_PID" ]] && kill "$PREFETCH_PID" 2>/dev/null; true' EXIT
+
 # ---- 1. kube-apiserver, kube-controller-manager, kube-scheduler -------------
 have_k8s=1
 for b in kube-apiserver kube-controller-manager kube-scheduler; do
@@ -98,6 +120,7 @@ import (
 GO
   log "go mod tidy (downloads modules)"
   go mod tidy
+  start_prefetch
   log "building kube-apiserver, kube-controller-manager, kube-scheduler (several minutes)"
   t0=$SECONDS
   CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "${BUILD_DIR}/k8s-bin/" \
@@ -111,6 +134,7 @@ GO
 fi
 
 # ---- 2. kine (SQLite needs cgo) ---------------------------------------------
+wait_prefetch
 if [[ -x "$OUT_BIN/kine" ]]; then
   log "kine already built, skipping"
 else
@@ -156,10 +180,11 @@ for b in kube-apiserver kube-controller-manager kube-scheduler kine kwok; do
 done
 "$OUT_BIN/kube-apiserver" --version >&2
 "$OUT_BIN/kwok" --version >&2 || true
+cd "$CACHE_DIR"
 rm -rf "$BUILD_DIR"
 {
   echo "k8s=v${K8S_VERSION} staging=v${STAGING_VERSION} kine=v${KINE_VERSION} kwok=v${KWOK_VERSION}"
-  echo "go=$(go env GOVERSION) built=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$((SECONDS - START_S))"
+  echo "go=$(go version | cut -d" " -f3) built=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$((SECONDS - START_S))"
 } >"${MARKER}.tmp"
 mv -f "${MARKER}.tmp" "$MARKER"
 log "done in $((SECONDS - START_S)) s"
