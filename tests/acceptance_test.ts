@@ -17,7 +17,7 @@ import {
 } from "@kubernetes/client-node";
 import type { V1Deployment } from "@kubernetes/client-node";
 import mqtt from "mqtt";
-import { stringify } from "yaml";
+import { parse as parseYaml, stringify } from "yaml";
 import { decodePromotion, type Promotion } from "../lib/ingest/wire.ts";
 import { parseFault } from "../lib/publisher/faults.ts";
 import { runPublisher } from "../lib/publisher/publisher.ts";
@@ -90,8 +90,22 @@ async function until<T>(
   );
 }
 
+/** Uncordons every node and removes our taint (what an operator does after repairing a node). */
+async function resetNodes(admin: Admin) {
+  for (const name of NODES) {
+    const node = await admin.core.readNode({ name });
+    const taints = (node.spec?.taints ?? []).filter((x) => x.key !== "sdv-failover.io/unreachable");
+    if (!node.spec?.unschedulable && taints.length === (node.spec?.taints ?? []).length) continue;
+    await admin.core.patchNode(
+      { name, body: { spec: { unschedulable: false, taints } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+}
+
 /** Creates the namespace and the four Deployments, waits until each has a Running pod on its node. */
 async function setupWorkloads(admin: Admin, ns: string) {
+  await resetNodes(admin);
   await admin.core.createNamespace({ body: { metadata: { name: ns } } });
   // The namespace's default ServiceAccount is not needed (ServiceAccount admission is disabled).
   for (const w of WORKLOADS) {
@@ -198,6 +212,13 @@ async function promotionWatcher(url: string, prefix: string) {
   return { received, close: () => client.endAsync() };
 }
 
+/** Keeps the supervisor's log of a scenario next to the test's temp files. */
+function keepLog(dir: string, ns: string, lines: LogLine[], raw: string[]) {
+  const path = `${dir}/${ns}.supervisor.log`;
+  Deno.writeTextFileSync(path, [...raw, ...lines.map((l) => JSON.stringify(l))].join("\n") + "\n");
+  return path;
+}
+
 async function annotations(admin: Admin, ns: string, name: string) {
   const d = await admin.apps.readNamespacedDeployment({ namespace: ns, name });
   return {
@@ -232,10 +253,44 @@ function record(
   }
 }
 
-async function publish(config: string, faults: string[], durationMs: number) {
-  const parsed = ConfigSchema.parse((await import("yaml")).parse(Deno.readTextFileSync(config)));
-  return await runPublisher({ config: parsed, faults: faults.map(parseFault), durationMs });
+/**
+ * Runs the test publisher (`main.ts publish`) as its own process, with a long duration: the
+ * scenario stops the supervisor FIRST, then the publisher (the simulated agents' ordered shutdown
+ * publishes `offline`, which a running supervisor rightly treats as nodes going away).
+ */
+function startPublisher(config: string, faults: string[]) {
+  const args = ["publish", "--config", config, "--duration", "120s", "--log-format", "json"];
+  for (const f of faults) args.push("--fault", f);
+  const child = spawnMain(args);
+  const output = child.output();
+  return {
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited */ }
+      const out = await output;
+      return out.code;
+    },
+  };
 }
+
+/** Runs an in-process publisher for a subset of the nodes (used to bring one node back briefly). */
+async function publishNodes(
+  configPath: string,
+  nodes: string[],
+  faults: string[],
+  durationMs: number,
+) {
+  const config = ConfigSchema.parse(parseYaml(Deno.readTextFileSync(configPath)));
+  const subset = {
+    ...config,
+    nodes: config.nodes.filter((n) => nodes.includes(n.name)),
+    sensors: config.sensors.filter((s) => nodes.includes(s.node)),
+  };
+  return await runPublisher({ config: subset, faults: faults.map(parseFault), durationMs });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test({
   name: "acceptance: MQTT heartbeats → watchdog → failover on a real control plane",
@@ -262,43 +317,69 @@ Deno.test({
         assert.match(text, /broken\.yaml:\d+:\d+ /);
       });
 
-      await t.step(
-        "a healthy node with jitter below its timeout is never failed over",
-        async () => {
-          const ns = "acc-jitter";
-          await setupWorkloads(admin, ns);
-          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-          const sup = await startSupervisor(cfg);
-          const watch = await promotionWatcher(url, `sdv-${ns}`);
-          try {
-            // max gap = period 20 + jitter 50 = 70 ms < timeout 100 ms
-            await publish(cfg, ["jitter:worker-node2:50", "jitter:worker-node3:50"], 4000);
+      /**
+       * One scenario: fresh namespace and topic prefix, supervisor + publisher processes, `body`
+       * runs while both are up; the supervisor stops before the publisher.
+       */
+      const scenario = async (
+        ns: string,
+        faults: string[],
+        body: (ctx: {
+          sup: Awaited<ReturnType<typeof startSupervisor>>;
+          watch: Awaited<ReturnType<typeof promotionWatcher>>;
+          cfg: string;
+        }) => Promise<void>,
+      ) => {
+        await setupWorkloads(admin, ns);
+        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+        const ctx = {
+          sup: await startSupervisor(cfg),
+          watch: await promotionWatcher(url, `sdv-${ns}`),
+          cfg,
+        };
+        const publisher = startPublisher(cfg, faults);
+        try {
+          await body(ctx);
+        } finally {
+          await ctx.watch.close();
+          const code = await ctx.sup.stop();
+          await publisher.stop();
+          console.log(`supervisor log: ${keepLog(dir, ns, ctx.sup.lines, ctx.sup.raw)}`);
+          assert.equal(code, 0, "supervisor: clean shutdown exit code");
+        }
+      };
+      const failoversDone = (sup: { lines: LogLine[] }, n: number) =>
+        until(`${n} failover(s) done`, 15_000, () =>
+          Promise.resolve(
+            sup.lines.filter((l) => l.event === "failover-done").length >= n ? true : undefined,
+          ));
+
+      await t.step("a healthy node with jitter below its timeout is never failed over", () =>
+        // max gap = period 20 + jitter 50 = 70 ms < timeout 100 ms
+        scenario(
+          "acc-jitter",
+          ["jitter:worker-node2:50", "jitter:worker-node3:50"],
+          async ({ sup, watch }) => {
+            await sleep(1500); // past the start-up grace
+            await sleep(5000);
             assert.equal(watch.received.length, 0, "no promotion");
-            assert.equal(sup.lines.filter((l) => l.event === "expired").length, 0, "no expiry");
-            const a = await annotations(admin, ns, "lane-detection-original");
+            assert.deepEqual(sup.lines.filter((l) => l.event === "expired"), [], "no expiry");
+            const a = await annotations(admin, "acc-jitter", "lane-detection-original");
             assert.equal(a.annotations["sdv-failover.io/epoch"], undefined);
             const node = await admin.core.readNode({ name: "worker-node2" });
             assert.notEqual(node.spec?.unschedulable, true);
-          } finally {
-            await watch.close();
-            assert.equal(await sup.stop(), 0, "clean shutdown exit code");
-          }
-        },
-      );
+          },
+        ));
 
       await t.step("sensor loss fails over only the workloads needing that sensor", async () => {
         const ns = "acc-sensor";
-        await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-        const sup = await startSupervisor(cfg);
-        const watch = await promotionWatcher(url, `sdv-${ns}`);
-        const before = await admin.core.listNamespacedPod({
-          namespace: ns,
-          labelSelector: "app=pose-estimation-original",
-        });
-        try {
-          await publish(cfg, ["sensor-loss:lidar-node2@1s"], 2500);
-          await sup.waitFor((l) => l.event === "failover-done", 10_000, "failover-done");
+        await scenario(ns, ["sensor-loss:lidar-node2@2s"], async ({ sup, watch }) => {
+          const before = await admin.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: "app=pose-estimation-original",
+          });
+          await failoversDone(sup, 1);
+          await sleep(300);
           assert.deepEqual(watch.received.map((r) => r.promotion.workload), ["pose-estimation"]);
           assert.equal(watch.received[0].promotion.reason, "sensor-expired:lidar-node2");
           const standby = await annotations(admin, ns, "pose-estimation-standby");
@@ -325,52 +406,28 @@ Deno.test({
             "a sensor fault does not cordon the node",
           );
           record("sensor-loss", sup.lines, watch.received);
-        } finally {
-          await watch.close();
-          await sup.stop();
-        }
+        });
       });
 
       await t.step("app hang fails over that workload only", async () => {
         const ns = "acc-app";
-        await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-        const sup = await startSupervisor(cfg);
-        const watch = await promotionWatcher(url, `sdv-${ns}`);
-        try {
-          await publish(cfg, ["app-hang:lane-detection@1s"], 2500);
-          await sup.waitFor((l) => l.event === "failover-done", 10_000, "failover-done");
+        await scenario(ns, ["app-hang:lane-detection@2s"], async ({ sup, watch }) => {
+          await failoversDone(sup, 1);
+          await sleep(300);
           assert.deepEqual(watch.received.map((r) => r.promotion.workload), ["lane-detection"]);
           assert.equal(watch.received[0].promotion.reason, "app-expired");
           const pose = await annotations(admin, ns, "pose-estimation-original");
           assert.equal(pose.annotations["sdv-failover.io/epoch"], undefined);
           record("app-hang", sup.lines, watch.received);
-        } finally {
-          await watch.close();
-          await sup.stop();
-        }
+        });
       });
 
       await t.step(
         "node hang (connection kept, silence) fails over both and cordons/taints the node",
         async () => {
           const ns = "acc-hang";
-          await setupWorkloads(admin, ns);
-          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-          const sup = await startSupervisor(cfg);
-          const watch = await promotionWatcher(url, `sdv-${ns}`);
-          try {
-            await publish(cfg, ["node-hang:worker-node2@1s"], 2500);
-            await until(
-              "two failovers done",
-              10_000,
-              () =>
-                Promise.resolve(
-                  sup.lines.filter((l) => l.event === "failover-done").length >= 2
-                    ? true
-                    : undefined,
-                ),
-            );
+          await scenario(ns, ["node-hang:worker-node2@2s"], async ({ sup, watch }) => {
+            await failoversDone(sup, 2);
             assert.deepEqual(watch.received.map((r) => r.promotion.workload).sort(), [
               ...WORKLOADS,
             ]);
@@ -386,19 +443,7 @@ Deno.test({
               ),
             );
             record("node-hang", sup.lines, watch.received);
-          } finally {
-            await watch.close();
-            await sup.stop();
-          }
-          // Operator brings the node back for the next scenario: uncordon and remove our taint.
-          const node = await admin.core.readNode({ name: "worker-node2" });
-          const taints = (node.spec?.taints ?? []).filter((x) =>
-            x.key !== "sdv-failover.io/unreachable"
-          );
-          await admin.core.patchNode(
-            { name: "worker-node2", body: { spec: { unschedulable: false, taints } } },
-            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-          );
+          });
         },
       );
 
@@ -406,25 +451,13 @@ Deno.test({
         "node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; repeats change nothing",
         async () => {
           const ns = "acc-crash";
-          await setupWorkloads(admin, ns);
-          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
-          let sup = await startSupervisor(cfg);
-          const watch = await promotionWatcher(url, `sdv-${ns}`);
-          try {
-            const publishing = publish(cfg, ["node-crash:worker-node2@1s"], 2500);
+          let restarted: Awaited<ReturnType<typeof startSupervisor>> | undefined;
+          await scenario(ns, ["node-crash:worker-node2@2s"], async ({ sup, watch, cfg }) => {
             // The same fault for the control plane: the node lost power.
-            setTimeout(() => cp!.killNode("worker-node2"), 1000);
-            await publishing;
-            await until(
-              "two failovers done",
-              10_000,
-              () =>
-                Promise.resolve(
-                  sup.lines.filter((l) => l.event === "failover-done").length >= 2
-                    ? true
-                    : undefined,
-                ),
-            );
+            const killed = sleep(2000).then(() => cp!.killNode("worker-node2"));
+            await failoversDone(sup, 2);
+            await killed;
+            await sleep(300);
             const promos = watch.received.filter((r) => !r.retained);
             assert.deepEqual(promos.map((r) => r.promotion.workload).sort(), [...WORKLOADS]);
             for (const p of promos) {
@@ -460,7 +493,7 @@ Deno.test({
             const events = await admin.core.listNamespacedEvent({ namespace: ns });
             const reasons = events.items.filter((e) => e.source?.component === "sdv-failover").map((
               e,
-            ) => e.reason).sort();
+            ) => e.reason);
             for (const r of ["FailoverFenced", "FailoverPodsDeleted", "FailoverPromoted"]) {
               assert.equal(
                 reasons.filter((x) => x === r).length,
@@ -483,44 +516,49 @@ Deno.test({
                   annotations(admin, ns, n)
                 ),
               ),
-              events: (await admin.core.listNamespacedEvent({ namespace: ns })).items.length,
+              // ours only: the controllers keep recording their own Events (e.g. FailedScheduling)
+              events: [
+                ...(await admin.core.listNamespacedEvent({ namespace: ns })).items,
+                ...(await admin.core.listNamespacedEvent({ namespace: "default" })).items,
+              ].filter((e) => e.source?.component === "sdv-failover").length,
               node: (await admin.core.readNode({ name: "worker-node2" })).metadata?.resourceVersion,
             });
             const before = await snapshot();
-            const liveBefore = watch.received.filter((r) => !r.retained).length;
-            await publish(cfg, ["node-crash:worker-node2@800ms"], 1500); // node2 back, then crashes again
-            await new Promise((r) => setTimeout(r, 500));
-            assert.ok(
-              sup.lines.filter((l) => l.event === "expired" && l.target === "node/worker-node2")
-                .length >= 2,
-              "the node expired a second time",
+            const live = () => watch.received.filter((r) => !r.retained).length;
+            const liveBefore = live();
+            // worker-node2's agent comes back (RECOVERING → OK), then crashes again
+            await publishNodes(cfg, ["worker-node2"], ["node-crash:worker-node2@1500ms"], 2000);
+            await sup.waitFor(
+              (l) =>
+                l.event === "expired" && l.target === "node/worker-node2" && l.tMs > expired!.tMs,
+              5000,
+              "second expiry of worker-node2",
             );
-            assert.equal(
-              watch.received.filter((r) => !r.retained).length,
-              liveBefore,
-              "no new promotion",
-            );
+            await sleep(500);
+            assert.equal(live(), liveBefore, "no new promotion");
             assert.deepEqual(await snapshot(), before, "no API change");
 
             // --- a restart of the runtime changes nothing either
             assert.equal(await sup.stop(), 0);
-            sup = await startSupervisor(cfg);
-            const reconciled = sup.lines.filter((l) =>
-              l.event === "reconciled" || l.event === "promotion-observed"
+            restarted = await startSupervisor(cfg);
+            const reconciled = restarted.lines.filter((l) => l.event === "reconciled");
+            assert.equal(reconciled.length, 2, "persisted epochs observed on restart");
+            // worker-node2 stays silent: it expires (never seen) after the start-up grace
+            await restarted.waitFor(
+              (l) => l.event === "expired" && l.target === "node/worker-node2",
+              5000,
+              "worker-node2 expiry after restart",
             );
-            assert.ok(reconciled.length >= 2, "persisted state observed on restart");
-            await publish(cfg, [], 1500); // worker-node2 stays silent: its expiry comes after the grace
-            await new Promise((r) => setTimeout(r, 500));
-            assert.equal(
-              watch.received.filter((r) => !r.retained).length,
-              liveBefore,
-              "no new promotion after restart",
-            );
+            await sleep(500);
+            assert.equal(live(), liveBefore, "no new promotion after restart");
             assert.deepEqual(await snapshot(), before, "no API change after restart");
-          } finally {
-            await watch.close();
-            await sup.stop();
-          }
+            assert.equal(await restarted.stop(), 0);
+            console.log(
+              `restarted supervisor log: ${
+                keepLog(dir, `${ns}-restart`, restarted.lines, restarted.raw)
+              }`,
+            );
+          }).finally(() => restarted?.stop());
         },
       );
     } finally {

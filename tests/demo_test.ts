@@ -18,7 +18,7 @@ Deno.test({
     );
     const text = result.lines.join("\n");
     assert.match(text, /node\/worker-node2 EXPIRED/);
-    assert.match(text, /planned \(dry run\): cordonTaint node\/worker-node2/);
+    assert.match(text, /planned \(dry run\): fenceNode node\/worker-node2/);
     assert.match(text, /expiry → promotion received \(MQTT\)\s+\d+\.\d+ ms/);
     // no healthy node was failed over
     assert.ok(

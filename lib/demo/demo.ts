@@ -203,6 +203,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         text: `supervisor  promotion published: ${e.plan.workload} → ${e.plan.active.node} ` +
           `(epoch ${e.plan.epoch}, ${e.plan.reason})`,
       });
+    } else if (e.type === "fence-done") {
+      for (const r of e.results) {
+        rows.push({
+          atMs: e.atMs,
+          text: `executor    planned (dry run): ${r.action} ${r.object} — ${r.detail ?? ""}`,
+        });
+      }
     } else if (e.type === "actions-done") {
       for (const r of e.results) {
         rows.push({

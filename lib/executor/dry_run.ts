@@ -4,15 +4,17 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import type { FailoverPlan } from "../policy/policy.ts";
+import type { FailoverPlan, NodeFencePlan } from "../policy/policy.ts";
 import type { Logger } from "../log/log.ts";
 import type { ActionResult, FailoverExecutor, ObservedWorkload } from "./executor.ts";
-import { plannedActions } from "./plan_actions.ts";
+import { plannedActions, plannedFence } from "./plan_actions.ts";
 
 /** An executor that reports every planned API action as `planned` and touches nothing. */
 export class DryRunExecutor implements FailoverExecutor {
   /** Plans received, in order (for tests and the demo timeline). */
   readonly plans: FailoverPlan[] = [];
+  /** Node fences received, in order. */
+  readonly fences: NodeFencePlan[] = [];
   readonly #log?: Logger;
 
   /** @param options.log prints each planned action (`planned-action`). */
@@ -35,6 +37,14 @@ export class DryRunExecutor implements FailoverExecutor {
     return Promise.resolve(
       actions.map((a) => ({ ...a, outcome: "planned", attempts: 0, doneAtMs: 0 })),
     );
+  }
+
+  /** Returns the node fence the plan would apply, `planned`. */
+  fenceNode(plan: NodeFencePlan): Promise<ActionResult[]> {
+    this.fences.push(plan);
+    const a = plannedFence(plan);
+    this.#log?.info("planned-action", { node: plan.node, ...a });
+    return Promise.resolve([{ ...a, outcome: "planned", attempts: 0, doneAtMs: 0 }]);
   }
 
   /** Nothing to release. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import type { FailoverPlan } from "../policy/policy.ts";
+import type { FailoverPlan, NodeFencePlan } from "../policy/policy.ts";
 
 /** Annotation and label keys written on Deployments; the epoch is persisted here. */
 export const ANNOTATIONS = {
@@ -21,7 +21,7 @@ export type ActionOutcome = "done" | "unchanged" | "planned" | "failed";
 
 /** Result of one API action of a plan. */
 export interface ActionResult {
-  /** `markActive`, `markFailed`, `deletePods`, `cordonTaint`, `event:<reason>`. */
+  /** `markActive`, `markFailed`, `deletePods`, `fenceNode`, `event:<reason>`. */
   action: string;
   /** The object acted on, `kind/namespace/name` or `kind/name`. */
   object: string;
@@ -52,6 +52,11 @@ export interface FailoverExecutor {
    * reported per action.
    */
   execute(plan: FailoverPlan, signal?: AbortSignal): Promise<ActionResult[]>;
+  /**
+   * Fences a failed node (cordon and/or our NoExecute taint). Observes first: a node already
+   * fenced is left alone and no Event is recorded. Never throws.
+   */
+  fenceNode(plan: NodeFencePlan, signal?: AbortSignal): Promise<ActionResult[]>;
   /** Releases connections. */
   close(): void;
 }

@@ -8,9 +8,9 @@
  *   Only metadata is patched, never the pod template (that would roll the Deployment).
  * - `deletePods`: the failed instance's pods on the failed node (label selector of its Deployment
  *   + `spec.nodeName` field selector), grace period 0. 404 counts as done.
- * - `cordonTaint` (node faults only): one strategic-merge patch setting `spec.unschedulable` and
- *   adding our NoExecute taint; taints merge by key, so other taints are untouched and the patch is
- *   idempotent. Concurrent plans for the same node share one call.
+ * - `fenceNode` (node failures, a separate plan): read the Node, then one strategic-merge patch of
+ *   only what is missing (`spec.unschedulable`, our NoExecute taint; taints merge by key, so other
+ *   taints are untouched). A node already fenced is left alone: no write, no Event.
  * - a core/v1 Event per action that changed something.
  * Every call has a timeout and bounded retries; retryable vs terminal errors are separated.
  *
@@ -21,7 +21,7 @@ import { type Clock, systemClock } from "../clock/clock.ts";
 import type { ClusterConfig, Config } from "../config/schema.ts";
 import type { KubeApi } from "../kube/kube_client.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
-import type { FailoverPlan } from "../policy/policy.ts";
+import type { FailoverPlan, NodeFencePlan } from "../policy/policy.ts";
 import {
   type ActionResult,
   ANNOTATIONS,
@@ -56,8 +56,11 @@ export class KubeExecutor implements FailoverExecutor {
   readonly #log: Logger;
   /** Deployment label selectors and uids by `namespace/name`, learned in observe(). */
   readonly #deployments = new Map<string, { selector: string; uid?: string }>();
-  /** In-flight node patches, so plans for the same node share one call. */
-  readonly #nodeOps = new Map<string, Promise<{ attempts: number; detail: string }>>();
+  /** In-flight node fences, so concurrent fences of the same node share one observe + patch. */
+  readonly #nodeOps = new Map<
+    string,
+    Promise<{ attempts: number; detail: string; outcome: "done" | "unchanged" }>
+  >();
 
   /** Creates the executor over an API client (see `kube_client.ts`). */
   constructor(options: KubeExecutorOptions) {
@@ -192,33 +195,59 @@ export class KubeExecutor implements FailoverExecutor {
         ),
       );
     }
-    const cordon = plan.nodeFault && plan.actions.includes("cordon");
-    const taint = plan.nodeFault && plan.actions.includes("taint");
-    if (cordon || taint) {
-      tasks.push(
-        run(
-          "cordonTaint",
-          `node/${plan.failed.node}`,
-          () => this.#cordonTaint(plan.failed.node, cordon, taint, signal),
-          {
-            involved: { kind: "Node", name: plan.failed.node, uid: plan.failed.node },
-            reason: cordon && taint
-              ? "FailoverCordonedTainted"
-              : cordon
-              ? "FailoverCordoned"
-              : "FailoverTainted",
-            message: `${
-              [cordon && "cordoned", taint && `tainted ${this.#cluster.taintKey}:NoExecute`].filter(
-                Boolean,
-              ).join(" and ")
-            } after ${plan.reason}`,
-            warning: true,
-          },
-        ),
-      );
-    }
     await Promise.all(tasks);
     await Promise.all(events);
+    return results;
+  }
+
+  /** Fences a failed node (observe, then patch only what is missing). Never throws. */
+  async fenceNode(plan: NodeFencePlan, signal?: AbortSignal): Promise<ActionResult[]> {
+    const startMs = this.#clock.nowMs();
+    const object = `node/${plan.node}`;
+    let inflight = this.#nodeOps.get(plan.node);
+    if (!inflight) {
+      inflight = this.#fence(plan, signal);
+      this.#nodeOps.set(plan.node, inflight);
+      inflight.then(() => this.#nodeOps.delete(plan.node), () => this.#nodeOps.delete(plan.node));
+    }
+    const results: ActionResult[] = [];
+    try {
+      const r = await inflight;
+      results.push({
+        action: "fenceNode",
+        object,
+        outcome: r.outcome,
+        attempts: r.attempts,
+        detail: r.detail,
+        doneAtMs: this.#clock.nowMs() - startMs,
+      });
+      if (r.outcome === "done" && plan.events) {
+        const reason = plan.cordon && plan.taint
+          ? "FailoverCordonedTainted"
+          : plan.cordon
+          ? "FailoverCordoned"
+          : "FailoverTainted";
+        await this.#event(
+          { workload: "-", asil: "-", fttiMs: 0 },
+          { kind: "Node", name: plan.node, uid: plan.node },
+          reason,
+          `fenced after ${plan.reason}: ${r.detail}`,
+          true,
+          signal,
+          startMs,
+          results,
+        );
+      }
+    } catch (error) {
+      results.push({
+        action: "fenceNode",
+        object,
+        outcome: "failed",
+        attempts: error instanceof RetryError ? error.attempts : 1,
+        detail: error instanceof Error ? error.message : String(error),
+        doneAtMs: this.#clock.nowMs() - startMs,
+      });
+    }
     return results;
   }
 
@@ -309,40 +338,40 @@ export class KubeExecutor implements FailoverExecutor {
     };
   }
 
-  #cordonTaint(node: string, cordon: boolean, taint: boolean, signal?: AbortSignal) {
-    const key = `${node}:${cordon}:${taint}`;
-    const existing = this.#nodeOps.get(key);
-    if (existing) {
-      return existing.then((r) => ({ ...r, attempts: 0, outcome: "unchanged" as const }));
+  async #fence(plan: NodeFencePlan, signal?: AbortSignal) {
+    const read = await this.#call(() => this.#api.readNode(plan.node, signal), signal);
+    const node = read.value;
+    const cordoned = node.spec?.unschedulable === true;
+    const tainted = (node.spec?.taints ?? []).some((t) =>
+      t.key === this.#cluster.taintKey && t.effect === "NoExecute"
+    );
+    const spec: Record<string, unknown> = {};
+    if (plan.cordon && !cordoned) spec.unschedulable = true;
+    if (plan.taint && !tainted) {
+      spec.taints = [{
+        key: this.#cluster.taintKey,
+        value: this.#supervisorId,
+        effect: "NoExecute",
+      }];
     }
-    const op = (async () => {
-      const spec: Record<string, unknown> = {};
-      if (cordon) spec.unschedulable = true;
-      if (taint) {
-        spec.taints = [{
-          key: this.#cluster.taintKey,
-          value: this.#supervisorId,
-          effect: "NoExecute",
-        }];
-      }
-      const { attempts } = await this.#call(
-        () => this.#api.patchNode(node, { spec }, "strategic", signal),
-        signal,
-      );
-      return {
-        attempts,
-        detail: [cordon && "unschedulable", taint && `taint ${this.#cluster.taintKey}:NoExecute`]
-          .filter(Boolean).join(", "),
-      };
-    })();
-    this.#nodeOps.set(key, op);
-    // Forget it once settled, so a later fault of the same node (after an uncordon) acts again.
-    op.then(() => this.#nodeOps.delete(key), () => this.#nodeOps.delete(key));
-    return op;
+    if (Object.keys(spec).length === 0) {
+      return { attempts: read.attempts, outcome: "unchanged" as const, detail: "already fenced" };
+    }
+    // Strategic merge: taints merge by key, other taints stay; no-op fields are not sent.
+    const { attempts } = await this.#call(
+      () => this.#api.patchNode(plan.node, { spec }, "strategic", signal),
+      signal,
+    );
+    const detail = [
+      spec.unschedulable && "unschedulable",
+      spec.taints && `taint ${this.#cluster.taintKey}:NoExecute`,
+    ]
+      .filter(Boolean).join(", ");
+    return { attempts: read.attempts + attempts, outcome: "done" as const, detail };
   }
 
   async #event(
-    plan: FailoverPlan,
+    plan: { workload: string; asil: string; fttiMs: number },
     involved: Involved,
     reason: string,
     message: string,
@@ -363,7 +392,9 @@ export class KubeExecutor implements FailoverExecutor {
         ...(involved.uid ? { uid: involved.uid } : {}),
       },
       reason,
-      message: `${message} [workload ${plan.workload}, ASIL ${plan.asil}, FTTI ${plan.fttiMs} ms]`,
+      message: plan.workload === "-"
+        ? message
+        : `${message} [workload ${plan.workload}, ASIL ${plan.asil}, FTTI ${plan.fttiMs} ms]`,
       type: warning ? "Warning" : "Normal",
       source: { component: this.#cluster.eventSource },
       reportingComponent: this.#cluster.eventSource,

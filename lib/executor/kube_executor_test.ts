@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { V1Deployment, V1Node, V1PodList } from "@kubernetes/client-node";
 import { ClusterSchema, ConfigSchema } from "../config/schema.ts";
 import type { KubeApi, PatchType } from "../kube/kube_client.ts";
-import type { FailoverPlan } from "../policy/policy.ts";
+import type { FailoverPlan, NodeFencePlan } from "../policy/policy.ts";
 import { KubeExecutor } from "./kube_executor.ts";
 
 interface Call {
@@ -45,14 +45,26 @@ class FakeKube implements KubeApi {
     this.#maybeFail("deletePod");
     return Promise.resolve();
   }
+  nodes: Record<string, V1Node> = {};
   readNode(name: string) {
     this.calls.push({ op: "readNode", args: [name] });
-    return Promise.resolve({} as V1Node);
+    return Promise.resolve(structuredClone(this.nodes[name] ?? { metadata: { name }, spec: {} }));
   }
   patchNode(name: string, body: object, type: PatchType) {
     this.calls.push({ op: "patchNode", args: [name, body, type] });
     this.#maybeFail("patchNode");
-    return Promise.resolve({} as V1Node);
+    const spec = (body as {
+      spec: {
+        unschedulable?: boolean;
+        taints?: V1Node["spec"] extends infer S ? S extends { taints?: infer T } ? T : never
+          : never;
+      };
+    }).spec;
+    const node = this.nodes[name] ?? { metadata: { name }, spec: {} };
+    if (spec.unschedulable) node.spec!.unschedulable = true;
+    if (spec.taints) node.spec!.taints = [...(node.spec!.taints ?? []), ...spec.taints];
+    this.nodes[name] = node;
+    return Promise.resolve(structuredClone(node));
   }
   createEvent(namespace: string, body: object) {
     this.calls.push({ op: "createEvent", args: [namespace, body] });
@@ -72,7 +84,7 @@ const plan = (over: Partial<FailoverPlan> = {}): FailoverPlan => ({
   nodeFault: true,
   failed: { deployment: "lane-original", node: "worker-node2" },
   active: { deployment: "lane-standby", node: "worker-node3" },
-  actions: ["promote", "markDeployments", "deletePods", "cordon", "taint", "events"],
+  actions: ["promote", "markDeployments", "deletePods", "events"],
   trigger: {
     targetId: "node/worker-node2",
     expiredAtMs: 0,
@@ -80,6 +92,16 @@ const plan = (over: Partial<FailoverPlan> = {}): FailoverPlan => ({
     deadlineMs: 0,
     latenessMs: 0,
   },
+  ...over,
+});
+
+const fence = (over: Partial<NodeFencePlan> = {}): NodeFencePlan => ({
+  node: "worker-node2",
+  reason: "node-expired",
+  cordon: true,
+  taint: true,
+  events: true,
+  trigger: plan().trigger,
   ...over,
 });
 
@@ -94,7 +116,7 @@ Deno.test("kube executor: every action with the right patch types, selectors and
   const api = new FakeKube();
   const results = await executor(api).execute(plan());
   const byAction = Object.fromEntries(results.map((r) => [r.action, r]));
-  for (const a of ["markActive", "markFailed", "deletePods", "cordonTaint"]) {
+  for (const a of ["markActive", "markFailed", "deletePods"]) {
     assert.equal(byAction[a]?.outcome, "done", a);
   }
   const patches = api.calls.filter((c) => c.op === "patchDeployment");
@@ -111,19 +133,11 @@ Deno.test("kube executor: every action with the right patch types, selectors and
     fieldSelector: "spec.nodeName=worker-node2",
   });
   assert.deepEqual(api.calls.filter((c) => c.op === "deletePod").map((c) => c.args[2]), [0, 0]);
-  const node = api.calls.find((c) => c.op === "patchNode")!;
-  assert.equal(node.args[2], "strategic");
-  assert.deepEqual(node.args[1], {
-    spec: {
-      unschedulable: true,
-      taints: [{ key: "sdv-failover.io/unreachable", value: "sup", effect: "NoExecute" }],
-    },
-  });
+  assert.ok(!api.calls.some((c) => c.op === "patchNode"), "node fencing is its own plan");
   const reasons = api.calls.filter((c) => c.op === "createEvent").map((c) =>
     (c.args[1] as { reason: string }).reason
   ).sort();
   assert.deepEqual(reasons, [
-    "FailoverCordonedTainted",
     "FailoverFenced",
     "FailoverPodsDeleted",
     "FailoverPromoted",
@@ -151,8 +165,9 @@ Deno.test("kube executor: retries a 503, reports a 403 as failed without retryin
   api.fail.set("deletePod", [404]);
   const results = await executor(api).execute(plan());
   const byAction = Object.fromEntries(results.map((r) => [r.action, r]));
-  assert.equal(byAction.cordonTaint.outcome, "done");
-  assert.equal(byAction.cordonTaint.attempts, 2);
+  const [fenced] = await executor(api).fenceNode(fence());
+  assert.equal(fenced.outcome, "done");
+  assert.equal(fenced.attempts, 3, "one read + a patch retried once after 503");
   const failedMarks = results.filter((r) => r.action.startsWith("mark") && r.outcome === "failed");
   assert.equal(failedMarks.length, 1);
   assert.equal(failedMarks[0].attempts, 1);
@@ -160,19 +175,35 @@ Deno.test("kube executor: retries a 503, reports a 403 as failed without retryin
   assert.equal(byAction.deletePods.outcome, "done");
 });
 
-Deno.test("kube executor: concurrent plans for the same node share one node patch", async () => {
+Deno.test("kube executor: fencing observes first, patches only what is missing, strategic merge", async () => {
   const api = new FakeKube();
+  api.nodes["worker-node2"] = {
+    metadata: { name: "worker-node2" },
+    spec: { taints: [{ key: "other", effect: "NoSchedule" }] },
+  };
   const ex = executor(api);
-  await Promise.all([
-    ex.execute(plan()),
-    ex.execute(
-      plan({
-        workload: "pose",
-        failed: { deployment: "pose-original", node: "worker-node2" },
-        active: { deployment: "pose-standby", node: "worker-node3" },
-      }),
-    ),
-  ]);
+  const [first] = await ex.fenceNode(fence());
+  assert.equal(first.outcome, "done");
+  const patch = api.calls.find((c) => c.op === "patchNode")!;
+  assert.equal(patch.args[2], "strategic");
+  assert.deepEqual(patch.args[1], {
+    spec: {
+      unschedulable: true,
+      taints: [{ key: "sdv-failover.io/unreachable", value: "sup", effect: "NoExecute" }],
+    },
+  });
+  const events = () => api.calls.filter((c) => c.op === "createEvent").length;
+  assert.equal(events(), 1);
+  // a second fence of the same node: read only, no write, no Event
+  const [second] = await ex.fenceNode(fence());
+  assert.equal(second.outcome, "unchanged");
+  assert.equal(api.calls.filter((c) => c.op === "patchNode").length, 1);
+  assert.equal(events(), 1);
+  // concurrent fences share one observe + patch
+  api.nodes = {};
+  api.calls = [];
+  await Promise.all([ex.fenceNode(fence()), ex.fenceNode(fence())]);
+  assert.equal(api.calls.filter((c) => c.op === "readNode").length, 1);
   assert.equal(api.calls.filter((c) => c.op === "patchNode").length, 1);
 });
 

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { FailoverPlan } from "../policy/policy.ts";
+import type { FailoverPlan, NodeFencePlan } from "../policy/policy.ts";
 
 /** One API action of a plan. */
 export interface PlannedAction {
-  action: "markActive" | "markFailed" | "deletePods" | "cordonTaint";
+  action: "markActive" | "markFailed" | "deletePods" | "fenceNode";
   object: string;
   detail: string;
 }
@@ -36,14 +36,16 @@ export function plannedActions(plan: FailoverPlan): PlannedAction[] {
       detail: "grace 0",
     });
   }
-  const cordon = plan.nodeFault && plan.actions.includes("cordon");
-  const taint = plan.nodeFault && plan.actions.includes("taint");
-  if (cordon || taint) {
-    out.push({
-      action: "cordonTaint",
-      object: `node/${plan.failed.node}`,
-      detail: [cordon && "unschedulable", taint && "taint NoExecute"].filter(Boolean).join(" + "),
-    });
-  }
   return out;
+}
+
+/** The API action of a node fence plan. */
+export function plannedFence(plan: NodeFencePlan): PlannedAction {
+  return {
+    action: "fenceNode",
+    object: `node/${plan.node}`,
+    detail: [plan.cordon && "unschedulable", plan.taint && "taint NoExecute"].filter(Boolean).join(
+      " + ",
+    ),
+  };
 }

@@ -11,7 +11,9 @@
  * - Each promotion takes the next epoch (the fencing token); epochs only grow, and the state the
  *   policy starts from is observed from the cluster and from retained promotions, so a restart
  *   or a repeated expiry never repeats a failover.
- * - Cordon and taint are node actions: planned only when the fault is the node's.
+ * - Cordon and taint are node actions, planned on every node failure (a separate
+ *   {@linkcode NodeFencePlan}) when a workload with an instance on that node allows them — also
+ *   when its workloads already moved for an earlier sensor or app expiry.
  *
  * @module
  */
@@ -55,7 +57,7 @@ export interface FailoverPlan {
   epoch: number;
   /** `node-expired`, `node-offline`, `node-never-seen`, `sensor-expired:<name>`, `app-expired`. */
   reason: string;
-  /** True when the failed node itself is the fault (then cordon/taint apply). */
+  /** True when the failed node itself is the fault. */
   nodeFault: boolean;
   failed: PlacementRef;
   active: PlacementRef;
@@ -64,9 +66,22 @@ export interface FailoverPlan {
   trigger: PlanTrigger;
 }
 
-/** The outcome for one affected workload. */
+/** Fencing of a failed node through the API: cordon and/or a NoExecute taint of our own key. */
+export interface NodeFencePlan {
+  node: string;
+  /** `node-expired`, `node-offline`, `node-never-seen`. */
+  reason: string;
+  cordon: boolean;
+  taint: boolean;
+  /** Record an Event when something changed. */
+  events: boolean;
+  trigger: PlanTrigger;
+}
+
+/** The outcome for one affected workload, or the fencing of a failed node. */
 export type Decision =
   | { kind: "failover"; workload: string; plan: FailoverPlan }
+  | { kind: "fence"; workload?: undefined; plan: NodeFencePlan }
   | { kind: "blocked"; workload: string; namespace: string; reason: string; why: string };
 
 /** Options of {@linkcode FailoverPolicy}. */
@@ -124,16 +139,24 @@ export class FailoverPolicy {
     if (!t.isFailure) return [];
     const [kind, name, instanceNode] = t.target.id.split("/");
     const decisions: Decision[] = [];
+    const trigger: PlanTrigger = {
+      targetId: t.target.id,
+      expiredAtMs: t.atMs,
+      lastHeartbeatAtMs: t.lastHeartbeatAtMs,
+      deadlineMs: t.deadlineMs,
+      latenessMs: t.latenessMs,
+    };
+    const nodeReason = t.cause === "offline"
+      ? "node-offline"
+      : t.cause === "never-seen"
+      ? "node-never-seen"
+      : "node-expired";
     for (const w of this.#workloads) {
       const s = this.#state.get(w.name)!;
       const activePlacement = w[s.active];
       let reason: string | undefined;
       if (kind === "node" && activePlacement.node === name) {
-        reason = t.cause === "offline"
-          ? "node-offline"
-          : t.cause === "never-seen"
-          ? "node-never-seen"
-          : "node-expired";
+        reason = nodeReason;
       } else if (kind === "sensor" && activePlacement.sensors.includes(name)) {
         reason = `sensor-expired:${name}`;
       } else if (kind === "app" && name === w.name && instanceNode === activePlacement.node) {
@@ -168,16 +191,30 @@ export class FailoverPolicy {
           nodeFault,
           failed: { deployment: activePlacement.deployment, node: activePlacement.node },
           active: { deployment: w[other].deployment, node: w[other].node },
-          actions: w.actions.filter((a) => nodeFault || (a !== "cordon" && a !== "taint")),
-          trigger: {
-            targetId: t.target.id,
-            expiredAtMs: t.atMs,
-            lastHeartbeatAtMs: t.lastHeartbeatAtMs,
-            deadlineMs: t.deadlineMs,
-            latenessMs: t.latenessMs,
-          },
+          actions: w.actions.filter((a) => a !== "cordon" && a !== "taint"),
+          trigger,
         },
       });
+    }
+    if (kind === "node") {
+      const hosted = this.#workloads.filter((w) =>
+        w.primary.node === name || w.standby.node === name
+      );
+      const cordon = hosted.some((w) => w.actions.includes("cordon"));
+      const taint = hosted.some((w) => w.actions.includes("taint"));
+      if (cordon || taint) {
+        decisions.push({
+          kind: "fence",
+          plan: {
+            node: name,
+            reason: nodeReason,
+            cordon,
+            taint,
+            events: hosted.some((w) => w.actions.includes("events")),
+            trigger,
+          },
+        });
+      }
     }
     return decisions;
   }

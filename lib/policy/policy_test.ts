@@ -54,9 +54,20 @@ function policy(unhealthy: string[] = []) {
   return new FailoverPolicy({ config, isHealthy: (id) => !unhealthy.includes(id) });
 }
 
-Deno.test("node expiry fails over every workload active on it, with cordon and taint", () => {
+Deno.test("node expiry fails over every workload active on it and fences the node", () => {
   const p = policy();
-  const decisions = p.onFailure(fail("node/worker-node2"));
+  const all = p.onFailure(fail("node/worker-node2"));
+  const fences = all.filter((d) => d.kind === "fence");
+  assert.equal(fences.length, 1);
+  assert.deepEqual(fences[0].plan, {
+    node: "worker-node2",
+    reason: "node-expired",
+    cordon: true,
+    taint: true,
+    events: true,
+    trigger: fences[0].plan.trigger,
+  });
+  const decisions = all.filter((d) => d.kind !== "fence");
   assert.equal(decisions.length, 2);
   for (const d of decisions) {
     assert.equal(d.kind, "failover");
@@ -65,16 +76,24 @@ Deno.test("node expiry fails over every workload active on it, with cordon and t
     assert.equal(d.plan.failed.node, "worker-node2");
     assert.equal(d.plan.active.node, "worker-node3");
     assert.equal(d.plan.reason, "node-expired");
-    assert.ok(d.plan.actions.includes("cordon") && d.plan.actions.includes("taint"));
+    assert.ok(!d.plan.actions.includes("cordon"), "node actions live in the fence plan");
     assert.equal(d.plan.trigger.lastHeartbeatAtMs, 470);
   }
   assert.deepEqual(p.state("lane-detection"), { active: "standby", epoch: 1 });
 });
 
-Deno.test("a repeated expiry of the same node plans nothing", () => {
+Deno.test("a repeated expiry of the same node plans no failover, only an idempotent fence", () => {
   const p = policy();
   p.onFailure(fail("node/worker-node2"));
-  assert.deepEqual(p.onFailure(fail("node/worker-node2")), []);
+  assert.deepEqual(p.onFailure(fail("node/worker-node2")).map((d) => d.kind), ["fence"]);
+});
+
+Deno.test("a node whose workloads already moved (sensor expiry) is still fenced on its own expiry", () => {
+  const p = policy();
+  p.onFailure(fail("sensor/lidar-node2"));
+  p.onFailure(fail("app/lane-detection/worker-node2"));
+  const d = p.onFailure(fail("node/worker-node2"));
+  assert.deepEqual(d.map((x) => x.kind), ["fence"]);
 });
 
 Deno.test("sensor expiry fails over only the workloads needing it, without node actions", () => {
@@ -117,6 +136,7 @@ Deno.test("observed state (annotations, retained promotions) is adopted only whe
   assert.ok(!p.observe("lane-detection", 3, "worker-node2"), "older epoch ignored");
   assert.deepEqual(
     p.onFailure(fail("node/worker-node2")).filter((d) =>
+      d.kind !== "fence" &&
       d.kind === "failover" && d.plan.workload === "lane-detection"
     ),
     [],

@@ -30,7 +30,12 @@ import {
   supervisorStatusTopic,
 } from "../ingest/wire.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
-import { type Decision, type FailoverPlan, FailoverPolicy } from "../policy/policy.ts";
+import {
+  type Decision,
+  type FailoverPlan,
+  FailoverPolicy,
+  type NodeFencePlan,
+} from "../policy/policy.ts";
 import { appTargetId, nodeTargetId, sensorTargetId, targetsOf } from "../policy/targets.ts";
 import { type Transition, Watchdog } from "../watchdog/watchdog.ts";
 
@@ -45,6 +50,14 @@ export type SupervisorEvent =
     type: "actions-done";
     atMs: number;
     plan: FailoverPlan;
+    results: ActionResult[];
+    /** From expiry to the last API acknowledgement, ms. */
+    expiryToDoneMs: number;
+  }
+  | {
+    type: "fence-done";
+    atMs: number;
+    plan: NodeFencePlan;
     results: ActionResult[];
     /** From expiry to the last API acknowledgement, ms. */
     expiryToDoneMs: number;
@@ -386,9 +399,26 @@ export class Supervisor {
         this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision });
         continue;
       }
-      const job = this.#failover(decision.plan).finally(() => this.#inflight.delete(job));
+      const job: Promise<void> =
+        (decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan))
+          .finally(() => this.#inflight.delete(job));
       this.#inflight.add(job);
     }
+  }
+
+  async #fence(plan: NodeFencePlan): Promise<void> {
+    const results = await this.#executor.fenceNode(plan, this.#abort.signal);
+    const atMs = this.#clock.nowMs();
+    const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;
+    const failed = results.filter((r) => r.outcome === "failed");
+    (failed.length ? this.#log.error : this.#log.info)("node-fence-done", {
+      node: plan.node,
+      reason: plan.reason,
+      expiryToDoneMs: round(expiryToDoneMs),
+      actions: results.map((r) => `${r.action}:${r.outcome}`).join(","),
+      ...(failed.length ? { failures: failed.map((r) => `${r.object}: ${r.detail}`) } : {}),
+    });
+    this.#onEvent({ type: "fence-done", atMs, plan, results, expiryToDoneMs });
   }
 
   async #failover(plan: FailoverPlan): Promise<void> {

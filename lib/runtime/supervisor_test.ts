@@ -148,6 +148,9 @@ Deno.test("supervisor: restart adopts persisted epoch, repeats nothing", async (
       this.executed.push(plan);
       return Promise.resolve([]);
     }
+    fenceNode(): Promise<ActionResult[]> {
+      return Promise.resolve([]);
+    }
     close() {}
   }
   const executor = new Observed();

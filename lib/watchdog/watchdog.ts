@@ -121,6 +121,8 @@ interface Target extends HeapEntry {
   pendingSinceMs: number;
 }
 
+const KIND_ORDER: Record<TargetKind, number> = { node: 0, sensor: 1, app: 2 };
+
 /** Alive supervision of many targets with one timer. See the module doc for the state machine. */
 export class Watchdog {
   readonly #clock: Clock;
@@ -286,15 +288,9 @@ export class Watchdog {
     this.#barrierTimer = undefined;
     this.#stalled = false;
     const nowMs = this.#clock.nowMs();
-    let waiting = false;
-    for (const t of [...this.#pending]) {
-      if (t.pendingSinceMs <= sentAtMs) {
-        this.#pending.delete(t);
-        this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
-      } else {
-        waiting = true;
-      }
-    }
+    const confirmed = [...this.#pending].filter((t) => t.pendingSinceMs <= sentAtMs);
+    const waiting = confirmed.length < this.#pending.size;
+    this.#expireBatch(confirmed, nowMs);
     if (waiting) this.#sendBarrier(nowMs);
   }
 
@@ -426,10 +422,7 @@ export class Watchdog {
     }
     if (!any) return;
     if (!this.#barrier) {
-      for (const t of [...this.#pending]) {
-        this.#pending.delete(t);
-        this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
-      }
+      this.#expireBatch([...this.#pending], nowMs);
     } else if (this.#barriersInFlight.size === 0) {
       this.#sendBarrier(nowMs);
     }
@@ -466,6 +459,19 @@ export class Watchdog {
   /** True while a barrier has been outstanding longer than `barrierTimeoutMs`. */
   get ingestStalled(): boolean {
     return this.#stalled;
+  }
+
+  /**
+   * Expires a batch confirmed together. Within a batch the order of deadlines is noise (a hung
+   * node's heartbeat, sensors and apps stop in the same instant), so the root cause goes first:
+   * nodes, then sensors, then apps — the policy then attributes the fault to the node.
+   */
+  #expireBatch(batch: Target[], nowMs: number): void {
+    batch.sort((a, b) => KIND_ORDER[a.spec.kind] - KIND_ORDER[b.spec.kind]);
+    for (const t of batch) {
+      this.#pending.delete(t);
+      this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
+    }
   }
 
   #expire(t: Target, nowMs: number, deadlineMs: number, cause: ExpiryCause): void {

@@ -222,3 +222,21 @@ Deno.test("duplicate ids and bad timeouts are rejected", () => {
   assert.throws(() => wd.add({ id: "x", kind: "node", periodMs: 1, timeoutMs: 2 }), /duplicate/);
   assert.throws(() => wd.add({ id: "y", kind: "node", periodMs: 1, timeoutMs: 0 }), /timeoutMs/);
 });
+
+Deno.test("a batch confirmed by one barrier expires nodes first, then sensors, then apps", () => {
+  const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
+  const ids = [
+    wd.add({ id: "app/w/n", kind: "app", periodMs: 10, timeoutMs: 30 }),
+    wd.add({ id: "sensor/s", kind: "sensor", periodMs: 10, timeoutMs: 30 }),
+    wd.add({ id: "node/n", kind: "node", periodMs: 10, timeoutMs: 30 }),
+  ];
+  wd.start(0);
+  for (const i of ids) wd.heartbeatAt(i, 1000); // all stop in the same instant (a hung node)
+  clock.advance(31);
+  wd.barrierPassed(barriers[0]);
+  assert.deepEqual(failures(transitions).map((t) => t.target.id), [
+    "node/n",
+    "sensor/s",
+    "app/w/n",
+  ]);
+});
