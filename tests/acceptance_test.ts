@@ -247,7 +247,10 @@ function record(
       latenessMs: Number(e.latenessMs),
       timeoutMs: TIMEOUT_MS,
       expiryToPromotionSentMs: sent ? Number(sent.expiryToPromotionMs) : undefined,
-      expiryToPromotionReceivedMs: got ? got.wallMs - e.wallMs : undefined,
+      // the log line is written after acting: its wall time minus the lag since expiry
+      expiryToPromotionReceivedMs: got
+        ? got.wallMs - (e.wallMs - (e.tMs - Number(e.expiredAtMs ?? e.tMs)))
+        : undefined,
       expiryToApiDoneMs: done ? Number(done.expiryToDoneMs) : undefined,
     });
   }

@@ -373,6 +373,17 @@ export class Supervisor {
   }
 
   #onTransition(t: Transition): void {
+    this.#onEvent({ type: "transition", transition: t });
+    // Act first, log after: the promotion and the API requests leave before any log line is
+    // formatted and written (a synchronous stderr write costs tenths of a millisecond).
+    const decisions = t.isFailure && !this.#stopping ? this.#policy.onFailure(t) : [];
+    for (const decision of decisions) {
+      if (decision.kind === "blocked") continue;
+      const job: Promise<void> =
+        (decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan))
+          .finally(() => this.#inflight.delete(job));
+      this.#inflight.add(job);
+    }
     const fields = {
       target: t.target.id,
       from: t.from,
@@ -381,6 +392,7 @@ export class Supervisor {
       ...(t.to === "EXPIRED"
         ? {
           cause: t.cause,
+          expiredAtMs: round(t.atMs),
           deadlineMs: round(t.deadlineMs),
           latenessMs: round(t.latenessMs),
           silenceMs: round(
@@ -391,18 +403,10 @@ export class Supervisor {
     };
     if (t.isFailure) this.#log.warn("expired", fields);
     else if (t.from !== "INIT") this.#log.info("transition", fields);
-    this.#onEvent({ type: "transition", transition: t });
-    if (!t.isFailure || this.#stopping) return;
-    for (const decision of this.#policy.onFailure(t)) {
-      if (decision.kind === "blocked") {
-        this.#log.error("failover-blocked", { workload: decision.workload, why: decision.why });
-        this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision });
-        continue;
-      }
-      const job: Promise<void> =
-        (decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan))
-          .finally(() => this.#inflight.delete(job));
-      this.#inflight.add(job);
+    for (const decision of decisions) {
+      if (decision.kind !== "blocked") continue;
+      this.#log.error("failover-blocked", { workload: decision.workload, why: decision.why });
+      this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision });
     }
   }
 
@@ -423,8 +427,9 @@ export class Supervisor {
 
   async #failover(plan: FailoverPlan): Promise<void> {
     const prefix = this.#config.mqtt.topicPrefix;
+    let promotion: Promotion | undefined;
     if (plan.actions.includes("promote")) {
-      const promotion: Promotion = {
+      promotion = {
         v: 1,
         workload: plan.workload,
         namespace: plan.namespace,
@@ -454,17 +459,20 @@ export class Supervisor {
           });
         },
       );
-      const atMs = this.#clock.nowMs();
+    }
+    const sentAtMs = this.#clock.nowMs();
+    const execution = this.#executor.execute(plan, this.#abort.signal);
+    if (promotion) {
       this.#log.info("promotion-sent", {
         workload: plan.workload,
         epoch: plan.epoch,
         activeNode: plan.active.node,
         reason: plan.reason,
-        expiryToPromotionMs: round(atMs - plan.trigger.expiredAtMs),
+        expiryToPromotionMs: round(sentAtMs - plan.trigger.expiredAtMs),
       });
-      this.#onEvent({ type: "promotion-sent", atMs, plan, promotion });
+      this.#onEvent({ type: "promotion-sent", atMs: sentAtMs, plan, promotion });
     }
-    const results = await this.#executor.execute(plan, this.#abort.signal);
+    const results = await execution;
     const atMs = this.#clock.nowMs();
     const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;
     const failed = results.filter((r) => r.outcome === "failed");
