@@ -81,6 +81,8 @@ export const SupervisorSchema = z.strictObject({
   lagToleranceMs: positiveMs.default(5),
   barrierTimeoutMs: positiveMs.default(200),
   shutdownTimeoutMs: positiveMs.default(2000),
+  /** Period of the `stats` log line (ingest rate, watchdog lag, RSS), ms; 0 disables it. */
+  statsIntervalMs: z.number().int().min(0).default(10000),
 });
 
 /** A supervised node (a Jetson running the `agent`). */

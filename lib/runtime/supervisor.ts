@@ -122,6 +122,8 @@ export class Supervisor {
   #armed = false;
   #connectedOnce = false;
   #ingestFault = false;
+  #statsTimer: unknown;
+  #statsLast = { atMs: 0, messages: 0 };
 
   /** Ingest counters. */
   readonly ingest: IngestStats = { messages: 0, malformed: 0, unknownTopic: 0, reconnects: 0 };
@@ -227,6 +229,7 @@ export class Supervisor {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#watchdog.stop();
+    if (this.#statsTimer !== undefined) this.#clock.clearTimer(this.#statsTimer);
     const boundMs = this.#config.supervisor.shutdownTimeoutMs;
     if (this.#inflight.size > 0) {
       this.#log.info("shutdown-waiting", { inflight: this.#inflight.size, boundMs });
@@ -250,6 +253,36 @@ export class Supervisor {
       Math.min(boundMs, 1000),
     );
     this.#executor.close();
+  }
+
+  /** Ingest and watchdog counters plus resident memory, as one structured object. */
+  statsSnapshot(): Record<string, number> {
+    const nowMs = this.#clock.nowMs();
+    const intervalMs = nowMs - this.#statsLast.atMs;
+    const rate = intervalMs > 0
+      ? ((this.ingest.messages - this.#statsLast.messages) * 1000) / intervalMs
+      : 0;
+    this.#statsLast = { atMs: nowMs, messages: this.ingest.messages };
+    return {
+      ...this.ingest,
+      messagesPerS: Math.round(rate),
+      armed: this.#watchdog.armedCount,
+      ...this.#watchdog.stats,
+      maxTimerLatenessMs: round(this.#watchdog.stats.maxTimerLatenessMs) ?? 0,
+      rssBytes: Deno.memoryUsage().rss,
+    };
+  }
+
+  #scheduleStats(): void {
+    const everyMs = this.#config.supervisor.statsIntervalMs;
+    if (everyMs <= 0 || this.#stopping) return;
+    this.#statsLast = { atMs: this.#clock.nowMs(), messages: this.ingest.messages };
+    const tick = () => {
+      if (this.#stopping) return;
+      this.#log.info("stats", this.statsSnapshot());
+      this.#statsTimer = this.#clock.setTimer(tick, everyMs);
+    };
+    this.#statsTimer = this.#clock.setTimer(tick, everyMs);
   }
 
   #idx(id: string): number {
@@ -280,6 +313,7 @@ export class Supervisor {
         this.#watchdog.start(sup.startupGraceMs);
         this.#log.info("armed", { targets: this.#watchdog.size, graceMs: sup.startupGraceMs });
         this.#onEvent({ type: "armed", atMs, targets: this.#watchdog.size });
+        this.#scheduleStats();
         armed();
       } else {
         this.#restoreIngest("resubscribed after reconnect");
@@ -411,6 +445,7 @@ export class Supervisor {
   }
 
   async #fence(plan: NodeFencePlan): Promise<void> {
+    const startedAtMs = this.#clock.nowMs();
     const results = await this.#executor.fenceNode(plan, this.#abort.signal);
     const atMs = this.#clock.nowMs();
     const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;
@@ -419,7 +454,9 @@ export class Supervisor {
       node: plan.node,
       reason: plan.reason,
       expiryToDoneMs: round(expiryToDoneMs),
-      actions: results.map((r) => `${r.action}:${r.outcome}`).join(","),
+      actions: results.map((r) => `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`).join(","),
+      // API actions proper (without the Events that record them), from expiry
+      expiryToActionsMs: round(actionsDoneMs(plan.trigger.expiredAtMs, startedAtMs, results)),
       ...(failed.length ? { failures: failed.map((r) => `${r.object}: ${r.detail}`) } : {}),
     });
     this.#onEvent({ type: "fence-done", atMs, plan, results, expiryToDoneMs });
@@ -461,6 +498,7 @@ export class Supervisor {
       );
     }
     const sentAtMs = this.#clock.nowMs();
+    const startedAtMs = sentAtMs;
     const execution = this.#executor.execute(plan, this.#abort.signal);
     if (promotion) {
       this.#log.info("promotion-sent", {
@@ -480,11 +518,20 @@ export class Supervisor {
       workload: plan.workload,
       epoch: plan.epoch,
       expiryToDoneMs: round(expiryToDoneMs),
-      actions: results.map((r) => `${r.action}:${r.outcome}`).join(","),
+      actions: results.map((r) => `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`).join(","),
+      // API actions proper (without the Events that record them), from expiry
+      expiryToActionsMs: round(actionsDoneMs(plan.trigger.expiredAtMs, startedAtMs, results)),
       ...(failed.length ? { failures: failed.map((r) => `${r.object}: ${r.detail}`) } : {}),
     });
     this.#onEvent({ type: "actions-done", atMs, plan, results, expiryToDoneMs });
   }
+}
+
+/** Expiry → the last non-Event action acknowledged, ms (results carry times from `startedAtMs`). */
+function actionsDoneMs(expiredAtMs: number, startedAtMs: number, results: ActionResult[]): number {
+  const actions = results.filter((r) => !r.action.startsWith("event:"));
+  const lastMs = actions.length ? Math.max(...actions.map((r) => r.doneAtMs)) : 0;
+  return startedAtMs + lastMs - expiredAtMs;
 }
 
 function round(v: number | undefined): number | undefined {
