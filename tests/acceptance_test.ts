@@ -42,6 +42,7 @@ interface Measurement {
   expiryToPromotionSentMs?: number;
   expiryToPromotionReceivedMs?: number;
   expiryToApiDoneMs?: number;
+  expiryToApiAndEventsMs?: number;
 }
 const measurements: Measurement[] = [];
 
@@ -233,8 +234,13 @@ function record(
   received: { promotion: Promotion; wallMs: number }[],
 ) {
   for (const e of lines.filter((l) => l.event === "expired")) {
-    const sent = lines.find((l) => l.event === "promotion-sent" && l.tMs >= e.tMs);
-    const done = lines.find((l) => l.event === "failover-done" && l.tMs >= e.tMs);
+    // the supervisor acts before it logs: match by the expiry's own monotonic time
+    const expiredAtMs = Number(e.expiredAtMs ?? e.tMs);
+    const sent = lines.find((l) =>
+      l.event === "promotion-sent" && l.tMs >= expiredAtMs &&
+      Math.abs(l.tMs - Number(l.expiryToPromotionMs) - expiredAtMs) < 0.01
+    );
+    const done = lines.find((l) => l.event === "failover-done" && l.tMs >= expiredAtMs);
     const got = sent &&
       received.find((r) =>
         r.promotion.workload === sent.workload && r.promotion.epoch === sent.epoch
@@ -251,7 +257,8 @@ function record(
       expiryToPromotionReceivedMs: got
         ? got.wallMs - (e.wallMs - (e.tMs - Number(e.expiredAtMs ?? e.tMs)))
         : undefined,
-      expiryToApiDoneMs: done ? Number(done.expiryToDoneMs) : undefined,
+      expiryToApiDoneMs: done ? Number(done.expiryToActionsMs) : undefined,
+      expiryToApiAndEventsMs: done ? Number(done.expiryToDoneMs) : undefined,
     });
   }
 }
@@ -604,5 +611,8 @@ function summarize(): string {
       fmt(measurements.map((m) => m.expiryToPromotionReceivedMs))
     }`,
     `  expiry → all API actions acknowledged: ${fmt(measurements.map((m) => m.expiryToApiDoneMs))}`,
+    `  expiry → API actions and their Events: ${
+      fmt(measurements.map((m) => m.expiryToApiAndEventsMs))
+    }`,
   ].join("\n");
 }

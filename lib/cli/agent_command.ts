@@ -5,9 +5,9 @@
  *
  * @module
  */
-import mqtt, { type IClientOptions } from "mqtt";
+import type { IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
-import { buildMqttOptions } from "../ingest/mqtt_options.ts";
+import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
 import type { MqttClientLike } from "../ingest/mqtt_client.ts";
 import type { Logger } from "../log/log.ts";
 import { agentWill, NodeAgent } from "../agent/agent.ts";
@@ -63,7 +63,7 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   let agent: NodeAgent | undefined;
   let client: MqttClientLike | undefined;
   const connect = opts.connect ??
-    ((o: IClientOptions): MqttClientLike => mqtt.connect(config.mqtt.url, o));
+    ((o: IClientOptions): MqttClientLike => connectNoDelay(config.mqtt.url, o));
   if (signal.aborted) return 0;
   try {
     client = connect(options);

@@ -5,11 +5,10 @@
  *
  * @module
  */
-import mqtt from "mqtt";
 import type { Config } from "../config/schema.ts";
 import { DryRunExecutor } from "../executor/dry_run.ts";
 import type { FailoverExecutor } from "../executor/executor.ts";
-import { buildMqttOptions } from "../ingest/mqtt_options.ts";
+import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
 import type { MqttClientLike } from "../ingest/mqtt_client.ts";
 import type { Logger } from "../log/log.ts";
 import { Supervisor, supervisorWill } from "../runtime/supervisor.ts";
@@ -40,7 +39,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   }
   let client: MqttClientLike;
   try {
-    client = mqtt.connect(
+    client = connectNoDelay(
       config.mqtt.url,
       buildMqttOptions(config.mqtt, {
         clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,

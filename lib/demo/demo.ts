@@ -9,7 +9,7 @@
 import mqtt from "mqtt";
 import { type Config, ConfigSchema } from "../config/schema.ts";
 import { DryRunExecutor } from "../executor/dry_run.ts";
-import { buildMqttOptions } from "../ingest/mqtt_options.ts";
+import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
 import type { MqttClientLike } from "../ingest/mqtt_client.ts";
 import { decodePromotion, type Promotion } from "../ingest/wire.ts";
 import { createLogger, type Logger, silentLogger } from "../log/log.ts";
@@ -137,7 +137,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   await subscriber.subscribeAsync(`${config.mqtt.topicPrefix}/workload/+/promotion`, { qos: 1 });
 
   const executor = new DryRunExecutor({ log });
-  const client = mqtt.connect(
+  const client = connectNoDelay(
     broker.url,
     buildMqttOptions(config.mqtt, { clientId: "sdv-failover-demo", will: supervisorWill(config) }),
   ) as unknown as MqttClientLike;

@@ -15,12 +15,12 @@
  *
  * @module
  */
-import mqtt, { type IClientOptions } from "mqtt";
+import type { IClientOptions } from "mqtt";
 import type { Config, NodeConfig, SensorConfig, WorkloadConfig } from "../config/schema.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
 import type { MqttClientLike, PublishOptions } from "../ingest/mqtt_client.ts";
-import { buildMqttOptions } from "../ingest/mqtt_options.ts";
+import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
 import {
   appHeartbeatTopic,
   encodeBeat,
@@ -266,7 +266,7 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
   const log = opts.log ?? silentLogger;
   const random = opts.random ?? Math.random;
   const connect = opts.connect ??
-    ((options: IClientOptions): MqttClientLike => mqtt.connect(config.mqtt.url, options));
+    ((options: IClientOptions): MqttClientLike => connectNoDelay(config.mqtt.url, options));
   if (!(durationMs >= 0) || !Number.isFinite(durationMs)) {
     throw new Error(`durationMs must be a non-negative number, got ${durationMs}`);
   }
