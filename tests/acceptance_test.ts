@@ -234,13 +234,13 @@ function record(
   received: { promotion: Promotion; wallMs: number }[],
 ) {
   for (const e of lines.filter((l) => l.event === "expired")) {
-    // the supervisor acts before it logs: match by the expiry's own monotonic time
-    const expiredAtMs = Number(e.expiredAtMs ?? e.tMs);
+    // the supervisor acts before it logs: match lines by the expiry they belong to
     const sent = lines.find((l) =>
-      l.event === "promotion-sent" && l.tMs >= expiredAtMs &&
-      Math.abs(l.tMs - Number(l.expiryToPromotionMs) - expiredAtMs) < 0.01
+      l.event === "promotion-sent" && l.trigger === e.target && l.expiredAtMs === e.expiredAtMs
     );
-    const done = lines.find((l) => l.event === "failover-done" && l.tMs >= expiredAtMs);
+    const done = lines.find((l) =>
+      l.event === "failover-done" && l.trigger === e.target && l.expiredAtMs === e.expiredAtMs
+    );
     const got = sent &&
       received.find((r) =>
         r.promotion.workload === sent.workload && r.promotion.epoch === sent.epoch

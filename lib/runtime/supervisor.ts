@@ -506,6 +506,8 @@ export class Supervisor {
         epoch: plan.epoch,
         activeNode: plan.active.node,
         reason: plan.reason,
+        trigger: plan.trigger.targetId,
+        expiredAtMs: round(plan.trigger.expiredAtMs),
         expiryToPromotionMs: round(sentAtMs - plan.trigger.expiredAtMs),
       });
       this.#onEvent({ type: "promotion-sent", atMs: sentAtMs, plan, promotion });
@@ -516,6 +518,8 @@ export class Supervisor {
     const failed = results.filter((r) => r.outcome === "failed");
     (failed.length ? this.#log.error : this.#log.info)("failover-done", {
       workload: plan.workload,
+      trigger: plan.trigger.targetId,
+      expiredAtMs: round(plan.trigger.expiredAtMs),
       epoch: plan.epoch,
       expiryToDoneMs: round(expiryToDoneMs),
       actions: results.map((r) => `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`).join(","),
