@@ -411,11 +411,19 @@ export class Supervisor {
     // Act first, log after: the promotion and the API requests leave before any log line is
     // formatted and written (a synchronous stderr write costs tenths of a millisecond).
     const decisions = t.isFailure && !this.#stopping ? this.#policy.onFailure(t) : [];
+    // (a) every promotion of this expiry goes out first, (b) the API work starts once the broker
+    // has them (PUBACK, bounded): the executor's synchronous request building would otherwise
+    // keep the event loop from writing the promotion to the socket (measured: + 2 × its CPU time).
+    const promoted: Promise<unknown>[] = [];
+    for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.plan));
+    const ready = promoted.length
+      ? this.#firstOf(Promise.all(promoted), PROMOTION_ACK_WAIT_MS)
+      : Promise.resolve();
     for (const decision of decisions) {
       if (decision.kind === "blocked") continue;
-      const job: Promise<void> =
-        (decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan))
-          .finally(() => this.#inflight.delete(job));
+      const job: Promise<void> = ready.then(() =>
+        decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan)
+      ).finally(() => this.#inflight.delete(job));
       this.#inflight.add(job);
     }
     const fields = {
@@ -462,27 +470,39 @@ export class Supervisor {
     this.#onEvent({ type: "fence-done", atMs, plan, results, expiryToDoneMs });
   }
 
-  async #failover(plan: FailoverPlan): Promise<void> {
-    const prefix = this.#config.mqtt.topicPrefix;
-    let promotion: Promotion | undefined;
-    if (plan.actions.includes("promote")) {
-      promotion = {
-        v: 1,
-        workload: plan.workload,
-        namespace: plan.namespace,
-        activeNode: plan.active.node,
-        activeDeployment: plan.active.deployment,
-        failedNode: plan.failed.node,
-        epoch: plan.epoch,
-        reason: plan.reason,
-        supervisor: this.#config.supervisor.id,
-        issuedAt: new Date().toISOString(),
-      };
+  /** Resolves when `promise` settles or after `boundMs` on the injected clock, whichever is first. */
+  #firstOf(promise: Promise<unknown>, boundMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimer(resolve, boundMs);
+      promise.finally(() => {
+        this.#clock.clearTimer(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Publishes the retained QoS 1 promotion; resolves on PUBACK (or error). */
+  #promote(plan: FailoverPlan): Promise<void> {
+    if (!plan.actions.includes("promote")) return Promise.resolve();
+    const promotion: Promotion = {
+      v: 1,
+      workload: plan.workload,
+      namespace: plan.namespace,
+      activeNode: plan.active.node,
+      activeDeployment: plan.active.deployment,
+      failedNode: plan.failed.node,
+      epoch: plan.epoch,
+      reason: plan.reason,
+      supervisor: this.#config.supervisor.id,
+      issuedAt: new Date().toISOString(),
+    };
+    const acked = new Promise<void>((resolve) => {
       this.#client.publish(
-        promotionTopic(prefix, plan.workload),
+        promotionTopic(this.#config.mqtt.topicPrefix, plan.workload),
         JSON.stringify(promotion),
         { qos: 1, retain: true },
         (error) => {
+          resolve();
           if (error) {
             this.#log.error("promotion-failed", { workload: plan.workload, error: error.message });
             return;
@@ -496,11 +516,11 @@ export class Supervisor {
           });
         },
       );
-    }
+    });
     const sentAtMs = this.#clock.nowMs();
-    const startedAtMs = sentAtMs;
-    const execution = this.#executor.execute(plan, this.#abort.signal);
-    if (promotion) {
+    this.#onEvent({ type: "promotion-sent", atMs: sentAtMs, plan, promotion });
+    // logged after the current task (see #onTransition: act first, log after)
+    queueMicrotask(() =>
       this.#log.info("promotion-sent", {
         workload: plan.workload,
         epoch: plan.epoch,
@@ -509,9 +529,14 @@ export class Supervisor {
         trigger: plan.trigger.targetId,
         expiredAtMs: round(plan.trigger.expiredAtMs),
         expiryToPromotionMs: round(sentAtMs - plan.trigger.expiredAtMs),
-      });
-      this.#onEvent({ type: "promotion-sent", atMs: sentAtMs, plan, promotion });
-    }
+      })
+    );
+    return acked;
+  }
+
+  async #failover(plan: FailoverPlan): Promise<void> {
+    const startedAtMs = this.#clock.nowMs();
+    const execution = this.#executor.execute(plan, this.#abort.signal);
     const results = await execution;
     const atMs = this.#clock.nowMs();
     const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;
@@ -541,6 +566,9 @@ function actionsDoneMs(expiredAtMs: number, startedAtMs: number, results: Action
 function round(v: number | undefined): number | undefined {
   return v === undefined ? undefined : Math.round(v * 1000) / 1000;
 }
+
+/** Longest wait for the promotions' PUBACK before the API work starts anyway, ms. */
+const PROMOTION_ACK_WAIT_MS = 5;
 
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;

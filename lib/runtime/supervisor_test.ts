@@ -76,7 +76,7 @@ Deno.test("supervisor: node silence → barrier-confirmed expiry → retained Qo
     client.on_topic("sdv/supervisor/sup/barrier").length >= 1,
     "expiry confirmed by barrier",
   );
-  await Promise.resolve();
+  for (let i = 0; i < 5; i++) await Promise.resolve(); // PUBACK → executor
   assert.equal(executor.plans.length, 1);
   assert.ok(events.some((e) => e.type === "actions-done"));
   assert.equal(sup.policy.state("lane")?.active, "standby");
@@ -171,4 +171,34 @@ Deno.test("supervisor: ordered shutdown publishes retained offline and ends the 
   assert.equal(status.payload, "offline");
   assert.equal(status.options.retain, true);
   assert.ok(client.ended);
+});
+
+Deno.test("supervisor: the API work starts only after the broker acknowledged the promotions", async () => {
+  const executor = new DryRunExecutor();
+  const { clock, client, beat } = await setup(executor);
+  client.holdAcks = true;
+  beat();
+  clock.advance(5);
+  client.deliver("sdv/node/worker-node2/status", "offline"); // live Last Will
+  assert.equal(promotions(client).length, 1, "promotion published at once");
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(executor.plans.length, 0, "no API work before PUBACK");
+  client.releaseAcks();
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(executor.plans.length, 1);
+  assert.equal(executor.fences.length, 1);
+});
+
+Deno.test("supervisor: a missing PUBACK delays the API work by a bound only", async () => {
+  const executor = new DryRunExecutor();
+  const { clock, client, beat } = await setup(executor);
+  client.holdAcks = true;
+  beat();
+  client.deliver("sdv/node/worker-node2/status", "offline");
+  clock.advance(4);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(executor.plans.length, 0);
+  clock.advance(2);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(executor.plans.length, 1, "started after the 5 ms bound");
 });

@@ -31,6 +31,9 @@ export class FakeMqttClient implements MqttClientLike {
   /** Deliver echoes synchronously instead of on a microtask. */
   syncEcho = false;
   ended = false;
+  /** When true, publish callbacks (PUBACK) are held until {@linkcode FakeMqttClient.releaseAcks}. */
+  holdAcks = false;
+  readonly #heldAcks: (() => void)[] = [];
   readonly #listeners = new Map<string, Listener[]>();
 
   on(event: string, listener: Listener): this {
@@ -64,7 +67,8 @@ export class FakeMqttClient implements MqttClientLike {
   ): this {
     const payload = typeof message === "string" ? message : new TextDecoder().decode(message);
     this.published.push({ topic, payload, options });
-    callback?.();
+    if (callback && this.holdAcks) this.#heldAcks.push(() => callback());
+    else callback?.();
     if (this.echo && this.connected && this.subscribed.has(topic)) {
       const deliver = () => this.deliver(topic, payload);
       if (this.syncEcho) deliver();
@@ -81,6 +85,11 @@ export class FakeMqttClient implements MqttClientLike {
     for (const t of Array.isArray(topics) ? topics : [topics]) this.subscribed.add(t);
     callback?.(null);
     return this;
+  }
+
+  /** Delivers every held PUBACK. */
+  releaseAcks(): void {
+    for (const ack of this.#heldAcks.splice(0)) ack();
   }
 
   /** Delivers an incoming message to the client's `message` listeners. */
