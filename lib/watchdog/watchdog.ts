@@ -19,12 +19,13 @@
  *   A heartbeat moves its target's deadline later (one O(log n) sift) and never touches the
  *   timer; the timer is re-armed only when it fires or when an earlier deadline appears.
  * - **Monotonic time only**: wall-clock jumps change nothing.
- * - **Expiry is confirmed against ingest.** A passed deadline makes the target *pending*; it
- *   expires only after an ingest barrier (a message the supervisor sends itself through the
- *   broker) comes back, proving that every heartbeat the broker held at that moment has been read.
+ * - **Expiry is confirmed against ingest.** A passed deadline or a Last Will makes the target
+ *   *pending*; it expires only after an ingest barrier (a message the supervisor sends itself
+ *   through the broker) comes back, proving that every heartbeat the broker held at that moment
+ *   has been read.
  *   A stalled event loop (GC, CPU load) therefore cannot blame a healthy node, and a lost or hung
  *   broker (the barrier never returns) is reported as an ingest stall, never as every node
- *   failing at once. A Last Will `offline` is itself proof from the broker: it expires at once.
+ *   failing at once — also when a dying broker publishes every client's Last Will on its way down.
  *
  * @module
  */
@@ -119,6 +120,8 @@ interface Target extends HeapEntry {
   /** Set while the deadline has passed and a barrier is awaited; the passed deadline. */
   pendingDeadlineMs: number;
   pendingSinceMs: number;
+  /** Why it is pending: a passed deadline (undefined) or a Last Will. */
+  pendingCause: ExpiryCause | undefined;
 }
 
 const KIND_ORDER: Record<TargetKind, number> = { node: 0, sensor: 1, app: 2 };
@@ -183,6 +186,7 @@ export class Watchdog {
       recoveringSinceMs: 0,
       pendingDeadlineMs: NaN,
       pendingSinceMs: NaN,
+      pendingCause: undefined,
       deadlineMs: Infinity,
       heapIndex: -1,
     };
@@ -222,7 +226,10 @@ export class Watchdog {
     if (!t || this.#stopped) return;
     this.stats.heartbeats++;
     t.lastHeartbeatAtMs = atMs;
-    if (this.#pending.delete(t)) this.stats.refuted++;
+    if (this.#pending.delete(t)) {
+      this.stats.refuted++;
+      t.pendingCause = undefined;
+    }
     switch (t.state) {
       case "INIT":
         this.#transition(t, "OK", atMs, {});
@@ -254,15 +261,24 @@ export class Watchdog {
 
   /**
    * The target announced it is gone (a Last Will `offline` delivered live by the broker): it
-   * expires at once, without a barrier, since the message itself proves ingest is live.
+   * expires without waiting for its deadline, once an ingest barrier confirms that the broker is
+   * alive. A broker that shuts down publishes the wills of all its clients and then closes (seen
+   * with mosquitto 2.0 on SIGTERM); the barrier never returns then, and the outage becomes an
+   * ingest fault instead of every node failing at once.
    */
   offline(index: number, atMs: number = this.#clock.nowMs()): void {
     const t = this.#targets[index];
     if (!t || this.#stopped || this.#suspended) return;
-    if (t.state === "EXPIRED") return;
-    this.#pending.delete(t);
+    if (t.state === "EXPIRED" || this.#pending.has(t)) return;
     this.#heap.delete(t);
-    this.#expire(t, atMs, atMs, "offline");
+    t.pendingDeadlineMs = atMs;
+    t.pendingSinceMs = atMs;
+    t.pendingCause = "offline";
+    this.#pending.add(t);
+    if (!this.#barrier) this.#expireBatch([t], atMs);
+    else if (this.#barriersInFlight.size === 0) this.#sendBarrier(atMs);
+    // else: the barrier in flight was sent before this Last Will; when it returns,
+    // barrierPassed() sends the next one for the targets it cannot vouch for.
   }
 
   /**
@@ -470,7 +486,9 @@ export class Watchdog {
     batch.sort((a, b) => KIND_ORDER[a.spec.kind] - KIND_ORDER[b.spec.kind]);
     for (const t of batch) {
       this.#pending.delete(t);
-      this.#expire(t, nowMs, t.pendingDeadlineMs, t.state === "INIT" ? "never-seen" : "deadline");
+      const cause = t.pendingCause ?? (t.state === "INIT" ? "never-seen" : "deadline");
+      t.pendingCause = undefined;
+      this.#expire(t, nowMs, t.pendingDeadlineMs, cause);
     }
   }
 

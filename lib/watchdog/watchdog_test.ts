@@ -139,19 +139,41 @@ Deno.test("a barrier that never returns is an ingest stall, not a mass failover"
   assert.deepEqual(failed, ["node/c"], "only the target still silent after resume");
 });
 
-Deno.test("offline (Last Will) expires at once, without a barrier", () => {
+Deno.test("offline (Last Will) expires without its deadline, once a barrier confirms it", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
   const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });
   wd.start(0);
   wd.heartbeatAt(i);
   clock.advance(12);
   wd.offline(i);
+  assert.equal(failures(transitions).length, 0, "not before the barrier");
+  assert.deepEqual(barriers, [1]);
+  clock.advance(0.3);
+  wd.barrierPassed(1);
   const [expiry] = failures(transitions);
   assert.equal(expiry.cause, "offline");
-  assert.equal(expiry.atMs, 1012);
-  assert.equal(barriers.length, 0);
+  assert.equal(expiry.atMs, 1012.3);
+  assert.equal(expiry.lastHeartbeatAtMs, 1000);
   wd.offline(i);
   assert.equal(failures(transitions).length, 1, "second offline changes nothing");
+});
+
+Deno.test("a dying broker's Last Wills fail nothing: the barrier never returns, the link drops", () => {
+  const { clock, wd, transitions, stalls } = setup({ useBarrier: true, barrierTimeoutMs: 50 });
+  const ids = ["node/a", "node/b"].map((id) =>
+    wd.add({ id, kind: "node", periodMs: 10, timeoutMs: 300 })
+  );
+  wd.start(0);
+  for (const i of ids) wd.heartbeatAt(i);
+  for (const i of ids) wd.offline(i); // mosquitto on SIGTERM: every will, then close
+  clock.advance(60);
+  assert.equal(stalls.length, 1);
+  wd.suspend(); // the supervisor sees the connection close
+  clock.advance(5000);
+  assert.equal(failures(transitions).length, 0);
+  wd.resume(0);
+  for (const i of ids) wd.heartbeatAt(i);
+  assert.deepEqual(ids.map((i) => wd.stateAt(i)), ["OK", "OK"]);
 });
 
 Deno.test("recovery: EXPIRED → RECOVERING → OK after the recovery window; relapse is no new failure", () => {

@@ -18,6 +18,8 @@ export interface StartMosquittoOptions {
    * directory that {@linkcode RunningMosquitto.stop} removes again (a given directory is kept).
    */
   workDir?: string;
+  /** Listen on this port (e.g. to restart a broker where its clients expect it); default: a free one. */
+  port?: number;
   /** Upper bound on the wait for the broker to accept TCP, in ms (default 5000). */
   readyTimeoutMs?: number;
   /**
@@ -63,7 +65,7 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
   // gap, so a broker that exits at once is retried on a new port.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(workDir, ownDir, readyTimeoutMs, opts.tcpNoDelay ?? false);
+      return await startOnce(workDir, ownDir, readyTimeoutMs, opts.tcpNoDelay ?? false, opts.port);
     } catch (error) {
       lastError = error as Error;
     }
@@ -77,8 +79,9 @@ async function startOnce(
   ownDir: boolean,
   readyTimeoutMs: number,
   tcpNoDelay: boolean,
+  fixedPort?: number,
 ): Promise<RunningMosquitto> {
-  const port = freePort();
+  const port = fixedPort ?? freePort();
   const confFile = `${workDir}/mosquitto-${port}.conf`;
   const logFile = `${workDir}/mosquitto-${port}.log`;
   await Deno.writeTextFile(
