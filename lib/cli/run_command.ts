@@ -30,13 +30,10 @@ export interface RunCommandOptions {
  */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, log } = opts;
-  let executor: FailoverExecutor;
-  try {
-    executor = opts.dryRun ? new DryRunExecutor({ log }) : await kubeExecutor(config, log);
-  } catch (error) {
-    log.error("cluster-access-failed", { error: (error as Error).message });
-    return 1;
-  }
+  // The Kubernetes executor (client-node) loads while ingest connects and the watchdog arms.
+  const executor = opts.dryRun
+    ? () => Promise.resolve<FailoverExecutor>(new DryRunExecutor({ log }))
+    : () => kubeExecutor(config, log);
   let client: MqttClientLike;
   try {
     client = connectNoDelay(
@@ -48,7 +45,6 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     ) as unknown as MqttClientLike;
   } catch (error) {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
-    executor.close();
     return 1;
   }
   const supervisor = new Supervisor({ config, client, executor, log });

@@ -70,7 +70,11 @@ export interface SupervisorOptions {
   config: Config;
   /** A connecting (not yet connected) MQTT client, created with {@linkcode supervisorWill}. */
   client: MqttClientLike;
-  executor: FailoverExecutor;
+  /**
+   * The executor, or a factory for it: the Kubernetes executor loads client-node (≈ 0.4 s, ≈ 65 MB),
+   * so the supervisor arms ingest and watchdog first and reconciles while it loads.
+   */
+  executor: FailoverExecutor | (() => Promise<FailoverExecutor>);
   clock?: Clock;
   log?: Logger;
   /** Receives the timeline. */
@@ -107,7 +111,10 @@ export function supervisorWill(config: Config): WillOptions {
 export class Supervisor {
   readonly #config: Config;
   readonly #client: MqttClientLike;
-  readonly #executor: FailoverExecutor;
+  readonly #executorSource: FailoverExecutor | (() => Promise<FailoverExecutor>);
+  #executor: FailoverExecutor | undefined;
+  /** Failures seen before the cluster state was reconciled; replayed once it is. */
+  #deferred: Transition[] | undefined = [];
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #onEvent: (event: SupervisorEvent) => void;
@@ -132,7 +139,7 @@ export class Supervisor {
   constructor(options: SupervisorOptions) {
     this.#config = options.config;
     this.#client = options.client;
-    this.#executor = options.executor;
+    this.#executorSource = options.executor;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
     this.#onEvent = options.onEvent ?? (() => {});
@@ -201,12 +208,10 @@ export class Supervisor {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#started) throw new Error("supervisor already started");
     this.#started = true;
-    const observed = await this.#executor.observe(this.#config, signal);
-    for (const [workload, o] of observed) {
-      if (this.#policy.observe(workload, o.epoch, o.activeNode)) {
-        this.#log.info("reconciled", { workload, epoch: o.epoch, activeNode: o.activeNode });
-      }
-    }
+    // Reconcile (load the executor, read persisted epochs) while ingest connects and arms.
+    // Failures confirmed before it completes wait for it: a decision needs the persisted epoch.
+    const reconciled = this.#reconcile(signal);
+    reconciled.catch(() => {}); // surfaced below
     this.#client.on("message", (topic, payload, packet) => this.#onMessage(topic, payload, packet));
     this.#client.on("close", () => this.#onDisconnect("broker connection closed"));
     this.#client.on("error", (e) => this.#log.warn("mqtt-error", { error: e.message }));
@@ -218,7 +223,27 @@ export class Supervisor {
         once: true,
       });
     });
-    await armed;
+    await Promise.all([armed, reconciled]);
+  }
+
+  async #reconcile(signal?: AbortSignal): Promise<void> {
+    const source = this.#executorSource;
+    const executor = typeof source === "function" ? await source() : source;
+    this.#executor = executor;
+    if (this.#stopping) return;
+    const observed = await executor.observe(this.#config, signal);
+    for (const [workload, o] of observed) {
+      if (this.#policy.observe(workload, o.epoch, o.activeNode)) {
+        this.#log.info("reconciled", { workload, epoch: o.epoch, activeNode: o.activeNode });
+      }
+    }
+    const deferred = this.#deferred ?? [];
+    this.#deferred = undefined;
+    this.#log.info("cluster-state-observed", {
+      workloads: observed.size,
+      deferredFailures: deferred.length,
+    });
+    for (const t of deferred) this.#decide(t);
   }
 
   /**
@@ -252,7 +277,7 @@ export class Supervisor {
       new Promise<void>((resolve) => this.#client.end(false, {}, () => resolve())),
       Math.min(boundMs, 1000),
     );
-    this.#executor.close();
+    this.#executor?.close();
   }
 
   /** Ingest and watchdog counters plus resident memory, as one structured object. */
@@ -410,21 +435,9 @@ export class Supervisor {
     this.#onEvent({ type: "transition", transition: t });
     // Act first, log after: the promotion and the API requests leave before any log line is
     // formatted and written (a synchronous stderr write costs tenths of a millisecond).
-    const decisions = t.isFailure && !this.#stopping ? this.#policy.onFailure(t) : [];
-    // (a) every promotion of this expiry goes out first, (b) the API work starts once the broker
-    // has them (PUBACK, bounded): the executor's synchronous request building would otherwise
-    // keep the event loop from writing the promotion to the socket (measured: + 2 × its CPU time).
-    const promoted: Promise<unknown>[] = [];
-    for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.plan));
-    const ready = promoted.length
-      ? this.#firstOf(Promise.all(promoted), PROMOTION_ACK_WAIT_MS)
-      : Promise.resolve();
-    for (const decision of decisions) {
-      if (decision.kind === "blocked") continue;
-      const job: Promise<void> = ready.then(() =>
-        decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan)
-      ).finally(() => this.#inflight.delete(job));
-      this.#inflight.add(job);
+    if (t.isFailure && !this.#stopping) {
+      if (this.#deferred) this.#deferred.push(t);
+      else this.#decide(t);
     }
     const fields = {
       target: t.target.id,
@@ -445,16 +458,38 @@ export class Supervisor {
     };
     if (t.isFailure) this.#log.warn("expired", fields);
     else if (t.from !== "INIT") this.#log.info("transition", fields);
+  }
+
+  /** Runs the policy on a confirmed failure and starts what it decides. */
+  #decide(t: Transition): void {
+    if (this.#stopping) return;
+    const decisions = this.#policy.onFailure(t);
+    // (a) every promotion of this expiry goes out first, (b) the API work starts once the broker
+    // has them (PUBACK, bounded): the executor's synchronous request building would otherwise
+    // keep the event loop from writing the promotion to the socket (measured: + 2 × its CPU time).
+    const promoted: Promise<unknown>[] = [];
+    for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.plan));
+    const ready = promoted.length
+      ? this.#firstOf(Promise.all(promoted), PROMOTION_ACK_WAIT_MS)
+      : Promise.resolve();
     for (const decision of decisions) {
-      if (decision.kind !== "blocked") continue;
-      this.#log.error("failover-blocked", { workload: decision.workload, why: decision.why });
-      this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision });
+      if (decision.kind === "blocked") {
+        queueMicrotask(() =>
+          this.#log.error("failover-blocked", { workload: decision.workload, why: decision.why })
+        );
+        this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision });
+        continue;
+      }
+      const job: Promise<void> = ready.then(() =>
+        decision.kind === "fence" ? this.#fence(decision.plan) : this.#failover(decision.plan)
+      ).finally(() => this.#inflight.delete(job));
+      this.#inflight.add(job);
     }
   }
 
   async #fence(plan: NodeFencePlan): Promise<void> {
     const startedAtMs = this.#clock.nowMs();
-    const results = await this.#executor.fenceNode(plan, this.#abort.signal);
+    const results = await this.#executor!.fenceNode(plan, this.#abort.signal);
     const atMs = this.#clock.nowMs();
     const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;
     const failed = results.filter((r) => r.outcome === "failed");
@@ -536,7 +571,7 @@ export class Supervisor {
 
   async #failover(plan: FailoverPlan): Promise<void> {
     const startedAtMs = this.#clock.nowMs();
-    const execution = this.#executor.execute(plan, this.#abort.signal);
+    const execution = this.#executor!.execute(plan, this.#abort.signal);
     const results = await execution;
     const atMs = this.#clock.nowMs();
     const expiryToDoneMs = atMs - plan.trigger.expiredAtMs;

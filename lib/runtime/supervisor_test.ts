@@ -202,3 +202,37 @@ Deno.test("supervisor: a missing PUBACK delays the API work by a bound only", as
   for (let i = 0; i < 5; i++) await Promise.resolve();
   assert.equal(executor.plans.length, 1, "started after the 5 ms bound");
 });
+
+Deno.test("supervisor: arms before the executor is loaded; failures wait for the reconcile", async () => {
+  const clock = new FakeClock(0);
+  const client = new FakeMqttClient();
+  client.syncEcho = true;
+  const executor = new DryRunExecutor();
+  let release!: () => void;
+  const loaded = new Promise<void>((r) => (release = r));
+  const events: SupervisorEvent[] = [];
+  const sup = new Supervisor({
+    config,
+    client,
+    executor: async () => {
+      await loaded;
+      return executor;
+    },
+    clock,
+    onEvent: (e) => events.push(e),
+  });
+  let started = false;
+  const starting = sup.start().then(() => (started = true));
+  client.connect();
+  await Promise.resolve();
+  assert.ok(events.some((e) => e.type === "armed"), "armed without the executor");
+  assert.equal(started, false);
+  client.deliver("sdv/node/worker-node3/hb", '{"seq":1}');
+  client.deliver("sdv/sensor/cam3/tick", '{"seq":1}');
+  client.deliver("sdv/node/worker-node2/hb", '{"seq":1}');
+  client.deliver("sdv/node/worker-node2/status", "offline");
+  assert.equal(promotions(client).length, 0, "no decision before the persisted state is known");
+  release();
+  await starting;
+  assert.equal(promotions(client).length, 1, "the deferred failure is decided after reconcile");
+});
