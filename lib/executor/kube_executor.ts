@@ -301,6 +301,8 @@ export class KubeExecutor implements FailoverExecutor {
   }
 
   async #deletePods(plan: FailoverPlan, signal?: AbortSignal) {
+    // Fence before delete: a replacement must not be scheduled back onto the failed node.
+    if (plan.nodeFault) await this.#nodeOps.get(plan.failed.node)?.catch(() => {});
     const key = `${plan.namespace}/${plan.failed.deployment}`;
     let known = this.#deployments.get(key);
     let attempts = 0;

@@ -231,3 +231,22 @@ Deno.test("kube executor: observe reads the persisted epoch and active node", as
   const observed = await executor(api).observe(config);
   assert.deepEqual(observed.get("lane"), { epoch: 7, activeNode: "worker-node3" });
 });
+
+Deno.test("kube executor: on a node fault the failed pods are deleted only after the node is fenced", async () => {
+  const api = new FakeKube();
+  const order: string[] = [];
+  const patchNode = api.patchNode.bind(api);
+  api.patchNode = async (...args: Parameters<FakeKube["patchNode"]>) => {
+    await new Promise((r) => setTimeout(r, 20));
+    order.push("patchNode");
+    return await patchNode(...args);
+  };
+  const deletePod = api.deletePod.bind(api);
+  api.deletePod = (...args: Parameters<FakeKube["deletePod"]>) => {
+    order.push("deletePod");
+    return deletePod(...args);
+  };
+  const ex = executor(api);
+  await Promise.all([ex.fenceNode(fence()), ex.execute(plan())]);
+  assert.deepEqual(order, ["patchNode", "deletePod", "deletePod"]);
+});

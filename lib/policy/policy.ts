@@ -203,7 +203,9 @@ export class FailoverPolicy {
       const cordon = hosted.some((w) => w.actions.includes("cordon"));
       const taint = hosted.some((w) => w.actions.includes("taint"));
       if (cordon || taint) {
-        decisions.push({
+        // first: the executor deletes the failed pods only once the node is cordoned, or the
+        // ReplicaSet's replacement could be scheduled straight back onto the failed node
+        decisions.unshift({
           kind: "fence",
           plan: {
             node: name,

@@ -150,8 +150,9 @@ Deno.test("observed state (annotations, retained promotions) is adopted only whe
 });
 
 Deno.test("offline and never-seen causes name the reason", () => {
-  const [a] = policy().onFailure(fail("node/worker-node2", "offline"));
+  const [fence, a] = policy().onFailure(fail("node/worker-node2", "offline"));
+  assert.ok(fence.kind === "fence" && fence.plan.reason === "node-offline", "fence comes first");
   assert.ok(a.kind === "failover" && a.plan.reason === "node-offline");
-  const [b] = policy().onFailure(fail("node/worker-node2", "never-seen"));
+  const [, b] = policy().onFailure(fail("node/worker-node2", "never-seen"));
   assert.ok(b.kind === "failover" && b.plan.reason === "node-never-seen");
 });
