@@ -551,8 +551,16 @@ Deno.test({
             // --- a restart of the runtime changes nothing either
             assert.equal(await sup.stop(), 0);
             restarted = await startSupervisor(cfg);
-            const reconciled = restarted.lines.filter((l) => l.event === "reconciled");
-            assert.equal(reconciled.length, 2, "persisted epochs observed on restart");
+            const observed = await restarted.waitFor(
+              (l) => l.event === "cluster-state-observed",
+              10_000,
+              "reconcile",
+            );
+            // from the Deployment annotations and/or the retained promotions
+            assert.deepEqual(observed.states, {
+              "lane-detection": "worker-node3@1",
+              "pose-estimation": "worker-node3@1",
+            }, "persisted epochs observed on restart");
             // worker-node2 stays silent: it expires (never seen) after the start-up grace
             await restarted.waitFor(
               (l) => l.event === "expired" && l.target === "node/worker-node2",

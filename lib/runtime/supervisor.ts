@@ -239,10 +239,11 @@ export class Supervisor {
     }
     const deferred = this.#deferred ?? [];
     this.#deferred = undefined;
-    this.#log.info("cluster-state-observed", {
-      workloads: observed.size,
-      deferredFailures: deferred.length,
-    });
+    const states = Object.fromEntries(this.#config.workloads.map((w) => {
+      const st = this.#policy.state(w.name)!;
+      return [w.name, `${w[st.active].node}@${st.epoch}`];
+    }));
+    this.#log.info("cluster-state-observed", { states, deferredFailures: deferred.length });
     for (const t of deferred) this.#decide(t);
   }
 
