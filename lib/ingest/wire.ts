@@ -89,14 +89,7 @@ export function decodeBeat(payload: Uint8Array | string): number | undefined {
     const fast = decodeCanonicalBeat(payload);
     if (fast !== undefined) return fast;
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof payload === "string" ? payload : textDecoder.decode(payload));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== "object" || value === null) return undefined;
-  const seq = (value as { seq?: unknown }).seq;
+  const seq = parseJsonObject(payload)?.seq;
   return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
 }
 
@@ -150,14 +143,8 @@ export interface Promotion {
 
 /** Decodes a promotion payload; `undefined` when malformed. */
 export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof payload === "string" ? payload : textDecoder.decode(payload));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== "object" || value === null) return undefined;
-  const p = value as Record<string, unknown>;
+  const p = parseJsonObject(payload);
+  if (!p) return undefined;
   const strings = [
     "workload",
     "namespace",
@@ -182,3 +169,15 @@ export function appTopicsOf(prefix: string, w: WorkloadConfig): string[] {
 }
 
 const textDecoder = new TextDecoder();
+
+/** The payload as a JSON object, or `undefined` when it is not one. Never throws. */
+function parseJsonObject(payload: Uint8Array | string): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(typeof payload === "string" ? payload : textDecoder.decode(payload));
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
