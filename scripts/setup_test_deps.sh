@@ -3,15 +3,26 @@
 #  - mosquitto (Debian package; the real MQTT broker of the tests)
 #  - the real Kubernetes control plane (kube-apiserver, controller-manager, scheduler, kine, kwok),
 #    built from Go modules once and cached outside the clone (scripts/controlplane/build.sh)
+#  - qemu-user-static + the arm64 glibc/libgcc (Debian packages), to run the ARM64 package's
+#    runtime under emulation (tests/package_test.ts); skipped when SDV_SKIP_EMULATION=1
 # Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
+missing=()
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
-  echo "setup: installing mosquitto (apt)" >&2
+  missing+=(mosquitto)
+fi
+if [ "${SDV_SKIP_EMULATION:-0}" != "1" ]; then
+  command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+  [ -e /usr/aarch64-linux-gnu/lib/libgcc_s.so.1 ] || missing+=(libgcc-s1-arm64-cross)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} (apt)" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 if [ "${SDV_SKIP_CONTROLPLANE:-0}" != "1" ]; then
