@@ -236,3 +236,23 @@ Deno.test("supervisor: arms before the executor is loaded; failures wait for the
   await starting;
   assert.equal(promotions(client).length, 1, "the deferred failure is decided after reconcile");
 });
+
+Deno.test("supervisor: right after a broker reconnect a Last Will waits for the deadline", async () => {
+  const { clock, client, sup, beat } = await setup();
+  beat();
+  clock.advance(10);
+  client.drop();
+  clock.advance(1000);
+  client.connect(); // broker back; node clients race their stale sessions
+  client.deliver("sdv/node/worker-node2/status", "offline"); // takeover will of a live node
+  assert.equal(sup.ingest.lastWillsDeferred, 1);
+  beat(); // the node is alive and heartbeats
+  clock.advance(20);
+  beat();
+  clock.advance(20);
+  assert.equal(promotions(client).length, 0, "no failover of a live node");
+  clock.advance(100); // past the quiet window: a Last Will is a fast path again
+  beat();
+  client.deliver("sdv/node/worker-node2/status", "offline");
+  assert.equal(promotions(client).length, 1);
+});
