@@ -28,6 +28,26 @@ export interface ControlPlaneOptions {
    * Default: not passed, i.e. the upstream/K3s default (50 s since 1.32).
    */
   nodeMonitorGracePeriodS?: number;
+  /**
+   * kube-controller-manager `--node-monitor-period` in seconds (how often the node-lifecycle
+   * controller looks at Leases and conditions). Default: not passed (upstream/K3s: 5 s).
+   */
+  nodeMonitorPeriodS?: number;
+  /**
+   * kube-apiserver `--default-not-ready-toleration-seconds`: the `tolerationSeconds` the
+   * DefaultTolerationSeconds admission plugin gives every pod for `node.kubernetes.io/not-ready`.
+   * Default: not passed (upstream/K3s: 300).
+   */
+  defaultNotReadyTolerationS?: number;
+  /** Same for `node.kubernetes.io/unreachable` (`--default-unreachable-toleration-seconds`). */
+  defaultUnreachableTolerationS?: number;
+  /**
+   * kwok `--node-lease-duration-seconds` (default 40, the kubelet's default). kwok v0.8.0 renews
+   * every duration / 4 with 4 % jitter, as the kubelet does (`pkg/kwok/controllers/controller.go`:
+   * `renewInterval := leaseDuration / 4`, `renewIntervalJitter := 0.04`); there is no separate
+   * renewal flag.
+   */
+  nodeLeaseDurationS?: number;
   /** Receives the harness' progress lines (not the processes' output). Default: discard. */
   log?: (line: string) => void;
   /** Bound on the whole start (apiserver ready, nodes Ready), excluding a build. Default 120000. */
@@ -49,14 +69,43 @@ export interface ControlPlane {
   workDir: string;
   /** SIGKILL the kwok process of node `name` (= the node lost power); resolves once it exited. */
   killNode(name: string): Promise<void>;
+  /**
+   * Brings a killed node back (power restored): deletes its Lease (a new kwok has a new holder
+   * identity and would otherwise wait for the old Lease to expire, up to its full duration),
+   * starts a new kwok for it and resolves once the new Lease exists. A node whose kwok still
+   * runs is killed first.
+   */
+  restartNode(name: string): Promise<void>;
+  /** The effective node-failure settings (flags passed or upstream defaults). */
+  settings: ControlPlaneSettings;
   /** Kill every process (SIGTERM, then SIGKILL after 3 s). Idempotent. */
   stop(): Promise<void>;
 }
 
+/** Node-failure settings of a running control plane (seconds). */
+export interface ControlPlaneSettings {
+  nodeMonitorPeriodS: number;
+  nodeMonitorGracePeriodS: number;
+  nodeLeaseDurationS: number;
+  /** kwok's renewal interval: duration / 4 (± 4 % jitter). */
+  leaseRenewIntervalS: number;
+  defaultNotReadyTolerationS: number;
+  defaultUnreachableTolerationS: number;
+}
+
+/** Upstream defaults of Kubernetes ≥ 1.32 (and K3s on it). */
+export const UPSTREAM_DEFAULTS: Readonly<ControlPlaneSettings> = {
+  nodeMonitorPeriodS: 5,
+  nodeMonitorGracePeriodS: 50,
+  nodeLeaseDurationS: 40,
+  leaseRenewIntervalS: 10,
+  defaultNotReadyTolerationS: 300,
+  defaultUnreachableTolerationS: 300,
+};
+
 /** Versions baked into the cache dir name; keep in sync with build.sh. */
 const CACHE_NAME = "cp-k8s1.37.2-kine0.17.5-kwok0.8.0";
 const STOP_GRACE_MS = 3_000;
-const KWOK_NODE_LEASE_DURATION_S = 40;
 const NOT_READY_TAINT = "node.kubernetes.io/not-ready";
 
 /**
@@ -414,6 +463,10 @@ interface NodeJson {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const startTimeoutMs = opts.startTimeoutMs ?? 120_000;
+  const leaseDurationS = opts.nodeLeaseDurationS ?? UPSTREAM_DEFAULTS.nodeLeaseDurationS;
+  if (!Number.isInteger(leaseDurationS) || leaseDurationS < 1) {
+    throw new Error(`startControlPlane: nodeLeaseDurationS must be a whole number ≥ 1`);
+  }
   if (opts.nodes.length === 0) throw new Error("startControlPlane: nodes must not be empty");
   if (new Set(opts.nodes).size !== opts.nodes.length) {
     throw new Error(`startControlPlane: duplicate node names in ${opts.nodes.join(",")}`);
@@ -621,6 +674,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       "--enable-admission-plugins=DefaultTolerationSeconds",
       "--allow-privileged=true",
       "--profiling=false",
+      ...(opts.defaultNotReadyTolerationS === undefined
+        ? []
+        : [`--default-not-ready-toleration-seconds=${opts.defaultNotReadyTolerationS}`]),
+      ...(opts.defaultUnreachableTolerationS === undefined
+        ? []
+        : [`--default-unreachable-toleration-seconds=${opts.defaultUnreachableTolerationS}`]),
     ]);
     const [ca, adminCert, adminKey] = await Promise.all([
       Deno.readTextFile(`${pki}/ca.crt`),
@@ -663,6 +722,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ...(opts.nodeMonitorGracePeriodS === undefined
         ? []
         : [`--node-monitor-grace-period=${opts.nodeMonitorGracePeriodS}s`]),
+      ...(opts.nodeMonitorPeriodS === undefined
+        ? []
+        : [`--node-monitor-period=${opts.nodeMonitorPeriodS}s`]),
     ]);
     await spawn("kube-scheduler", bin("kube-scheduler"), [
       `--kubeconfig=${kc("scheduler")}`,
@@ -700,20 +762,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       }
     }
     const kwokByNode = new Map<string, Proc>();
-    for (const [i, name] of opts.nodes.entries()) {
-      kwokByNode.set(
-        name,
-        await spawn(`kwok-${name}`, bin("kwok"), [
-          `--kubeconfig=${kc("kwok")}`,
-          `--manage-single-node=${name}`,
-          `--server-address=127.0.0.1:${kwokPorts[i]}`,
-          // Without it kwok creates no Lease (NOTES §6); renewals every 40/4 = 10 s.
-          `--node-lease-duration-seconds=${KWOK_NODE_LEASE_DURATION_S}`,
-          `--node-ip=10.0.0.${i + 1}`,
-          `--cidr=10.42.${i}.0/24`,
-          ...stages.flatMap((s) => ["-c", s]),
-        ]),
-      );
+    const kwokArgs = (name: string) => {
+      const i = opts.nodes.indexOf(name);
+      return [
+        `--kubeconfig=${kc("kwok")}`,
+        `--manage-single-node=${name}`,
+        `--server-address=127.0.0.1:${kwokPorts[i]}`,
+        // Without it kwok creates no Lease (NOTES §6); renewals every duration / 4.
+        `--node-lease-duration-seconds=${leaseDurationS}`,
+        `--node-ip=10.0.0.${i + 1}`,
+        `--cidr=10.42.${i}.0/24`,
+        ...stages.flatMap((s) => ["-c", s]),
+      ];
+    };
+    for (const name of opts.nodes) {
+      kwokByNode.set(name, await spawn(`kwok-${name}`, bin("kwok"), kwokArgs(name)));
     }
 
     await waitUntil(`nodes ${opts.nodes.join(",")} Ready and untainted`, async () => {
@@ -754,12 +817,59 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       log(`killed kwok of ${name} (pid ${p.pid})`);
     };
 
+    const leasePath = (name: string) =>
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`;
+    const restarts = new Map<string, number>();
+    const restartNode = async (name: string): Promise<void> => {
+      if (!kwokByNode.has(name)) {
+        throw new Error(`restartNode: unknown node ${name} (have ${opts.nodes.join(",")})`);
+      }
+      await killNode(name);
+      const del = await adminApi.request("DELETE", leasePath(name));
+      if (del.status >= 300 && del.status !== 404) {
+        throw new Error(`restartNode ${name}: delete Lease: HTTP ${del.status} ${del.text}`);
+      }
+      const n = (restarts.get(name) ?? 0) + 1;
+      restarts.set(name, n);
+      const p = await spawn(`kwok-${name}-r${n}`, bin("kwok"), kwokArgs(name));
+      kwokByNode.set(name, p);
+      const until = performance.now() + 30_000;
+      for (;;) {
+        if (p.exited) {
+          throw new Error(
+            `restartNode ${name}: kwok exited; last lines of ${p.logPath}:\n${await tail(
+              p.logPath,
+            )}`,
+          );
+        }
+        const res = await adminApi.request("GET", leasePath(name)).catch(() => undefined);
+        if (res?.status === 200) break;
+        if (performance.now() > until) {
+          throw new Error(`restartNode ${name}: no new Lease within 30 s (log ${p.logPath})`);
+        }
+        await sleep(50);
+      }
+      log(`restarted kwok of ${name} (pid ${p.pid})`);
+    };
+
     return {
       server,
       adminKubeconfigPath: kc("admin"),
       runtimeKubeconfigPath: kc("runtime"),
       workDir,
       killNode,
+      restartNode,
+      settings: {
+        nodeMonitorPeriodS: opts.nodeMonitorPeriodS ?? UPSTREAM_DEFAULTS.nodeMonitorPeriodS,
+        nodeMonitorGracePeriodS: opts.nodeMonitorGracePeriodS ??
+          UPSTREAM_DEFAULTS.nodeMonitorGracePeriodS,
+        nodeLeaseDurationS: leaseDurationS,
+        leaseRenewIntervalS: leaseDurationS / 4,
+        defaultNotReadyTolerationS: opts.defaultNotReadyTolerationS ??
+          UPSTREAM_DEFAULTS.defaultNotReadyTolerationS,
+        defaultUnreachableTolerationS: opts.defaultUnreachableTolerationS ??
+          UPSTREAM_DEFAULTS.defaultUnreachableTolerationS,
+      },
       stop,
     };
   } catch (e) {
