@@ -878,13 +878,17 @@ async function roundTrip(
     const beats: number[] = [];
     let firstBeat: () => void = () => {};
     const firstBeatSeen = new Promise<void>((resolve) => (firstBeat = resolve));
+    // The client was created before the awaits above: it may be connected already, and a
+    // `connect` listener added now would never fire (this hung a CI run). Bounded as well.
+    let subTimer: ReturnType<typeof setTimeout> | undefined;
     await new Promise<void>((resolve, reject) => {
-      sub.once(
-        "connect",
-        () => sub.subscribe(`sdv/node/${node}/hb`, { qos: 0 }, (e) => (e ? reject(e) : resolve())),
-      );
+      const subscribe = () =>
+        sub.subscribe(`sdv/node/${node}/hb`, { qos: 0 }, (e) => (e ? reject(e) : resolve()));
+      if (sub.connected) subscribe();
+      else sub.once("connect", subscribe);
       sub.once("error", reject);
-    });
+      subTimer = setTimeout(() => reject(new Error("subscriber did not connect in 10 s")), 10_000);
+    }).finally(() => clearTimeout(subTimer));
     sub.on("message", () => {
       beats.push(performance.now());
       if (beats.length === 1) firstBeat();
