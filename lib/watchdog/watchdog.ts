@@ -38,23 +38,27 @@ export type TargetState = "INIT" | "OK" | "EXPIRED" | "RECOVERING";
 /** What kind of thing a target supervises. */
 export type TargetKind = "node" | "sensor" | "app";
 
-/** Static description of a supervised target. */
+/**
+ * What the watchdog needs of a supervised target; the topology's `Target` satisfies it (the
+ * watchdog hands the same object back in every {@linkcode Transition}).
+ */
 export interface TargetSpec {
-  /** Unique id, e.g. `node/worker-node2`, `sensor/camera-node2`, `app/lane-detection/worker-node2`. */
-  id: string;
-  kind: TargetKind;
+  /** For humans (logs); never parsed. */
+  readonly label: string;
+  readonly kind: TargetKind;
   /** Expected heartbeat period in ms (informational; timing sanity is checked by the config). */
-  periodMs: number;
+  readonly periodMs: number;
   /** Silence longer than this expires the target, in ms. */
-  timeoutMs: number;
+  readonly timeoutMs: number;
 }
 
 /** Why a target expired. */
 export type ExpiryCause = "deadline" | "offline" | "never-seen";
 
 /** A state change, delivered to the {@linkcode WatchdogOptions.onTransition} listener. */
-export interface Transition {
-  target: Readonly<TargetSpec>;
+export interface Transition<S extends TargetSpec = TargetSpec> {
+  /** The target as it was added (the same object). */
+  target: S;
   from: TargetState;
   to: TargetState;
   /** Monotonic time of the transition in ms. */
@@ -81,10 +85,10 @@ export interface IngestBarrier {
 }
 
 /** Options of {@linkcode Watchdog}. */
-export interface WatchdogOptions {
+export interface WatchdogOptions<S extends TargetSpec = TargetSpec> {
   clock: Clock;
   /** Receives every state change, synchronously, in order. */
-  onTransition: (transition: Transition) => void;
+  onTransition: (transition: Transition<S>) => void;
   /** Called once when a barrier did not return within `barrierTimeoutMs`. */
   onIngestStall?: (sinceMs: number) => void;
   /** Barrier used to confirm expiries; without one, passed deadlines expire at once. */
@@ -111,8 +115,8 @@ export interface WatchdogStats {
   maxTimerLatenessMs: number;
 }
 
-interface Target extends HeapEntry {
-  spec: TargetSpec;
+interface Target<S extends TargetSpec = TargetSpec> extends HeapEntry {
+  spec: S;
   index: number;
   state: TargetState;
   lastHeartbeatAtMs: number | undefined;
@@ -127,18 +131,17 @@ interface Target extends HeapEntry {
 const KIND_ORDER: Record<TargetKind, number> = { node: 0, sensor: 1, app: 2 };
 
 /** Alive supervision of many targets with one timer. See the module doc for the state machine. */
-export class Watchdog {
+export class Watchdog<S extends TargetSpec = TargetSpec> {
   readonly #clock: Clock;
-  readonly #onTransition: (t: Transition) => void;
+  readonly #onTransition: (t: Transition<S>) => void;
   readonly #onIngestStall?: (sinceMs: number) => void;
   readonly #barrier?: IngestBarrier;
   readonly #barrierTimeoutMs: number;
   readonly #recoveryWindowMs: number;
   readonly #lagToleranceMs: number;
-  readonly #targets: Target[] = [];
-  readonly #byId = new Map<string, Target>();
-  readonly #heap = new DeadlineHeap<Target>();
-  readonly #pending = new Set<Target>();
+  readonly #targets: Target<S>[] = [];
+  readonly #heap = new DeadlineHeap<Target<S>>();
+  readonly #pending = new Set<Target<S>>();
   #timer: TimerHandle | undefined;
   #timerDueMs = Infinity;
   /** Outstanding barriers: seq → monotonic send time. */
@@ -161,7 +164,7 @@ export class Watchdog {
   };
 
   /** Creates a watchdog; add targets with {@linkcode Watchdog.add} then call {@linkcode Watchdog.start}. */
-  constructor(options: WatchdogOptions) {
+  constructor(options: WatchdogOptions<S>) {
     this.#clock = options.clock;
     this.#onTransition = options.onTransition;
     this.#onIngestStall = options.onIngestStall;
@@ -173,13 +176,13 @@ export class Watchdog {
 
   /**
    * Registers a target and returns its index (a handle for {@linkcode Watchdog.heartbeatAt}).
-   * @throws Error when the id is already registered or the timeout is not positive.
+   * Add the topology's targets in order, so that the returned index equals `target.index`.
+   * @throws Error when the timeout is not positive.
    */
-  add(spec: TargetSpec): number {
-    if (this.#byId.has(spec.id)) throw new Error(`duplicate watchdog target ${spec.id}`);
-    if (!(spec.timeoutMs > 0)) throw new Error(`target ${spec.id}: timeoutMs must be > 0`);
-    const target: Target = {
-      spec: { ...spec },
+  add(spec: S): number {
+    if (!(spec.timeoutMs > 0)) throw new Error(`target ${spec.label}: timeoutMs must be > 0`);
+    const target: Target<S> = {
+      spec,
       index: this.#targets.length,
       state: "INIT",
       lastHeartbeatAtMs: undefined,
@@ -191,13 +194,7 @@ export class Watchdog {
       heapIndex: -1,
     };
     this.#targets.push(target);
-    this.#byId.set(spec.id, target);
     return target.index;
-  }
-
-  /** Index of a target id, or -1. */
-  indexOf(id: string): number {
-    return this.#byId.get(id)?.index ?? -1;
   }
 
   /** Number of targets. */
@@ -249,14 +246,6 @@ export class Watchdog {
     // A heartbeat only moves a deadline later, so the armed timer stays valid (it may fire early
     // and re-arm). Only a target that was not in the heap can bring an earlier deadline.
     if (this.#timerDueMs > t.deadlineMs) this.#arm();
-  }
-
-  /** Heartbeat by id; unknown ids are ignored and return false. */
-  heartbeat(id: string, atMs?: number): boolean {
-    const t = this.#byId.get(id);
-    if (!t) return false;
-    this.heartbeatAt(t.index, atMs);
-    return true;
   }
 
   /**
@@ -350,24 +339,19 @@ export class Watchdog {
     return this.#suspended;
   }
 
-  /** State of a target by id (`undefined` if unknown). */
-  state(id: string): TargetState | undefined {
-    return this.#byId.get(id)?.state;
-  }
-
   /** State of a target by index. */
   stateAt(index: number): TargetState | undefined {
     return this.#targets[index]?.state;
   }
 
-  /** Snapshot of one target. */
-  describe(id: string):
-    | { spec: TargetSpec; state: TargetState; lastHeartbeatAtMs?: number; deadlineMs: number }
+  /** Snapshot of one target by index (`undefined` if unknown). */
+  describe(index: number):
+    | { spec: S; state: TargetState; lastHeartbeatAtMs?: number; deadlineMs: number }
     | undefined {
-    const t = this.#byId.get(id);
+    const t = this.#targets[index];
     if (!t) return undefined;
     return {
-      spec: { ...t.spec },
+      spec: t.spec,
       state: t.state,
       lastHeartbeatAtMs: t.lastHeartbeatAtMs,
       deadlineMs: t.deadlineMs,
@@ -482,7 +466,7 @@ export class Watchdog {
    * node's heartbeat, sensors and apps stop in the same instant), so the root cause goes first:
    * nodes, then sensors, then apps — the policy then attributes the fault to the node.
    */
-  #expireBatch(batch: Target[], nowMs: number): void {
+  #expireBatch(batch: Target<S>[], nowMs: number): void {
     batch.sort((a, b) => KIND_ORDER[a.spec.kind] - KIND_ORDER[b.spec.kind]);
     for (const t of batch) {
       this.#pending.delete(t);
@@ -492,7 +476,7 @@ export class Watchdog {
     }
   }
 
-  #expire(t: Target, nowMs: number, deadlineMs: number, cause: ExpiryCause): void {
+  #expire(t: Target<S>, nowMs: number, deadlineMs: number, cause: ExpiryCause): void {
     const from = t.state;
     if (from === "EXPIRED") return;
     const isFailure = from === "OK" || from === "INIT";
@@ -506,7 +490,7 @@ export class Watchdog {
   }
 
   #transition(
-    t: Target,
+    t: Target<S>,
     to: TargetState,
     atMs: number,
     extra: Partial<Pick<Transition, "deadlineMs" | "latenessMs" | "cause" | "isFailure">>,

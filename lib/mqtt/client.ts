@@ -1,6 +1,7 @@
 /**
- * The subset of an `npm:mqtt` `MqttClient` that this product uses, so that the supervisor, the
+ * The subset of an `npm:mqtt` v5 `MqttClient` that this product uses, so that the supervisor, the
  * agent and the publisher can be driven by a fake in unit tests. A real `MqttClient` satisfies it.
+ * Open one with {@linkcode openSession} (`session.ts`).
  *
  * @module
  */
@@ -20,17 +21,20 @@ export interface IncomingPacket {
 export interface MqttClientLike {
   /** True while connected to the broker. */
   readonly connected: boolean;
+  /**
+   * Publishes without waiting (the hot path: heartbeats, barriers). The callback runs on PUBACK
+   * for QoS 1, once written for QoS 0, or with the error.
+   */
   publish(
     topic: string,
     message: string | Uint8Array,
     options?: PublishOptions,
     callback?: (error?: Error) => void,
   ): unknown;
-  subscribe(
-    topics: string | string[],
-    options: { qos: 0 | 1 | 2 },
-    callback?: (error: Error | null) => void,
-  ): unknown;
+  /** Publishes; resolves on PUBACK (QoS 1) or once written (QoS 0). @throws the publish error. */
+  publishAsync(topic: string, message: string, options?: PublishOptions): Promise<unknown>;
+  /** Subscribes; resolves on SUBACK. @throws the subscribe error. */
+  subscribeAsync(topics: string | string[], options: { qos: 0 | 1 | 2 }): Promise<unknown>;
   on(event: "connect", listener: () => void): unknown;
   on(
     event: "message",
@@ -38,6 +42,6 @@ export interface MqttClientLike {
   ): unknown;
   on(event: "close" | "offline" | "reconnect", listener: () => void): unknown;
   on(event: "error", listener: (error: Error) => void): unknown;
-  /** Disconnects; `force` skips waiting for in-flight messages. */
-  end(force?: boolean, options?: object, callback?: () => void): unknown;
+  /** Disconnects (DISCONNECT: no Last Will); `force` skips waiting for in-flight messages. */
+  endAsync(force?: boolean): Promise<void>;
 }

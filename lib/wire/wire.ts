@@ -1,6 +1,7 @@
 /**
- * The MQTT wire format: every topic, payload, QoS and retained flag the product uses, in one place.
- * `docs/design.md` has the same table for readers.
+ * The MQTT wire format's payloads: encoders and never-throwing decoders for every payload the
+ * product uses. Topic names live in `lib/topology/topics.ts`; `docs/design.md` has the whole table
+ * (topics, payloads, QoS, retained) for readers.
  *
  * | topic (prefix `sdv` by default)          | payload                         | QoS | retained |
  * |------------------------------------------|---------------------------------|-----|----------|
@@ -18,57 +19,8 @@
  *
  * @module
  */
-import type { Config, NodeConfig, SensorConfig, WorkloadConfig } from "../config/schema.ts";
-
 /** The payload of a liveness status topic. */
 export type Status = "online" | "offline";
-
-/** Topic of a node's heartbeat. */
-export function nodeHeartbeatTopic(prefix: string, node: NodeConfig): string {
-  return node.heartbeatTopic ?? `${prefix}/node/${node.name}/hb`;
-}
-
-/** Topic of a node's retained `online`/`offline` status (the agent's Last Will). */
-export function nodeStatusTopic(prefix: string, node: NodeConfig): string {
-  return node.statusTopic ?? `${prefix}/node/${node.name}/status`;
-}
-
-/** Topic of a sensor's frame ticks. */
-export function sensorTickTopic(prefix: string, sensor: SensorConfig): string {
-  return sensor.topic ?? `${prefix}/sensor/${sensor.name}/tick`;
-}
-
-/** Topic of one instance's app heartbeat (`node` is where that instance runs). */
-export function appHeartbeatTopic(prefix: string, workload: string, node: string): string {
-  return `${prefix}/app/${workload}/${node}/hb`;
-}
-
-/** Topic of a workload's retained promotion (QoS 1). */
-export function promotionTopic(prefix: string, workload: string): string {
-  return `${prefix}/workload/${workload}/promotion`;
-}
-
-/** Topic of the supervisor's retained status. */
-export function supervisorStatusTopic(prefix: string, id: string): string {
-  return `${prefix}/supervisor/${id}/status`;
-}
-
-/** Topic the supervisor publishes to itself to prove that ingest has caught up. */
-export function barrierTopic(prefix: string, id: string): string {
-  return `${prefix}/supervisor/${id}/barrier`;
-}
-
-/** Node names by configured topic, for a config. */
-export function topicsOf(config: Config): {
-  nodes: Map<string, NodeConfig>;
-  sensors: Map<string, SensorConfig>;
-} {
-  const p = config.mqtt.topicPrefix;
-  return {
-    nodes: new Map(config.nodes.map((n) => [nodeHeartbeatTopic(p, n), n])),
-    sensors: new Map(config.sensors.map((s) => [sensorTickTopic(p, s), s])),
-  };
-}
 
 /** Encodes a heartbeat, tick or barrier payload. */
 export function encodeBeat(seq: number): string {
@@ -158,14 +110,6 @@ export function decodePromotion(payload: Uint8Array | string): Promotion | undef
     return undefined;
   }
   return p as unknown as Promotion;
-}
-
-/** All app-heartbeat topics of a workload (one per instance). */
-export function appTopicsOf(prefix: string, w: WorkloadConfig): string[] {
-  return [
-    appHeartbeatTopic(prefix, w.name, w.primary.node),
-    appHeartbeatTopic(prefix, w.name, w.standby.node),
-  ];
 }
 
 const textDecoder = new TextDecoder();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions } from "mqtt";
 import type { MqttConfig } from "../config/schema.ts";
 
 /** What to publish as Last Will when the connection drops without DISCONNECT. */
@@ -68,22 +68,4 @@ export function buildMqttOptions(config: MqttConfig, input: MqttOptionsInput = {
     };
   }
   return options;
-}
-
-/**
- * Connects with `npm:mqtt` and disables Nagle's algorithm on every (re)connection: heartbeats,
- * barriers and promotions are tiny writes that must leave at once, and Nagle combined with the
- * peer's delayed ACK can hold one back for tens of milliseconds (seen: ≈ 40 ms). mqtt.js does not
- * set TCP_NODELAY itself.
- */
-export function connectNoDelay(url: string, options: IClientOptions): MqttClient {
-  const client = mqtt.connect(url, options);
-  const apply = () => {
-    const stream =
-      (client as unknown as { stream?: { setNoDelay?: (on: boolean) => void } }).stream;
-    stream?.setNoDelay?.(true);
-  };
-  apply();
-  client.on("connect", apply);
-  return client;
 }
