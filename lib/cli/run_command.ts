@@ -1,22 +1,24 @@
 /**
  * `run`: the supervisor on the server node. Connects to the broker with its own retained
- * status and Last Will, reconciles persisted failover state from the cluster, arms the watchdog,
- * and fails workloads over until the signal aborts; then shuts down in order.
+ * status and Last Will, arms the watchdog, syncs the reconciler's watch-backed cache and adopts the
+ * persisted failover state, and fails workloads over until the signal aborts; then shuts down in
+ * order.
  *
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { DryRunExecutor } from "../executor/dry_run.ts";
-import type { FailoverExecutor } from "../executor/executor.ts";
-import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
-import type { MqttClientLike } from "../ingest/mqtt_client.ts";
 import type { Logger } from "../log/log.ts";
-import { Supervisor, supervisorWill } from "../runtime/supervisor.ts";
+import type { MqttClientLike } from "../mqtt/client.ts";
+import { openSession } from "../mqtt/session.ts";
+import { DryRunReconciler } from "../reconcile/dry_run.ts";
+import type { ClusterReconciler, ReconcileReport } from "../reconcile/reconciler.ts";
+import { type ReconcilerFactory, Supervisor, supervisorWill } from "../runtime/supervisor.ts";
+import { buildTopology, type Topology } from "../topology/topology.ts";
 
 /** Options of {@linkcode runCommand}. */
 export interface RunCommandOptions {
   config: Config;
-  /** Print the plans, call no API (and read no kubeconfig). */
+  /** Print the steps, call no API (and read no kubeconfig). */
   dryRun: boolean;
   /** Aborting starts the ordered shutdown. */
   signal: AbortSignal;
@@ -30,24 +32,23 @@ export interface RunCommandOptions {
  */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, log } = opts;
-  // The Kubernetes executor (client-node) loads while ingest connects and the watchdog arms.
-  const executor = opts.dryRun
-    ? () => Promise.resolve<FailoverExecutor>(new DryRunExecutor({ log }))
-    : () => kubeExecutor(config, log);
+  const topology = buildTopology(config);
+  // The Kubernetes reconciler (client-node) loads while ingest connects and the watchdog arms.
+  const reconciler: ReconcilerFactory = opts.dryRun
+    ? ({ onReport }) => Promise.resolve(new DryRunReconciler({ topology, log, onReport }))
+    : ({ onReport }) => kubeReconciler(config, topology, log, onReport);
   let client: MqttClientLike;
   try {
-    client = connectNoDelay(
-      config.mqtt.url,
-      buildMqttOptions(config.mqtt, {
-        clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
-        will: supervisorWill(config),
-      }),
-    ) as unknown as MqttClientLike;
+    client = openSession({
+      config: config.mqtt,
+      clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
+      will: supervisorWill(config),
+    });
   } catch (error) {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
     return 1;
   }
-  const supervisor = new Supervisor({ config, client, executor, log });
+  const supervisor = new Supervisor({ config, topology, client, reconciler, log });
   try {
     await supervisor.start(opts.signal);
   } catch (error) {
@@ -68,20 +69,29 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
 }
 
 /** Loads client-node only here, so the agent and `--dry-run` never pay its ≈ 65 MB. */
-async function kubeExecutor(config: Config, log: Logger): Promise<FailoverExecutor> {
-  const [{ createKubeClient }, { KubeExecutor }] = await Promise.all([
+async function kubeReconciler(
+  config: Config,
+  topology: Topology,
+  log: Logger,
+  onReport: (report: ReconcileReport) => void,
+): Promise<ClusterReconciler> {
+  const [{ createKubeClient }, { KubeReconciler }] = await Promise.all([
     import("../kube/kube_client.ts"),
-    import("../executor/kube_executor.ts"),
+    import("../reconcile/kube_reconciler.ts"),
   ]);
-  const api = createKubeClient({
+  const kube = createKubeClient({
     kubeconfigPath: config.cluster.kubeconfig,
     inCluster: config.cluster.inCluster,
     requestTimeoutMs: config.cluster.requestTimeoutMs,
   });
-  return new KubeExecutor({
-    api,
+  const namespaces = [...new Set(topology.workloads.map((w) => w.namespace))];
+  return new KubeReconciler({
+    topology,
     cluster: config.cluster,
     supervisorId: config.supervisor.id,
+    api: kube.api,
+    view: kube.openCache(namespaces),
     log,
+    onReport,
   });
 }

@@ -46,6 +46,13 @@ export interface WorkloadDesired {
   removeFailed: boolean;
   /** True when the failed side's node itself is the fault: its pods go only once it is fenced. */
   nodeFault: boolean;
+  /**
+   * Wall time (ISO 8601) of the failover decision, or `undefined` at epoch 0. Only pods of the
+   * failed instance created before it are removed: a replacement the ReplicaSet creates afterwards
+   * is a fresh instance, not the failed one. Wall time is used here only because Kubernetes
+   * timestamps are wall time (the supervisor runs on the server node, beside the API server).
+   */
+  failedAt: string | undefined;
   /** The expiry that caused the current epoch (absent when adopted). */
   trigger?: Trigger;
 }

@@ -1,223 +1,240 @@
 /**
- * The failover policy: given a confirmed expiry, which workloads lose their active instance, is
- * the other instance trustworthy, and what exactly must be done. Pure logic, no I/O: the
- * supervisor executes the returned plans.
+ * The failover policy: from a confirmed expiry, which workloads lose their active instance, is
+ * the other instance trustworthy, and what the cluster should look like afterwards. Pure logic,
+ * no I/O: it returns the desired state (see `desired.ts`); the supervisor publishes the promotion
+ * and hands the desired state to the reconciler.
  *
  * Rules:
  * - A node expiry affects every workload whose ACTIVE instance runs on that node; a sensor expiry
  *   only the workloads whose active instance needs that sensor; an app expiry only that instance.
- * - The other instance is promoted only if its node, its sensors and its app heartbeat are all OK
- *   (never promote a standby that is itself expired, recovering, or never seen).
- * - Each promotion takes the next epoch (the fencing token); epochs only grow, and the state the
- *   policy starts from is observed from the cluster and from retained promotions, so a restart
- *   or a repeated expiry never repeats a failover.
- * - Cordon and taint are node actions, planned on every node failure (a separate
- *   {@linkcode NodeFencePlan}) when a workload with an instance on that node allows them — also
- *   when its workloads already moved for an earlier sensor or app expiry.
+ * - The other instance is promoted only if every target of its placement (node, sensors, app
+ *   heartbeat) is OK (never promote a standby that is itself expired, recovering, or never seen).
+ * - Each promotion takes the next epoch (the fencing token); epochs only grow. The state the
+ *   policy starts from is adopted from the cluster (Deployment annotations) and from retained
+ *   promotions, so a restart or a repeated expiry never repeats a failover.
+ * - A node failure makes the node desired-fenced (cordon and/or taint, as the workloads placed on
+ *   it allow) — also when its workloads already moved for an earlier sensor or app expiry. Fence
+ *   decisions come first in the returned list: pods of a failed node go only once it is fenced.
  *
  * @module
  */
-import type { Asil, Config, FailoverAction, WorkloadConfig } from "../config/schema.ts";
+import type { NodeDesired, NodeFenceReason, Trigger, WorkloadDesired } from "./desired.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
-import { placementTargets } from "./targets.ts";
-
-/** Which instance of a workload holds the active role. */
-export type Side = "primary" | "standby";
-
-/** The policy's view of one workload. */
-export interface WorkloadState {
-  active: Side;
-  /** Highest epoch issued or observed (0 = never failed over). */
-  epoch: number;
-}
-
-/** One instance of a workload. */
-export interface PlacementRef {
-  deployment: string;
-  node: string;
-}
-
-/** What happened, as input to a plan. */
-export interface PlanTrigger {
-  targetId: string;
-  /** Monotonic expiry time, ms. */
-  expiredAtMs: number;
-  lastHeartbeatAtMs: number | undefined;
-  deadlineMs: number | undefined;
-  latenessMs: number | undefined;
-}
-
-/** Everything needed to fail one workload over, decided before any I/O. */
-export interface FailoverPlan {
-  workload: string;
-  namespace: string;
-  asil: Asil;
-  fttiMs: number;
-  /** The new epoch (fencing token) of the promotion. */
-  epoch: number;
-  /** `node-expired`, `node-offline`, `node-never-seen`, `sensor-expired:<name>`, `app-expired`. */
-  reason: string;
-  /** True when the failed node itself is the fault. */
-  nodeFault: boolean;
-  failed: PlacementRef;
-  active: PlacementRef;
-  /** Actions to run, in order of the design (promote first). */
-  actions: FailoverAction[];
-  trigger: PlanTrigger;
-}
-
-/** Fencing of a failed node through the API: cordon and/or a NoExecute taint of our own key. */
-export interface NodeFencePlan {
-  node: string;
-  /** `node-expired`, `node-offline`, `node-never-seen`. */
-  reason: string;
-  cordon: boolean;
-  taint: boolean;
-  /** Record an Event when something changed. */
-  events: boolean;
-  trigger: PlanTrigger;
-}
+import {
+  type NodeTarget,
+  otherSide,
+  type Side,
+  type Target,
+  type Topology,
+  type Workload,
+} from "../topology/topology.ts";
 
 /** The outcome for one affected workload, or the fencing of a failed node. */
 export type Decision =
-  | { kind: "failover"; workload: string; plan: FailoverPlan }
-  | { kind: "fence"; workload?: undefined; plan: NodeFencePlan }
-  | { kind: "blocked"; workload: string; namespace: string; reason: string; why: string };
+  | {
+    kind: "failover";
+    /** The new desired state: `active` flipped, `epoch` + 1. */
+    desired: WorkloadDesired;
+  }
+  | { kind: "fence"; desired: NodeDesired }
+  | {
+    kind: "blocked";
+    workload: Workload;
+    /** The failover reason that could not be acted on. */
+    reason: string;
+    /** Why the other side is not trusted. */
+    why: string;
+    /** The targets of the other side that are not OK. */
+    unhealthy: Target[];
+  };
 
 /** Options of {@linkcode FailoverPolicy}. */
 export interface PolicyOptions {
-  config: Config;
+  topology: Topology;
   /** True when the target is OK right now (the watchdog's view). */
-  isHealthy: (targetId: string) => boolean;
+  isHealthy: (target: Target) => boolean;
+  /** Wall time for `failedAt` (ISO 8601); default `new Date().toISOString()`. */
+  wallTime?: () => string;
 }
 
-/** Decides failovers. See the module doc for the rules. */
+/** Decides failovers and holds the desired state. See the module doc for the rules. */
 export class FailoverPolicy {
-  readonly #workloads: WorkloadConfig[];
-  readonly #isHealthy: (targetId: string) => boolean;
-  readonly #state = new Map<string, WorkloadState>();
+  readonly #topology: Topology;
+  readonly #isHealthy: (target: Target) => boolean;
+  readonly #wallTime: () => string;
+  readonly #workloads = new Map<Workload, WorkloadDesired>();
+  readonly #nodes = new Map<NodeTarget, NodeDesired>();
 
-  /** Creates the policy with every workload active on its primary at epoch 0. */
+  /** Starts with every workload active on its primary at epoch 0 and no node fenced. */
   constructor(options: PolicyOptions) {
-    this.#workloads = options.config.workloads;
+    this.#topology = options.topology;
     this.#isHealthy = options.isHealthy;
-    for (const w of this.#workloads) this.#state.set(w.name, { active: "primary", epoch: 0 });
+    this.#wallTime = options.wallTime ?? (() => new Date().toISOString());
+    for (const w of this.#topology.workloads) {
+      this.#workloads.set(w, {
+        workload: w,
+        active: "primary",
+        epoch: 0,
+        reason: "initial",
+        removeFailed: false,
+        nodeFault: false,
+        failedAt: undefined,
+      });
+    }
+    for (const n of this.#topology.nodes) {
+      this.#nodes.set(n, { node: n, fenced: false, cordon: false, taint: false });
+    }
   }
 
-  /** Current state of a workload (a copy), or `undefined` if unknown. */
-  state(workload: string): WorkloadState | undefined {
-    const s = this.#state.get(workload);
-    return s && { ...s };
+  /** Desired state of a workload. */
+  workload(workload: Workload): Readonly<WorkloadDesired> {
+    return this.#workloads.get(workload)!;
+  }
+
+  /** Desired state of a node. */
+  node(node: NodeTarget): Readonly<NodeDesired> {
+    return this.#nodes.get(node)!;
   }
 
   /**
-   * Adopts observed state (from Deployment annotations or a retained promotion) when its epoch is
-   * at least the known one. Returns true when the state changed.
-   * @param activeNode the node named active by the observation; ignored if it is neither side's.
+   * Adopts a failover state observed in the cluster or in a retained promotion when its epoch is
+   * higher than the known one, or equal with a different active side (the cluster is the arbiter
+   * at start-up). Returns the new desired state when it changed, else `undefined`.
+   * @param observed.failedAt wall time of that failover if known (pods created later are kept).
    */
-  observe(workload: string, epoch: number, activeNode: string | undefined): boolean {
-    const w = this.#workloads.find((x) => x.name === workload);
-    const s = this.#state.get(workload);
-    if (!w || !s || epoch < s.epoch) return false;
-    const active: Side | undefined = activeNode === w.standby.node
-      ? "standby"
-      : activeNode === w.primary.node
-      ? "primary"
-      : undefined;
-    if (epoch === s.epoch && (active === undefined || active === s.active)) return false;
-    s.epoch = epoch;
-    if (active) s.active = active;
-    return true;
+  adopt(
+    workload: Workload,
+    observed: { epoch: number; active: Side | undefined; reason?: string; failedAt?: string },
+  ): WorkloadDesired | undefined {
+    const current = this.#workloads.get(workload);
+    if (!current || !Number.isSafeInteger(observed.epoch) || observed.epoch < current.epoch) {
+      return undefined;
+    }
+    const active = observed.active ?? current.active;
+    if (observed.epoch === current.epoch && active === current.active) return undefined;
+    const failedPlacement = workload[otherSide(active)];
+    const next: WorkloadDesired = {
+      workload,
+      active,
+      epoch: observed.epoch,
+      reason: observed.reason ?? "adopted",
+      removeFailed: observed.epoch > 0 && workload.actions.has("deletePods"),
+      nodeFault: isNodeReason(observed.reason),
+      failedAt: observed.failedAt ?? current.failedAt,
+    };
+    if (next.nodeFault && !this.#nodes.get(failedPlacement.node)?.fenced) {
+      // The node fence of that failover may not have been written before a restart.
+      this.#fence(failedPlacement.node, observed.reason as NodeFenceReason, undefined);
+    }
+    this.#workloads.set(workload, next);
+    return next;
+  }
+
+  /** Adopts a fence observed on a node (our taint or our cordon). Returns the new desired state. */
+  adoptFence(
+    node: NodeTarget,
+    observed: { tainted: boolean; cordonedByUs: boolean },
+  ): NodeDesired | undefined {
+    const current = this.#nodes.get(node);
+    if (!current || current.fenced) return undefined;
+    const next: NodeDesired = {
+      node,
+      fenced: true,
+      cordon: observed.cordonedByUs,
+      taint: observed.tainted,
+      reason: "adopted",
+    };
+    this.#nodes.set(node, next);
+    return next;
   }
 
   /**
-   * Decides what a confirmed failure means. Returns one decision per affected workload and
-   * records every planned failover (epoch + 1, active side flipped) so the same fault never
-   * plans twice. Non-failure transitions return `[]`.
+   * Decides what a confirmed failure means: fences first, then one decision per affected
+   * workload. Records the new desired state (epoch + 1, active side flipped), so the same fault
+   * never plans twice. Non-failure transitions return `[]`.
    */
-  onFailure(t: Transition): Decision[] {
+  onFailure(t: Transition<Target>): Decision[] {
     if (!t.isFailure) return [];
-    const [kind, name, instanceNode] = t.target.id.split("/");
-    const decisions: Decision[] = [];
-    const trigger: PlanTrigger = {
-      targetId: t.target.id,
+    const target = t.target;
+    const trigger: Trigger = {
+      target,
+      cause: t.cause ?? "deadline",
       expiredAtMs: t.atMs,
       lastHeartbeatAtMs: t.lastHeartbeatAtMs,
       deadlineMs: t.deadlineMs,
       latenessMs: t.latenessMs,
     };
-    const nodeReason = t.cause === "offline"
+    const nodeReason: NodeFenceReason = t.cause === "offline"
       ? "node-offline"
       : t.cause === "never-seen"
       ? "node-never-seen"
       : "node-expired";
-    for (const w of this.#workloads) {
-      const s = this.#state.get(w.name)!;
-      const activePlacement = w[s.active];
+    const decisions: Decision[] = [];
+    if (target.kind === "node") {
+      const fence = this.#fence(target, nodeReason, trigger);
+      if (fence) decisions.push({ kind: "fence", desired: fence });
+    }
+    for (const w of this.#topology.workloads) {
+      const current = this.#workloads.get(w)!;
+      const activePlacement = w[current.active];
       let reason: string | undefined;
-      if (kind === "node" && activePlacement.node === name) {
+      if (target.kind === "node" && activePlacement.node === target) {
         reason = nodeReason;
-      } else if (kind === "sensor" && activePlacement.sensors.includes(name)) {
-        reason = `sensor-expired:${name}`;
-      } else if (kind === "app" && name === w.name && instanceNode === activePlacement.node) {
+      } else if (target.kind === "sensor" && activePlacement.sensors.includes(target)) {
+        reason = `sensor-expired:${target.name}`;
+      } else if (target.kind === "app" && activePlacement.app === target) {
         reason = "app-expired";
       }
       if (!reason) continue;
-      const other: Side = s.active === "primary" ? "standby" : "primary";
-      const unhealthy = placementTargets(w, other).filter((id) => !this.#isHealthy(id));
+      const other = otherSide(current.active);
+      const unhealthy = w[other].targets.filter((x) => !this.#isHealthy(x));
       if (unhealthy.length > 0) {
         decisions.push({
           kind: "blocked",
-          workload: w.name,
-          namespace: w.namespace,
+          workload: w,
           reason,
-          why: `${other} not trustworthy: ${unhealthy.join(", ")} not OK`,
+          why: `${other} not trustworthy: ${unhealthy.map((x) => x.label).join(", ")} not OK`,
+          unhealthy,
         });
         continue;
       }
-      const nodeFault = kind === "node";
-      s.epoch += 1;
-      s.active = other;
-      decisions.push({
-        kind: "failover",
-        workload: w.name,
-        plan: {
-          workload: w.name,
-          namespace: w.namespace,
-          asil: w.asil,
-          fttiMs: w.fttiMs,
-          epoch: s.epoch,
-          reason,
-          nodeFault,
-          failed: { deployment: activePlacement.deployment, node: activePlacement.node },
-          active: { deployment: w[other].deployment, node: w[other].node },
-          actions: w.actions.filter((a) => a !== "cordon" && a !== "taint"),
-          trigger,
-        },
-      });
-    }
-    if (kind === "node") {
-      const hosted = this.#workloads.filter((w) =>
-        w.primary.node === name || w.standby.node === name
-      );
-      const cordon = hosted.some((w) => w.actions.includes("cordon"));
-      const taint = hosted.some((w) => w.actions.includes("taint"));
-      if (cordon || taint) {
-        // first: the executor deletes the failed pods only once the node is cordoned, or the
-        // ReplicaSet's replacement could be scheduled straight back onto the failed node
-        decisions.unshift({
-          kind: "fence",
-          plan: {
-            node: name,
-            reason: nodeReason,
-            cordon,
-            taint,
-            events: hosted.some((w) => w.actions.includes("events")),
-            trigger,
-          },
-        });
-      }
+      const next: WorkloadDesired = {
+        workload: w,
+        active: other,
+        epoch: current.epoch + 1,
+        reason,
+        removeFailed: w.actions.has("deletePods"),
+        nodeFault: target.kind === "node",
+        failedAt: this.#wallTime(),
+        trigger,
+      };
+      this.#workloads.set(w, next);
+      decisions.push({ kind: "failover", desired: next });
     }
     return decisions;
   }
+
+  /** Makes `node` desired-fenced when a workload placed on it allows cordon or taint. */
+  #fence(
+    node: NodeTarget,
+    reason: NodeFenceReason,
+    trigger: Trigger | undefined,
+  ): NodeDesired | undefined {
+    const hosted = node.placements.map((p) => p.workload);
+    const cordon = hosted.some((w) => w.actions.has("cordon"));
+    const taint = hosted.some((w) => w.actions.has("taint"));
+    if (!cordon && !taint) return undefined;
+    const current = this.#nodes.get(node)!;
+    if (current.fenced && current.cordon === cordon && current.taint === taint) {
+      // Already fenced: hand the same desired state back so the reconciler re-checks it.
+      return current;
+    }
+    const next: NodeDesired = { node, fenced: true, cordon, taint, reason, trigger };
+    this.#nodes.set(node, next);
+    return next;
+  }
+}
+
+function isNodeReason(reason: string | undefined): boolean {
+  return reason === "node-expired" || reason === "node-offline" || reason === "node-never-seen";
 }

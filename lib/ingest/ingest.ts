@@ -1,0 +1,167 @@
+/**
+ * The supervisor's ingest: routes every MQTT message by exact topic (one Map lookup, no string
+ * parsing) to the watchdog, counts and drops malformed payloads, and owns the ingest-fault state
+ * (a lost or stalled broker suspends supervision: silence proves nothing then).
+ *
+ * Messages are stamped with the monotonic clock on receipt. After each message the watchdog's
+ * earliest deadline is checked (O(1)), so an expiry does not wait for a late timer.
+ *
+ * @module
+ */
+import type { Clock } from "../clock/clock.ts";
+import type { IncomingPacket } from "../mqtt/client.ts";
+import type { NodeTarget, Target, Topology, Workload } from "../topology/topology.ts";
+import type { Watchdog } from "../watchdog/watchdog.ts";
+import { decodeBeat, decodePromotion, decodeStatus, type Promotion } from "../wire/wire.ts";
+
+/** Ingest counters (exported as the `stats` log line and, later, metrics). */
+export interface IngestStats {
+  messages: number;
+  malformed: number;
+  unknownTopic: number;
+  reconnects: number;
+  /** Live Last Wills left to the deadline because they came right after a broker reconnect. */
+  lastWillsDeferred: number;
+}
+
+type Route =
+  | { kind: "beat"; target: Target }
+  | { kind: "status"; node: NodeTarget }
+  | { kind: "barrier" }
+  | { kind: "promotion"; workload: Workload };
+
+/** Options of {@linkcode Ingest}. */
+export interface IngestOptions {
+  topology: Topology;
+  /** Barrier topic of this supervisor instance. */
+  barrierTopic: string;
+  watchdog: Watchdog<Target>;
+  clock: Clock;
+  /** A well-formed promotion was received on a workload's promotion topic. */
+  onPromotion: (workload: Workload, promotion: Promotion, retained: boolean) => void;
+  /** Supervision was suspended (broker lost or stalled). */
+  onFault: (why: string) => void;
+  /** Supervision resumed. */
+  onRestored: (why: string, lastWillQuietMs: number) => void;
+}
+
+/** Routing, decoding and the ingest-fault state of the supervisor. */
+export class Ingest {
+  /** Counters; read-only for callers. */
+  readonly stats: IngestStats = {
+    messages: 0,
+    malformed: 0,
+    unknownTopic: 0,
+    reconnects: 0,
+    lastWillsDeferred: 0,
+  };
+  /** Every topic to subscribe to (exact topics, no wildcards). */
+  readonly subscriptions: readonly string[];
+  readonly #routes = new Map<string, Route>();
+  readonly #watchdog: Watchdog<Target>;
+  readonly #clock: Clock;
+  readonly #options: IngestOptions;
+  readonly #longestNodeTimeoutMs: number;
+  #fault = false;
+  /** Until then (monotonic ms) a live Last Will does not expire a node at once. */
+  #lastWillQuietUntilMs = -Infinity;
+
+  /** Builds the routing table from the topology. */
+  constructor(options: IngestOptions) {
+    this.#options = options;
+    this.#watchdog = options.watchdog;
+    this.#clock = options.clock;
+    const { topology } = options;
+    for (const target of topology.targets) this.#routes.set(target.topic, { kind: "beat", target });
+    for (const node of topology.nodes) this.#routes.set(node.statusTopic, { kind: "status", node });
+    for (const workload of topology.workloads) {
+      this.#routes.set(workload.promotionTopic, { kind: "promotion", workload });
+    }
+    this.#routes.set(options.barrierTopic, { kind: "barrier" });
+    this.subscriptions = [...this.#routes.keys()];
+    this.#longestNodeTimeoutMs = Math.max(0, ...topology.nodes.map((n) => n.timeoutMs));
+  }
+
+  /** True while supervision is suspended because ingest cannot be trusted. */
+  get faulted(): boolean {
+    return this.#fault;
+  }
+
+  /** Handles one message (the MQTT client's `message` event). Never throws. */
+  onMessage(topic: string, payload: Uint8Array, packet: IncomingPacket, connected: boolean): void {
+    const nowMs = this.#clock.nowMs();
+    this.stats.messages++;
+    const route = this.#routes.get(topic);
+    if (!route) {
+      this.stats.unknownTopic++;
+      return;
+    }
+    if (this.#fault && connected && route.kind !== "promotion") {
+      this.restore("messages flowing again");
+    }
+    switch (route.kind) {
+      case "beat":
+        if (decodeBeat(payload) === undefined) {
+          this.stats.malformed++;
+          return;
+        }
+        this.#watchdog.heartbeatAt(route.target.index, nowMs);
+        break;
+      case "status": {
+        const status = decodeStatus(payload);
+        if (status === undefined) {
+          this.stats.malformed++;
+          return;
+        }
+        // A retained `offline` is history from before we subscribed, not news: the deadline
+        // decides. A live one is the broker telling us the node's connection broke.
+        if (status === "offline" && !packet.retain) {
+          if (nowMs < this.#lastWillQuietUntilMs) this.stats.lastWillsDeferred++;
+          else this.#watchdog.offline(route.node.index, nowMs);
+        }
+        break;
+      }
+      case "barrier": {
+        const seq = decodeBeat(payload);
+        if (seq === undefined) {
+          this.stats.malformed++;
+          return;
+        }
+        this.#watchdog.barrierPassed(seq);
+        break;
+      }
+      case "promotion": {
+        const p = decodePromotion(payload);
+        if (p === undefined || p.workload !== route.workload.name) {
+          this.stats.malformed++;
+          return;
+        }
+        this.#options.onPromotion(route.workload, p, packet.retain === true);
+        return;
+      }
+    }
+    this.#watchdog.checkDue(nowMs);
+  }
+
+  /** The broker connection broke or ingest stalled: suspend supervision (once). */
+  fault(why: string): void {
+    if (this.#fault) return;
+    this.#fault = true;
+    this.#watchdog.suspend();
+    this.#options.onFault(why);
+  }
+
+  /**
+   * Ingest is trustworthy again: every target gets one full timeout from now (the outage is not
+   * counted as silence), and for one node timeout a live Last Will waits for the deadline:
+   * clients reconnecting to a restarted broker race their own stale sessions, and a session
+   * takeover publishes the old connection's Last Will although the node is alive.
+   */
+  restore(why: string): void {
+    if (!this.#fault) return;
+    this.#fault = false;
+    this.#watchdog.resume(0);
+    this.#lastWillQuietUntilMs = this.#clock.nowMs() + this.#longestNodeTimeoutMs;
+    this.#options.onRestored(why, this.#longestNodeTimeoutMs);
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The failover coordinator: turns confirmed expiries into action, fast path first.
+ *
+ * 1. The policy decides (pure) and records the new desired state.
+ * 2. Every promotion of the expiry is published (retained, QoS 1): the data-plane switch and the
+ *    fencing token, before any API work.
+ * 3. Once the broker has them (PUBACK, at most {@linkcode PROMOTION_ACK_WAIT_MS} later: the
+ *    Kubernetes client's synchronous request building would otherwise hold the promotion in the
+ *    socket), the desired state goes to the reconciler, which starts its writes at once and keeps
+ *    converging until the cluster matches.
+ *
+ * Until the persisted failover state has been adopted from the cluster (start-up), confirmed
+ * failures wait: a decision needs the persisted epoch. Retained promotions are adopted whenever
+ * they are seen (an epoch only grows).
+ *
+ * @module
+ */
+import type { Clock } from "../clock/clock.ts";
+import type { Logger } from "../log/log.ts";
+import type { MqttClientLike } from "../mqtt/client.ts";
+import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
+import type { Decision, FailoverPolicy } from "../policy/policy.ts";
+import type {
+  ClusterReconciler,
+  ObservedFailoverState,
+  ReconcileReport,
+  StepResult,
+} from "../reconcile/reconciler.ts";
+import type { Target, Workload } from "../topology/topology.ts";
+import type { Transition } from "../watchdog/watchdog.ts";
+import type { Promotion } from "../wire/wire.ts";
+
+/** Longest wait for the promotions' PUBACK before the API work starts anyway, ms. */
+export const PROMOTION_ACK_WAIT_MS = 5;
+
+/** A timeline entry of the coordinator (monotonic ms). */
+export type CoordinatorEvent =
+  | { type: "blocked"; atMs: number; decision: Extract<Decision, { kind: "blocked" }> }
+  | { type: "promotion-sent"; atMs: number; desired: WorkloadDesired; promotion: Promotion }
+  | { type: "promotion-acked"; atMs: number; workload: Workload; epoch: number }
+  | { type: "reconciled"; atMs: number; report: ReconcileReport };
+
+/** Options of {@linkcode FailoverCoordinator}. */
+export interface CoordinatorOptions {
+  policy: FailoverPolicy;
+  client: MqttClientLike;
+  /** This supervisor instance (written into promotions). */
+  supervisorId: string;
+  clock: Clock;
+  log: Logger;
+  onEvent: (event: CoordinatorEvent) => void;
+}
+
+/** Decides on confirmed failures, publishes promotions, hands desired state to the reconciler. */
+export class FailoverCoordinator {
+  readonly #policy: FailoverPolicy;
+  readonly #client: MqttClientLike;
+  readonly #supervisorId: string;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #onEvent: (event: CoordinatorEvent) => void;
+  #reconciler: ClusterReconciler | undefined;
+  /** Failures confirmed before the cluster state was adopted; decided once it is. */
+  #deferred: Transition<Target>[] | undefined = [];
+  /** Epoch (workload) or fence trigger (node) whose first pass was already logged as done. */
+  readonly #reported = new WeakMap<object, unknown>();
+  #closed = false;
+
+  /** Creates the coordinator; failures wait until {@linkcode FailoverCoordinator.adopt}. */
+  constructor(options: CoordinatorOptions) {
+    this.#policy = options.policy;
+    this.#client = options.client;
+    this.#supervisorId = options.supervisorId;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#onEvent = options.onEvent;
+  }
+
+  /** Failures waiting for the cluster state. */
+  get deferredCount(): number {
+    return this.#deferred?.length ?? 0;
+  }
+
+  /**
+   * Adopts the persisted failover state observed by the (started) reconciler, hands every
+   * adopted desired state back to it so work a previous run left unfinished converges, then
+   * decides the failures that waited.
+   */
+  adopt(reconciler: ClusterReconciler, observed: ObservedFailoverState): void {
+    this.#reconciler = reconciler;
+    for (const [node, o] of observed.fencedNodes) {
+      const desired = this.#policy.adoptFence(node, o);
+      if (desired) this.#log.info("fence-adopted", { node: node.name, reason: o.reason });
+    }
+    for (const [workload, o] of observed.workloads) {
+      const desired = this.#policy.adopt(workload, o);
+      if (desired) {
+        this.#log.info("reconciled", {
+          workload: workload.name,
+          epoch: desired.epoch,
+          activeNode: workload[desired.active].node.name,
+        });
+      }
+    }
+    // Converge whatever the adopted state implies (also state adopted from retained promotions
+    // before the cluster was observed).
+    for (const node of new Set(reconciler.observed().fencedNodes.keys())) {
+      reconciler.setNode(this.#policy.node(node));
+    }
+    for (const workload of observed.workloads.keys()) {
+      const desired = this.#policy.workload(workload);
+      if (desired.epoch > 0) {
+        const failedNode = workload[desired.active === "primary" ? "standby" : "primary"].node;
+        const nodeDesired = this.#policy.node(failedNode);
+        if (nodeDesired.fenced) reconciler.setNode(nodeDesired);
+        reconciler.setWorkload(desired);
+      }
+    }
+    const deferred = this.#deferred ?? [];
+    this.#deferred = undefined;
+    this.#log.info("cluster-state-observed", {
+      states: Object.fromEntries([...observed.workloads.keys()].map((w) => {
+        const d = this.#policy.workload(w);
+        return [w.name, `${w[d.active].node.name}@${d.epoch}`];
+      })),
+      deferredFailures: deferred.length,
+    });
+    for (const t of deferred) this.onFailure(t);
+  }
+
+  /** A retained or live promotion was seen on the bus: adopt a higher epoch. */
+  onPromotion(workload: Workload, p: Promotion): void {
+    const active = p.activeNode === workload.standby.node.name
+      ? "standby"
+      : p.activeNode === workload.primary.node.name
+      ? "primary"
+      : undefined;
+    const desired = this.#policy.adopt(workload, {
+      epoch: p.epoch,
+      active,
+      reason: p.reason,
+      failedAt: p.issuedAt,
+    });
+    if (!desired) return;
+    this.#log.info("promotion-observed", {
+      workload: workload.name,
+      epoch: p.epoch,
+      activeNode: p.activeNode,
+      supervisor: p.supervisor,
+    });
+    if (this.#reconciler) {
+      if (desired.nodeFault) {
+        this.#reconciler.setNode(this.#policy.node(workload[otherSideOf(desired)].node));
+      }
+      this.#reconciler.setWorkload(desired);
+    }
+  }
+
+  /** A confirmed failure (OK/INIT → EXPIRED): decide and act, or wait for the cluster state. */
+  onFailure(t: Transition<Target>): void {
+    if (this.#closed) return;
+    if (this.#deferred) {
+      this.#deferred.push(t);
+      return;
+    }
+    const decisions = this.#policy.onFailure(t);
+    const promoted: Promise<unknown>[] = [];
+    for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.desired));
+    const reconciler = this.#reconciler!;
+    const converge = () => {
+      if (this.#closed) return;
+      for (const d of decisions) {
+        if (d.kind === "fence") reconciler.setNode(d.desired);
+        else if (d.kind === "failover") reconciler.setWorkload(d.desired);
+      }
+    };
+    if (promoted.length) this.#firstOf(Promise.all(promoted), PROMOTION_ACK_WAIT_MS).then(converge);
+    else converge();
+    for (const d of decisions) {
+      if (d.kind !== "blocked") continue;
+      this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision: d });
+      queueMicrotask(() =>
+        this.#log.error("failover-blocked", {
+          workload: d.workload.name,
+          reason: d.reason,
+          why: d.why,
+        })
+      );
+    }
+  }
+
+  /** Logs and forwards a reconcile pass (the reconciler's `onReport`). */
+  onReport(report: ReconcileReport): void {
+    const atMs = this.#clock.nowMs();
+    this.#onEvent({ type: "reconciled", atMs, report });
+    const failed = report.results.filter((r) => r.outcome === "failed");
+    const trigger = report.desired.trigger;
+    const key = report.key.kind === "workload" ? report.key.workload : report.key.node;
+    const mark = report.key.kind === "workload"
+      ? (report.desired as WorkloadDesired).epoch
+      : report.desired.trigger;
+    const first = this.#reported.get(key) !== mark;
+    if (first) this.#reported.set(key, mark);
+    const actions = report.results.map((r) =>
+      `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`
+    ).join(",");
+    const failures = failed.length
+      ? { failures: failed.map((r) => `${r.object}: ${r.detail}`) }
+      : {};
+    if (first && trigger) {
+      const expiryToDoneMs = report.finishedAtMs - trigger.expiredAtMs;
+      const fields = {
+        trigger: trigger.target.label,
+        expiredAtMs: round(trigger.expiredAtMs),
+        expiryToDoneMs: round(expiryToDoneMs),
+        actions,
+        // API actions proper (without the Events that record them), from expiry
+        expiryToActionsMs: round(actionsDoneMs(trigger.expiredAtMs, report)),
+        converged: report.converged,
+        attempt: report.attempt,
+        ...failures,
+      };
+      const log = failed.length ? this.#log.error : this.#log.info;
+      if (report.key.kind === "workload") {
+        log("failover-done", {
+          workload: report.key.workload.name,
+          epoch: (report.desired as WorkloadDesired).epoch,
+          ...fields,
+        });
+      } else {
+        log("node-fence-done", {
+          node: report.key.node.name,
+          reason: (report.desired as NodeDesired).reason,
+          ...fields,
+        });
+      }
+      return;
+    }
+    if (!report.converged) {
+      this.#log.warn("reconcile-retry", {
+        key: keyLabel(report),
+        attempt: report.attempt,
+        requeueAfterMs: report.requeueAfterMs,
+        actions,
+        ...failures,
+      });
+    } else if (report.results.some((r) => r.outcome === "done")) {
+      this.#log.info("converged", { key: keyLabel(report), attempt: report.attempt, actions });
+    }
+  }
+
+  /** Stops deciding (shutdown). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** Publishes the retained QoS 1 promotion; resolves on PUBACK (or error). */
+  #promote(desired: WorkloadDesired): Promise<void> {
+    const w = desired.workload;
+    if (!w.actions.has("promote")) return Promise.resolve();
+    const failed = w[otherSideOf(desired)];
+    const promotion: Promotion = {
+      v: 1,
+      workload: w.name,
+      namespace: w.namespace,
+      activeNode: w[desired.active].node.name,
+      activeDeployment: w[desired.active].deployment,
+      failedNode: failed.node.name,
+      epoch: desired.epoch,
+      reason: desired.reason,
+      supervisor: this.#supervisorId,
+      issuedAt: desired.failedAt ?? new Date().toISOString(),
+    };
+    const acked = new Promise<void>((resolve) => {
+      this.#client.publish(w.promotionTopic, JSON.stringify(promotion), { qos: 1, retain: true }, (
+        error,
+      ) => {
+        resolve();
+        if (error) {
+          this.#log.error("promotion-failed", { workload: w.name, error: error.message });
+          return;
+        }
+        this.#onEvent({
+          type: "promotion-acked",
+          atMs: this.#clock.nowMs(),
+          workload: w,
+          epoch: desired.epoch,
+        });
+      });
+    });
+    const sentAtMs = this.#clock.nowMs();
+    this.#onEvent({ type: "promotion-sent", atMs: sentAtMs, desired, promotion });
+    // logged after the current task: act first, log after
+    queueMicrotask(() =>
+      this.#log.info("promotion-sent", {
+        workload: w.name,
+        epoch: desired.epoch,
+        activeNode: promotion.activeNode,
+        reason: desired.reason,
+        trigger: desired.trigger?.target.label,
+        expiredAtMs: round(desired.trigger?.expiredAtMs),
+        expiryToPromotionMs: round(
+          desired.trigger ? sentAtMs - desired.trigger.expiredAtMs : undefined,
+        ),
+      })
+    );
+    return acked;
+  }
+
+  /** Resolves when `promise` settles or after `boundMs` on the injected clock, whichever is first. */
+  #firstOf(promise: Promise<unknown>, boundMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.#clock.setTimer(resolve, boundMs);
+      promise.finally(() => {
+        this.#clock.clearTimer(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+function otherSideOf(desired: WorkloadDesired): "primary" | "standby" {
+  return desired.active === "primary" ? "standby" : "primary";
+}
+
+function keyLabel(report: ReconcileReport): string {
+  return report.key.kind === "workload"
+    ? `workload/${report.key.workload.name}`
+    : `node/${report.key.node.name}`;
+}
+
+/** Expiry → the last non-Event action acknowledged, ms. */
+function actionsDoneMs(expiredAtMs: number, report: ReconcileReport): number {
+  const actions = report.results.filter((r: StepResult) => !r.action.startsWith("event:"));
+  const lastMs = actions.length ? Math.max(...actions.map((r) => r.doneAtMs)) : 0;
+  return report.startedAtMs + lastMs - expiredAtMs;
+}
+
+/** Rounds to µs for logs. */
+export function round(v: number | undefined): number | undefined {
+  return v === undefined ? undefined : Math.round(v * 1000) / 1000;
+}
