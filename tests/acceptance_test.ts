@@ -18,7 +18,7 @@ import {
 import type { V1Deployment } from "@kubernetes/client-node";
 import mqtt from "mqtt";
 import { parse as parseYaml, stringify } from "yaml";
-import { decodePromotion, type Promotion } from "../lib/ingest/wire.ts";
+import { decodePromotion, type Promotion } from "../lib/wire/wire.ts";
 import { parseFault } from "../lib/publisher/faults.ts";
 import { runPublisher } from "../lib/publisher/publisher.ts";
 import { ConfigSchema } from "../lib/config/schema.ts";
@@ -44,6 +44,7 @@ interface Measurement {
   expiryToPromotionReceivedMs?: number;
   expiryToApiDoneMs?: number;
   expiryToApiAndEventsMs?: number;
+  convergeAfterResumeMs?: number;
 }
 const measurements: Measurement[] = [];
 
@@ -135,7 +136,13 @@ async function setupWorkloads(admin: Admin, ns: string) {
   });
 }
 
-function writeConfig(dir: string, ns: string, brokerUrl: string, kubeconfig: string): string {
+function writeConfig(
+  dir: string,
+  ns: string,
+  brokerUrl: string,
+  kubeconfig: string,
+  options: { laneActions?: string[] } = {},
+): string {
   const config = {
     supervisor: { id: `acc-${ns}`, startupGraceMs: 1000, recoveryWindowMs: 300 },
     mqtt: { url: brokerUrl, topicPrefix: `sdv-${ns}`, keepaliveS: 5 },
@@ -173,6 +180,7 @@ function writeConfig(dir: string, ns: string, brokerUrl: string, kubeconfig: str
           sensors: ["camera-node3"],
         },
         appHeartbeat: { periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
+        ...(options.laneActions ? { actions: options.laneActions } : {}),
       },
       {
         name: "pose-estimation",
@@ -336,13 +344,15 @@ Deno.test({
         ns: string,
         faults: string[],
         body: (ctx: {
+          /** The running supervisor; a body that replaces it (restart) assigns the new one. */
           sup: Awaited<ReturnType<typeof startSupervisor>>;
           watch: Awaited<ReturnType<typeof promotionWatcher>>;
           cfg: string;
         }) => Promise<void>,
+        options: { laneActions?: string[] } = {},
       ) => {
         await setupWorkloads(admin, ns);
-        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+        const cfg = writeConfig(dir, ns, url, runtimeKubeconfig, options);
         const ctx = {
           sup: await startSupervisor(cfg),
           watch: await promotionWatcher(url, `sdv-${ns}`),
@@ -454,6 +464,154 @@ Deno.test({
               ),
             );
             record("node-hang", sup.lines, watch.received);
+          });
+        },
+      );
+
+      /** What a converged node-fault failover of both workloads looks like in the cluster. */
+      const nodeFailoverConverged = async (ns: string) => {
+        const node = await admin.core.readNode({ name: "worker-node2" });
+        if (node.spec?.unschedulable !== true) return undefined;
+        if (
+          !node.spec?.taints?.some((x) =>
+            x.key === "sdv-failover.io/unreachable" && x.effect === "NoExecute"
+          )
+        ) return undefined;
+        for (const w of WORKLOADS) {
+          for (const side of ["original", "standby"]) {
+            const a = await annotations(admin, ns, `${w}-${side}`);
+            if (a.annotations["sdv-failover.io/epoch"] !== "1") return undefined;
+            if (a.annotations["sdv-failover.io/active-node"] !== "worker-node3") return undefined;
+          }
+          const onNode2 = await admin.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: `app=${w}-original`,
+            fieldSelector: "spec.nodeName=worker-node2",
+          });
+          if (onNode2.items.length > 0) return undefined;
+        }
+        return true;
+      };
+      const sdvEvents = async (ns: string, reason: string) =>
+        (await admin.core.listNamespacedEvent({ namespace: ns })).items.filter((e) =>
+          e.source?.component === "sdv-failover" && e.reason === reason
+        );
+
+      await t.step(
+        "API server stopped at a node crash: promotion on time; 12 s later the cluster converges (epoch persisted without markDeployments)",
+        async () => {
+          const ns = "acc-apistop";
+          await scenario(ns, ["node-crash:worker-node2@2s"], async ({ sup, watch }) => {
+            await sleep(1700);
+            cp!.pauseApiServer();
+            let resumedAtMs = NaN;
+            try {
+              const expired = await sup.waitFor(
+                (l) => l.event === "expired" && l.target === "node/worker-node2",
+                5000,
+                "worker-node2 expiry",
+              );
+              await until("both promotions received", 3000, () =>
+                Promise.resolve(
+                  watch.received.filter((r) => !r.retained).length >= 2 ? true : undefined,
+                ));
+              // received here, while the API server is still stopped: the data-plane switch
+              // does not wait for the API
+              record("api-stopped-crash", sup.lines, watch.received);
+              const m = measurements.at(-1)!;
+              console.log(
+                `api stopped: expiry → promotion received ${
+                  m.expiryToPromotionReceivedMs?.toFixed(2)
+                } ms (expiry ${expired.expiredAtMs})`,
+              );
+              await sleep(12_000);
+            } finally {
+              cp!.resumeApiServer();
+              resumedAtMs = performance.now();
+            }
+            await until("converged after the API server returned", 15_000, () =>
+              nodeFailoverConverged(ns));
+            const convergeMs = performance.now() - resumedAtMs;
+            console.log(`api stopped 12 s: converged ${convergeMs.toFixed(0)} ms after resume`);
+            measurements.push({
+              scenario: "api-stopped-converge",
+              target: "node/worker-node2",
+              cause: "resume",
+              silenceMs: NaN,
+              latenessMs: NaN,
+              timeoutMs: TIMEOUT_MS,
+              convergeAfterResumeMs: convergeMs,
+            });
+            assert.ok(convergeMs <= 2000, `converged within 2 s of the API's return: ${convergeMs}`);
+            const lane = await annotations(admin, ns, "lane-detection-standby");
+            assert.equal(lane.annotations["sdv-failover.io/epoch"], "1", "epoch persisted");
+            assert.equal(
+              (await admin.apps.readNamespacedDeployment({
+                namespace: ns,
+                name: "lane-detection-standby",
+              })).metadata?.labels?.["sdv-failover.io/role"],
+              undefined,
+              "no role label without markDeployments",
+            );
+            await sleep(500);
+            const promos = watch.received.filter((r) => !r.retained);
+            assert.equal(promos.length, 2, "no new fault, no new promotion");
+            assert.ok(promos.every((p) => p.promotion.epoch === 1));
+            assert.equal(
+              sup.lines.filter((l) => l.event === "promotion-sent").length,
+              2,
+              "nothing new planned",
+            );
+          }, { laneActions: ["promote", "deletePods", "cordon", "taint", "events"] });
+        },
+      );
+
+      await t.step(
+        "supervisor SIGKILLed in the middle of a failover: the restarted one converges the rest, repeats nothing",
+        async () => {
+          const ns = "acc-kill";
+          await scenario(ns, ["node-crash:worker-node2@2s"], async (ctx) => {
+            const { watch, cfg } = ctx;
+            await sleep(1700);
+            // The API stalls so the failover is cut in the middle: promotions out, API writes not.
+            cp!.pauseApiServer();
+            try {
+              await until("both promotions received", 5000, () =>
+                Promise.resolve(
+                  watch.received.filter((r) => !r.retained).length >= 2 ? true : undefined,
+                ));
+              await sleep(300);
+              await ctx.sup.kill();
+            } finally {
+              cp!.resumeApiServer();
+            }
+            const first = ctx.sup;
+            ctx.sup = await startSupervisor(cfg);
+            const observed = await ctx.sup.waitFor(
+              (l) => l.event === "cluster-state-observed",
+              15_000,
+              "cluster state adopted",
+            );
+            assert.deepEqual(observed.states, {
+              "lane-detection": "worker-node3@1",
+              "pose-estimation": "worker-node3@1",
+            }, "the failover's epoch adopted (retained promotions and/or annotations)");
+            await until("converged after the restart", 15_000, () => nodeFailoverConverged(ns));
+            await sleep(1000);
+            const restarted = ctx.sup.lines;
+            assert.equal(
+              restarted.filter((l) => l.event === "promotion-sent").length,
+              0,
+              "the restarted supervisor planned nothing new",
+            );
+            const promos = watch.received.filter((r) => !r.retained);
+            assert.equal(promos.length, 2, "no new promotion");
+            assert.ok(promos.every((p) => p.promotion.epoch === 1));
+            for (const reason of ["FailoverPodsDeleted", "FailoverPromoted"]) {
+              const events = await sdvEvents(ns, reason);
+              assert.ok(events.length <= 2, `${reason} at most once per workload: ${events.length}`);
+            }
+            console.log(`killed supervisor log: ${keepLog(dir, `${ns}-killed`, first.lines, first.raw)}`);
           });
         },
       );

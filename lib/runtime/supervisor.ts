@@ -28,6 +28,7 @@ import type { MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import { FailoverPolicy } from "../policy/policy.ts";
 import type { ClusterReconciler, ReconcileReport } from "../reconcile/reconciler.ts";
+import { supervisorStatusTopic } from "../topology/topics.ts";
 import { buildTopology, type Target, type Topology } from "../topology/topology.ts";
 import { type Transition, Watchdog } from "../watchdog/watchdog.ts";
 import { encodeBeat } from "../wire/wire.ts";
@@ -73,7 +74,7 @@ export interface SupervisorOptions {
 /** The supervisor's Last Will: retained `offline` on its status topic. */
 export function supervisorWill(config: Config): WillOptions {
   return {
-    topic: buildTopology(config).supervisorTopics(config.supervisor.id).status,
+    topic: supervisorStatusTopic(config.mqtt.topicPrefix, config.supervisor.id),
     payload: "offline",
     qos: 1,
     retain: true,

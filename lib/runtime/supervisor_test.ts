@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../clock/fake_clock.ts";
+import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import { ConfigSchema } from "../config/schema.ts";
-import { DryRunExecutor } from "../executor/dry_run.ts";
-import type { ActionResult, FailoverExecutor, ObservedWorkload } from "../executor/executor.ts";
-import { decodePromotion } from "../ingest/wire.ts";
-import type { FailoverPlan } from "../policy/policy.ts";
+import { decodePromotion } from "../wire/wire.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
+import { FakeReconciler } from "../../tests/fakes/fake_reconciler.ts";
+import { buildTopology } from "../topology/topology.ts";
 import { Supervisor, type SupervisorEvent } from "./supervisor.ts";
 
 const config = ConfigSchema.parse({
@@ -27,13 +26,27 @@ const config = ConfigSchema.parse({
     standby: { deployment: "lane-standby", node: "worker-node3", sensors: ["cam3"] },
   }],
 });
+const topology = buildTopology(config);
+const lane = topology.workload("lane")!;
+const node2 = topology.node("worker-node2")!;
 
-async function setup(executor: FailoverExecutor = new DryRunExecutor()) {
+const ticks = async (n = 10) => {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+};
+
+async function setup(reconciler = new FakeReconciler()) {
   const clock = new FakeClock(0);
   const client = new FakeMqttClient();
   client.syncEcho = true;
   const events: SupervisorEvent[] = [];
-  const sup = new Supervisor({ config, client, executor, clock, onEvent: (e) => events.push(e) });
+  const sup = new Supervisor({
+    config,
+    topology,
+    client,
+    reconciler: () => Promise.resolve(reconciler),
+    clock,
+    onEvent: (e) => events.push(e),
+  });
   const started = sup.start();
   await Promise.resolve();
   client.connect();
@@ -42,14 +55,14 @@ async function setup(executor: FailoverExecutor = new DryRunExecutor()) {
     for (const n of nodes) client.deliver(`sdv/node/${n}/hb`, '{"seq":1}');
     for (const s of sensors) client.deliver(`sdv/sensor/${s}/tick`, '{"seq":1}');
   };
-  return { clock, client, events, sup, beat };
+  return { clock, client, events, sup, beat, reconciler };
 }
 
 const promotions = (c: FakeMqttClient) => c.on_topic("sdv/workload/lane/promotion");
 
-Deno.test("supervisor: node silence → barrier-confirmed expiry → retained QoS 1 promotion → plan", async () => {
-  const executor = new DryRunExecutor();
-  const { clock, client, events, sup, beat } = await setup(executor);
+Deno.test("supervisor: node silence → barrier-confirmed expiry → retained QoS 1 promotion → desired state", async () => {
+  const { clock, client, events, sup, beat, reconciler } = await setup();
+  assert.equal(sup.state, "running");
   assert.ok(
     client.on_topic("sdv/supervisor/sup/status").some((p) =>
       p.payload === "online" && p.options.retain
@@ -72,14 +85,19 @@ Deno.test("supervisor: node silence → barrier-confirmed expiry → retained Qo
   assert.equal(promotion.activeNode, "worker-node3");
   assert.equal(promotion.failedNode, "worker-node2");
   assert.equal(promotion.reason, "node-expired");
+  assert.equal(promotion.supervisor, "sup");
   assert.ok(
     client.on_topic("sdv/supervisor/sup/barrier").length >= 1,
     "expiry confirmed by barrier",
   );
-  for (let i = 0; i < 5; i++) await Promise.resolve(); // PUBACK → executor
-  assert.equal(executor.plans.length, 1);
-  assert.ok(events.some((e) => e.type === "actions-done"));
-  assert.equal(sup.policy.state("lane")?.active, "standby");
+  await ticks(); // PUBACK → reconciler
+  assert.equal(reconciler.nodes.length, 1);
+  assert.equal(reconciler.nodes[0].node, node2);
+  assert.equal(reconciler.workloads.length, 1);
+  assert.equal(reconciler.workloads[0].epoch, 1);
+  assert.equal(reconciler.workloads[0].active, "standby");
+  assert.ok(events.some((e) => e.type === "promotion-sent"));
+  assert.equal(sup.policy.workload(lane).active, "standby");
 });
 
 Deno.test("supervisor: malformed payloads are counted and dropped, never fatal", async () => {
@@ -91,7 +109,7 @@ Deno.test("supervisor: malformed payloads are counted and dropped, never fatal",
   client.deliver("sdv/unknown", "{}");
   assert.equal(sup.ingest.malformed, 4);
   assert.equal(sup.ingest.unknownTopic, 1);
-  assert.equal(sup.watchdog.state("node/worker-node2"), "INIT");
+  assert.equal(sup.watchdog.stateAt(node2.index), "INIT");
 });
 
 Deno.test("supervisor: live Last Will → immediate failover; retained offline is only history", async () => {
@@ -114,6 +132,7 @@ Deno.test("supervisor: a lost broker is an ingest fault, not every node failing"
   assert.equal(promotions(client).length, 0);
   assert.ok(events.some((e) => e.type === "ingest-fault"));
   client.connect(); // reconnect + resubscribe
+  await ticks();
   assert.ok(events.some((e) => e.type === "ingest-restored"));
   beat();
   clock.advance(20);
@@ -136,105 +155,117 @@ Deno.test("supervisor: never promotes a standby whose sensor is expired", async 
   assert.ok(events.some((e) => e.type === "blocked"));
 });
 
-Deno.test("supervisor: restart adopts persisted epoch, repeats nothing", async () => {
-  class Observed implements FailoverExecutor {
-    executed: FailoverPlan[] = [];
-    observe() {
-      return Promise.resolve(
-        new Map<string, ObservedWorkload>([["lane", { epoch: 3, activeNode: "worker-node3" }]]),
-      );
-    }
-    execute(plan: FailoverPlan): Promise<ActionResult[]> {
-      this.executed.push(plan);
-      return Promise.resolve([]);
-    }
-    fenceNode(): Promise<ActionResult[]> {
-      return Promise.resolve([]);
-    }
-    close() {}
-  }
-  const executor = new Observed();
-  const { clock, client, sup, beat } = await setup(executor);
-  assert.deepEqual(sup.policy.state("lane"), { active: "standby", epoch: 3 });
-  for (let i = 0; i < 10; i++) {
+Deno.test("supervisor: restart adopts the persisted epoch, converges leftovers, repeats no failover", async () => {
+  const reconciler = new FakeReconciler();
+  reconciler.observedState = {
+    workloads: new Map([[lane, { epoch: 3, active: "standby", reason: "node-expired" }]]),
+    fencedNodes: new Map(),
+  };
+  const { clock, client, sup, beat } = await setup(reconciler);
+  assert.equal(sup.policy.workload(lane).epoch, 3);
+  assert.equal(sup.policy.workload(lane).active, "standby");
+  // the adopted state goes back to the reconciler: the fence of the failed node and the workload
+  assert.deepEqual(reconciler.nodes.map((n) => [n.node, n.fenced]), [[node2, true]]);
+  assert.deepEqual(reconciler.workloads.map((w) => w.epoch), [3]);
+  for (let i = 0; i < 20; i++) {
     beat(["worker-node3"], ["cam3"]); // worker-node2 (old primary) still dead
     clock.advance(10);
   }
-  assert.equal(promotions(client).length, 0);
-  assert.equal(executor.executed.length, 0);
+  await ticks();
+  assert.equal(promotions(client).length, 0, "no new promotion");
+  assert.deepEqual(reconciler.workloads.map((w) => w.epoch), [3], "no new failover");
+});
+
+Deno.test("supervisor: a retained promotion with a higher epoch is adopted", async () => {
+  const { client, sup, reconciler } = await setup();
+  client.deliver(
+    "sdv/workload/lane/promotion",
+    JSON.stringify({
+      v: 1,
+      workload: "lane",
+      namespace: "default",
+      activeNode: "worker-node3",
+      activeDeployment: "lane-standby",
+      failedNode: "worker-node2",
+      epoch: 7,
+      reason: "app-expired",
+      supervisor: "old",
+      issuedAt: "2026-12-01T00:00:00.000Z",
+    }),
+    { retain: true },
+  );
+  assert.equal(sup.policy.workload(lane).epoch, 7);
+  assert.equal(reconciler.workloads.at(-1)?.failedAt, "2026-12-01T00:00:00.000Z");
+  assert.equal(reconciler.nodes.length, 0, "app fault: no fence");
 });
 
 Deno.test("supervisor: ordered shutdown publishes retained offline and ends the client", async () => {
-  const { client, sup } = await setup();
+  const { client, sup, reconciler } = await setup();
   await sup.stop();
   const status = client.on_topic("sdv/supervisor/sup/status").at(-1)!;
   assert.equal(status.payload, "offline");
   assert.equal(status.options.retain, true);
   assert.ok(client.ended);
+  assert.ok(reconciler.closed);
+  assert.equal(sup.state, "stopped");
 });
 
 Deno.test("supervisor: the API work starts only after the broker acknowledged the promotions", async () => {
-  const executor = new DryRunExecutor();
-  const { clock, client, beat } = await setup(executor);
+  const { clock, client, beat, reconciler } = await setup();
   client.holdAcks = true;
   beat();
   clock.advance(5);
   client.deliver("sdv/node/worker-node2/status", "offline"); // live Last Will
   assert.equal(promotions(client).length, 1, "promotion published at once");
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  assert.equal(executor.plans.length, 0, "no API work before PUBACK");
+  await ticks();
+  assert.equal(reconciler.workloads.length, 0, "no API work before PUBACK");
   client.releaseAcks();
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  assert.equal(executor.plans.length, 1);
-  assert.equal(executor.fences.length, 1);
+  await ticks();
+  assert.equal(reconciler.workloads.length, 1);
+  assert.equal(reconciler.nodes.length, 1);
 });
 
 Deno.test("supervisor: a missing PUBACK delays the API work by a bound only", async () => {
-  const executor = new DryRunExecutor();
-  const { clock, client, beat } = await setup(executor);
+  const { clock, client, beat, reconciler } = await setup();
   client.holdAcks = true;
   beat();
   client.deliver("sdv/node/worker-node2/status", "offline");
   clock.advance(4);
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  assert.equal(executor.plans.length, 0);
+  await ticks();
+  assert.equal(reconciler.workloads.length, 0);
   clock.advance(2);
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  assert.equal(executor.plans.length, 1, "started after the 5 ms bound");
+  await ticks();
+  assert.equal(reconciler.workloads.length, 1, "started after the 5 ms bound");
 });
 
-Deno.test("supervisor: arms before the executor is loaded; failures wait for the reconcile", async () => {
+Deno.test("supervisor: arms before the reconciler has synced; failures wait for the adoption", async () => {
   const clock = new FakeClock(0);
   const client = new FakeMqttClient();
   client.syncEcho = true;
-  const executor = new DryRunExecutor();
-  let release!: () => void;
-  const loaded = new Promise<void>((r) => (release = r));
+  const reconciler = new FakeReconciler({ hold: true });
   const events: SupervisorEvent[] = [];
   const sup = new Supervisor({
     config,
     client,
-    executor: async () => {
-      await loaded;
-      return executor;
-    },
+    reconciler: () => Promise.resolve(reconciler),
     clock,
     onEvent: (e) => events.push(e),
   });
   let started = false;
   const starting = sup.start().then(() => (started = true));
   client.connect();
-  await Promise.resolve();
-  assert.ok(events.some((e) => e.type === "armed"), "armed without the executor");
+  await ticks();
+  assert.ok(events.some((e) => e.type === "armed"), "armed without the cluster state");
   assert.equal(started, false);
+  assert.equal(sup.state, "starting");
   client.deliver("sdv/node/worker-node3/hb", '{"seq":1}');
   client.deliver("sdv/sensor/cam3/tick", '{"seq":1}');
   client.deliver("sdv/node/worker-node2/hb", '{"seq":1}');
   client.deliver("sdv/node/worker-node2/status", "offline");
   assert.equal(promotions(client).length, 0, "no decision before the persisted state is known");
-  release();
+  reconciler.release();
   await starting;
-  assert.equal(promotions(client).length, 1, "the deferred failure is decided after reconcile");
+  assert.equal(promotions(client).length, 1, "the deferred failure is decided after adoption");
 });
 
 Deno.test("supervisor: right after a broker reconnect a Last Will waits for the deadline", async () => {
@@ -244,6 +275,7 @@ Deno.test("supervisor: right after a broker reconnect a Last Will waits for the 
   client.drop();
   clock.advance(1000);
   client.connect(); // broker back; node clients race their stale sessions
+  await ticks();
   client.deliver("sdv/node/worker-node2/status", "offline"); // takeover will of a live node
   assert.equal(sup.ingest.lastWillsDeferred, 1);
   beat(); // the node is alive and heartbeats
@@ -255,4 +287,16 @@ Deno.test("supervisor: right after a broker reconnect a Last Will waits for the 
   beat();
   client.deliver("sdv/node/worker-node2/status", "offline");
   assert.equal(promotions(client).length, 1);
+});
+
+Deno.test("supervisor: start twice is an error; stop before start is safe", async () => {
+  const { sup } = await setup();
+  await assert.rejects(() => sup.start(), /cannot start: running/);
+  const idle = new Supervisor({
+    config,
+    client: new FakeMqttClient(),
+    reconciler: () => Promise.resolve(new FakeReconciler()),
+  });
+  await idle.stop();
+  assert.equal(idle.state, "stopped");
 });

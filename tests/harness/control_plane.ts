@@ -76,6 +76,13 @@ export interface ControlPlane {
    * runs is killed first.
    */
   restartNode(name: string): Promise<void>;
+  /**
+   * SIGSTOP the kube-apiserver (an API outage that keeps its sockets open: requests hang until
+   * their own timeouts). kine and the other components keep running.
+   */
+  pauseApiServer(): void;
+  /** SIGCONT the kube-apiserver after {@linkcode ControlPlane.pauseApiServer}. */
+  resumeApiServer(): void;
   /** The effective node-failure settings (flags passed or upstream defaults). */
   settings: ControlPlaneSettings;
   /** Kill every process (SIGTERM, then SIGKILL after 3 s). Idempotent. */
@@ -652,7 +659,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     log(`kine listening on ${kinePort} (${elapsed()})`);
 
     // ---- kube-apiserver -----------------------------------------------------
-    await spawn("kube-apiserver", bin("kube-apiserver"), [
+    const apiserver = await spawn("kube-apiserver", bin("kube-apiserver"), [
       `--etcd-servers=http://127.0.0.1:${kinePort}`,
       "--storage-backend=etcd3",
       "--bind-address=127.0.0.1",
@@ -859,6 +866,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       workDir,
       killNode,
       restartNode,
+      pauseApiServer: () => {
+        Deno.kill(apiserver.pid, "SIGSTOP");
+        log(`paused kube-apiserver (pid ${apiserver.pid})`);
+      },
+      resumeApiServer: () => {
+        Deno.kill(apiserver.pid, "SIGCONT");
+        log(`resumed kube-apiserver (pid ${apiserver.pid})`);
+      },
       settings: {
         nodeMonitorPeriodS: opts.nodeMonitorPeriodS ?? UPSTREAM_DEFAULTS.nodeMonitorPeriodS,
         nodeMonitorGracePeriodS: opts.nodeMonitorGracePeriodS ??

@@ -29,6 +29,8 @@ export interface SupervisorProcess {
   ): Promise<LogLine>;
   /** SIGTERM, then the exit code (SIGKILL after `timeoutMs`, default 5000). */
   stop(timeoutMs?: number): Promise<number>;
+  /** SIGKILL (no ordered shutdown: the broker publishes its Last Will); resolves once exited. */
+  kill(): Promise<void>;
 }
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -115,6 +117,15 @@ export async function startSupervisor(
         };
         waiters.push(entry);
       });
+    },
+    async kill() {
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+      await status;
+      await pumps;
     },
     async stop(timeoutMs = 5000) {
       if (!exited) {
