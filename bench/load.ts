@@ -9,7 +9,6 @@
  */
 import { fileURLToPath } from "node:url";
 import { startSupervisor } from "../tests/harness/supervisor_process.ts";
-import { nodeHeartbeatTopic, sensorTickTopic } from "../lib/ingest/wire.ts";
 import { spawnJson } from "./child.ts";
 import { r3, sleep } from "./context.ts";
 import { wallNow } from "./kube_api.ts";
@@ -17,7 +16,7 @@ import type { LoadPublisherConfig } from "./load_publisher.ts";
 import { cpuSeconds, findPids, rssMb } from "./machine.ts";
 import { VEHICLE_NICE } from "./priority.ts";
 import type { LoadResult, LoadRun } from "./results.ts";
-import { parseRuntimeConfig, writeConfig } from "./runtime_config.ts";
+import { runtimeTopology, writeConfig } from "./runtime_config.ts";
 import { summarize } from "./stats.ts";
 
 const LOAD_PUBLISHER = fileURLToPath(new URL("./load_publisher.ts", import.meta.url));
@@ -70,14 +69,9 @@ export function loadConfig(targets: number, brokerUrl: string, prefix: string) {
   };
 }
 
-/** Topic → watchdog target id of a generated config. */
+/** Every target of a generated config: its topic and its label (as the supervisor logs it). */
 function topicsOf(raw: ReturnType<typeof loadConfig>): { topic: string; target: string }[] {
-  const config = parseRuntimeConfig(raw);
-  const p = config.mqtt.topicPrefix;
-  return [
-    ...config.nodes.map((n) => ({ topic: nodeHeartbeatTopic(p, n), target: `node/${n.name}` })),
-    ...config.sensors.map((s) => ({ topic: sensorTickTopic(p, s), target: `sensor/${s.name}` })),
-  ];
+  return runtimeTopology(raw).targets.map((t) => ({ topic: t.topic, target: t.label }));
 }
 
 /** One load run of `targets` targets. */

@@ -15,7 +15,11 @@
 import { raiseThreadPriority } from "./priority.ts";
 import { watchEventLoop } from "./stall_monitor.ts";
 import mqtt from "mqtt";
-import { decodePromotion } from "../lib/ingest/wire.ts";
+import { promotionTopic } from "../lib/topology/topics.ts";
+import { decodePromotion } from "../lib/wire/wire.ts";
+
+/** Every workload's promotion under every (one-level) topic prefix. */
+const PROMOTIONS = promotionTopic("+", "+");
 
 const PROBE_TOPIC = "bench-probe/rtt";
 
@@ -54,7 +58,7 @@ self.onmessage = async (e: MessageEvent) => {
       client.once("connect", () => resolve());
       client.once("error", reject);
     });
-    await client.subscribeAsync("+/workload/+/promotion", { qos: 1 });
+    await client.subscribeAsync(PROMOTIONS, { qos: 1 });
     await client.subscribeAsync(PROBE_TOPIC, { qos: 0 });
     setInterval(() => client.publish(PROBE_TOPIC, String(performance.now()), { qos: 0 }), 5);
     watchEventLoop("subscriber", (stall) => self.postMessage({ type: "stall", stall }));

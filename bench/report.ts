@@ -1,5 +1,6 @@
 /**
- * The Markdown report (`bench/results/latest.md`): goals, per-scenario tables (p50/p95/p99/max per
+ * The Markdown report (`bench/results/latest.md`): goals, expiry → all API actions beside the
+ * datastore write latency of the same run, per-scenario tables (p50/p95/p99/max per
  * metric and mode), the ratios K3s default ÷ ours and origin ÷ ours, K3s's Lease cadence beside its
  * detection time, the load test, and the notes.
  *
@@ -15,7 +16,15 @@ import {
 } from "./results.ts";
 import type { ScenarioName } from "./scenarios.ts";
 import { ratio } from "./stats.ts";
-import { disturbed, fmtMs, fmtRatio, metricSummary, scenariosOf, select } from "./summary.ts";
+import {
+  apiWriteComparison,
+  disturbed,
+  fmtMs,
+  fmtRatio,
+  metricSummary,
+  scenariosOf,
+  select,
+} from "./summary.ts";
 
 const SCENARIO_LABELS: Record<ScenarioName, string> = {
   "node-crash": "Node crash (power loss: MQTT connection drops, kwok killed)",
@@ -226,6 +235,11 @@ export function renderReport(results: BenchResults, plots: string[] = []): strin
   if (bounds.length) {
     out.push("\nWhat bounds the unmet goals:\n");
     for (const g of bounds) out.push(`- **${g.goal}**: ${g.bound}`);
+  }
+  const apiWrites = apiWriteComparison(results);
+  if (apiWrites.length) {
+    out.push("\nAPI actions beside the datastore write latency measured in the same run:\n");
+    for (const line of apiWrites) out.push(`- ${line}`);
   }
   out.push(`\n## Ratios\n`);
   out.push(ratioTable(results.samples, scenarios));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { renderPlots } from "./plots.ts";
 import { ratioTable, renderReport, scenarioTable } from "./report.ts";
 import type { BenchResults, Sample } from "./results.ts";
-import { checkGoals, fmtMs, fmtRatio } from "./summary.ts";
+import { apiWriteComparison, checkGoals, fmtMs, fmtRatio } from "./summary.ts";
 
 function sample(mode: Sample["mode"], scenario: Sample["scenario"], rep: number, f = 1): Sample {
   const k3s = mode.startsWith("k3s");
@@ -134,4 +134,27 @@ Deno.test("plots render to SVG", async () => {
     assert.match(svg, /^<svg /);
     assert.ok(svg.length > 1000);
   }
+});
+
+Deno.test("report: expiry → all API actions beside the same run's datastore write latency", () => {
+  const r = fixture();
+  assert.deepEqual(apiWriteComparison(r), [], "no probe, no line");
+  const summary = (p50: number, p99: number) => ({
+    n: 50,
+    p50,
+    p95: p99,
+    p99,
+    max: p99,
+    min: 1,
+    mean: p50,
+  });
+  r.apiProbe = { sequential: summary(10, 40), concurrentRound: summary(17, 34), concurrency: 5 };
+  const lines = apiWriteComparison(r);
+  assert.equal(lines.length, 2);
+  // ours-fast: expiryToActionsMs 20 × (1 + rep/100), p50 at rep 5 = 21 ms; ÷ 10 ms
+  assert.match(lines[0], /^ours-fast: expiry → all API actions acknowledged p50 21\.0 ms/);
+  assert.match(lines[0], /one datastore write \(merge-patch, kine\) p50 10\.0 ms \/ p99 40\.0 ms/);
+  assert.match(lines[0], /5 concurrent writes p50 17\.0 ms/);
+  assert.match(lines[0], /×2\.10 one write's p50/);
+  assert.match(renderReport(r), /datastore write latency measured in the same run:\n\n- ours-fast/);
 });

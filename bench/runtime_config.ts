@@ -8,6 +8,7 @@
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml, stringify } from "yaml";
 import { type Config, ConfigSchema } from "../lib/config/schema.ts";
+import { buildTopology, type Topology } from "../lib/topology/topology.ts";
 
 /** The shipped configs the bench runs. */
 export type ConfigName = "fast" | "example";
@@ -49,6 +50,19 @@ export function runtimeConfig(name: ConfigName, p: Placement): Record<string, un
 /** Parses a raw config as the runtime does (defaults filled in). */
 export function parseRuntimeConfig(raw: unknown): Config {
   return ConfigSchema.parse(raw);
+}
+
+/** The topology the runtime builds from `raw` (targets, labels and topics as it logs them). */
+export function runtimeTopology(raw: unknown): Topology {
+  return buildTopology(parseRuntimeConfig(raw));
+}
+
+/**
+ * The topology of a shipped config: the node, sensor and workload names, placements and
+ * Deployment names every mode and scenario of the bench uses (fast and example share them).
+ */
+export function shippedTopology(name: ConfigName = "fast"): Topology {
+  return runtimeTopology(parseYaml(Deno.readTextFileSync(shippedConfigPath(name))));
 }
 
 /** Writes `raw` as YAML to `dir/<file>` and returns the path. */

@@ -13,8 +13,13 @@
  * For K3s a node crash and a node hang are the same fault (its kubelet stops renewing the Lease);
  * sensor and app faults exist only on MQTT, so K3s cannot see them.
  *
+ * Targets and workloads are the topology's objects (see `lib/topology/topology.ts`); the
+ * supervisor's log lines name them by `label` (targets) and `name` (workloads).
+ *
  * @module
  */
+import type { Target, Topology, Workload } from "../lib/topology/topology.ts";
+import { shippedTopology } from "./runtime_config.ts";
 
 /** Scenario names. */
 export type ScenarioName = "node-crash" | "node-hang" | "sensor-loss" | "app-hang";
@@ -26,10 +31,6 @@ export const SCENARIOS: readonly ScenarioName[] = [
   "sensor-loss",
   "app-hang",
 ];
-
-/** The two workloads of the shipped configs. */
-export const WORKLOADS = ["lane-detection", "pose-estimation"] as const;
-export type WorkloadName = (typeof WORKLOADS)[number];
 
 /** Node roles: the victim runs the primaries, the standby node the hot standbys. */
 export interface NodeSet {
@@ -53,24 +54,30 @@ export interface Scenario {
   /** Whether the node loses power as well (its kwok is SIGKILLed at the fault). */
   killsNode: boolean;
   /** The watchdog target whose expiry is the detection. */
-  target: string;
+  target: Target;
   /** Workloads that must fail over. */
-  workloads: WorkloadName[];
+  workloads: Workload[];
   /** Whether the runtime must fence (cordon + taint) the node. */
   fencesNode: boolean;
 }
 
-/** The scenario `name` on the standard topology. */
-export function scenario(name: ScenarioName): Scenario {
+/**
+ * The scenario `name` on `topology` (by default the shipped configs' topology).
+ * @throws Error when the topology lacks a node, sensor, workload or app heartbeat it needs.
+ */
+export function scenario(name: ScenarioName, topology: Topology = shippedTopology()): Scenario {
   const victim = JETSON_NODES.victim;
+  const node = topology.node(victim) ?? missing(`node ${victim}`);
+  const workload = (w: string) => topology.workload(w) ?? missing(`workload ${w}`);
+  const onVictim = node.placements.map((p) => p.workload);
   switch (name) {
     case "node-crash":
       return {
         name,
         faultSpec: `node-crash:${victim}`,
         killsNode: true,
-        target: `node/${victim}`,
-        workloads: [...WORKLOADS],
+        target: node,
+        workloads: onVictim,
         fencesNode: true,
       };
     case "node-hang":
@@ -78,8 +85,8 @@ export function scenario(name: ScenarioName): Scenario {
         name,
         faultSpec: `node-hang:${victim}`,
         killsNode: true,
-        target: `node/${victim}`,
-        workloads: [...WORKLOADS],
+        target: node,
+        workloads: onVictim,
         fencesNode: true,
       };
     case "sensor-loss":
@@ -87,8 +94,8 @@ export function scenario(name: ScenarioName): Scenario {
         name,
         faultSpec: "sensor-loss:lidar-node2",
         killsNode: false,
-        target: "sensor/lidar-node2",
-        workloads: ["pose-estimation"],
+        target: topology.sensor("lidar-node2") ?? missing("sensor lidar-node2"),
+        workloads: [workload("pose-estimation")],
         fencesNode: false,
       };
     case "app-hang":
@@ -96,11 +103,16 @@ export function scenario(name: ScenarioName): Scenario {
         name,
         faultSpec: "app-hang:lane-detection",
         killsNode: false,
-        target: `app/lane-detection/${victim}`,
-        workloads: ["lane-detection"],
+        target: topology.placementOn(workload("lane-detection"), node)?.app ??
+          missing(`app heartbeat of lane-detection on ${victim}`),
+        workloads: [workload("lane-detection")],
         fencesNode: false,
       };
   }
+}
+
+function missing(what: string): never {
+  throw new Error(`bench scenario: the topology has no ${what}`);
 }
 
 /**

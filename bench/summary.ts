@@ -110,6 +110,32 @@ export function checkGoals(samples: readonly Sample[], load: LoadResult | undefi
   ];
 }
 
+/**
+ * One line per ours mode putting "expiry → all API actions acknowledged" beside the API server's
+ * datastore write latency (kine/SQLite) measured by the write probe of the same run: the probe runs
+ * on the failover phase's control plane right after ours and origin, and an earlier phase merged
+ * in (`--merge`) brings its probe along, so both numbers always come from one run. `[]` when the
+ * run has no probe or no ours sample with API actions.
+ */
+export function apiWriteComparison(results: BenchResults): string[] {
+  const probe = results.apiProbe;
+  if (!probe?.sequential) return [];
+  const pair = (s: Summary | undefined) => s ? `p50 ${fmtMs(s.p50)} / p99 ${fmtMs(s.p99)}` : "—";
+  const writes = `one datastore write (merge-patch, kine) ${pair(probe.sequential)}; ` +
+    `${probe.concurrency} concurrent writes ${pair(probe.concurrentRound)}`;
+  const lines: string[] = [];
+  for (const mode of ["ours-fast", "ours-example"] as const) {
+    const actions = metricSummary(results.samples, mode, "expiryToActionsMs");
+    if (!actions) continue;
+    const perWrite = actions.p50 / probe.sequential.p50;
+    lines.push(
+      `${mode}: expiry → all API actions acknowledged ${pair(actions)} (n=${actions.n}), ` +
+        `beside ${writes} — the p50 is ${fmtRatio(perWrite)} one write's p50.`,
+    );
+  }
+  return lines;
+}
+
 /** The scenarios present in the results, in canonical order. */
 export function scenariosOf(results: BenchResults): ScenarioName[] {
   const order: ScenarioName[] = ["node-crash", "node-hang", "sensor-loss", "app-hang"];

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Promotion } from "../lib/ingest/wire.ts";
+import type { Promotion } from "../lib/wire/wire.ts";
 import type { PublisherReport } from "../lib/publisher/publisher.ts";
 import type { Stall } from "./stall_monitor.ts";
 

@@ -1,8 +1,8 @@
 /**
  * The Deployments of one repetition and the reset between repetitions.
  *
- * Every repetition gets its own namespace with, per workload, `<w>-original` and `<w>-standby`.
- * The standby is pinned to the standby node (`nodeSelector`). The original is NOT pinned to the
+ * Every repetition gets its own namespace with, per workload of the topology, the Deployments of
+ * its primary (`<w>-original` in the shipped configs) and of its standby. The standby is pinned to the standby node (`nodeSelector`). The original is NOT pinned to the
  * victim: it *prefers* it (nodeAffinity preferred, weight 100) and *requires* one of
  * [victim, standby node]. The real scheduler therefore places it on the victim, and a replacement
  * has somewhere to go once the victim is fenced (ours: cordon + NoExecute taint) or marked
@@ -12,9 +12,11 @@
  *
  * @module
  */
+import type { Topology, Workload } from "../lib/topology/topology.ts";
 import type { ClusterObserver, PodRecord } from "./cluster_observer.ts";
 import { type KubeApi, KubeError } from "./kube_api.ts";
-import { type NodeSet, WORKLOADS } from "./scenarios.ts";
+import { shippedTopology } from "./runtime_config.ts";
+import type { NodeSet } from "./scenarios.ts";
 
 /** Our taint, removed between repetitions (what an operator does after repairing a node). */
 export const OUR_TAINT = "sdv-failover.io/unreachable";
@@ -71,8 +73,9 @@ export function deployment(
 }
 
 /**
- * Creates `namespace` with both sides of every workload and waits (bounded) until each original
- * runs on the victim and each standby on the standby node.
+ * Creates `namespace` with both sides of every workload of `topology` (default: the shipped
+ * configs') and waits (bounded) until each primary runs on the victim and each standby on the
+ * standby node. Only the Deployment names come from the topology; the nodes are `nodes`.
  * @throws Error when the pods are not placed within `timeoutMs`.
  */
 export async function setupWorkloads(
@@ -80,6 +83,7 @@ export async function setupWorkloads(
   observer: ClusterObserver,
   namespace: string,
   nodes: NodeSet,
+  topology: Topology = shippedTopology(),
   timeoutMs = 30_000,
 ): Promise<void> {
   try {
@@ -87,24 +91,24 @@ export async function setupWorkloads(
   } catch (e) {
     if (!(e instanceof KubeError && e.status === 409)) throw e;
   }
-  await Promise.all(WORKLOADS.flatMap((w) => [
+  const { workloads } = topology;
+  await Promise.all(workloads.flatMap((w) => [
     api.post(
       `/apis/apps/v1/namespaces/${namespace}/deployments`,
-      deployment(`${w}-original`, "original", nodes),
+      deployment(w.primary.deployment, "original", nodes),
     ),
     api.post(
       `/apis/apps/v1/namespaces/${namespace}/deployments`,
-      deployment(`${w}-standby`, "standby", nodes),
+      deployment(w.standby.deployment, "standby", nodes),
     ),
   ]));
+  const runsOn = (deploymentName: string, node: string) =>
+    observer.podsOf(namespace, deploymentName).some((p) =>
+      p.node === node && p.runningWallMs !== undefined && p.deletionWallMs === undefined
+    );
   const placed = () =>
-    WORKLOADS.every((w) =>
-      observer.podsOf(namespace, `${w}-original`).some((p) =>
-        p.node === nodes.victim && p.runningWallMs !== undefined && p.deletionWallMs === undefined
-      ) &&
-      observer.podsOf(namespace, `${w}-standby`).some((p) =>
-        p.node === nodes.standby && p.runningWallMs !== undefined && p.deletionWallMs === undefined
-      )
+    workloads.every((w) =>
+      runsOn(w.primary.deployment, nodes.victim) && runsOn(w.standby.deployment, nodes.standby)
     );
   if (!(await observer.until(placed, timeoutMs))) {
     const pods = observer.podsOf(namespace).map((p) =>
@@ -150,31 +154,32 @@ export function nodeHealthy(
 }
 
 /**
- * The replacement of `<workload>-original` after a fault: a pod first seen after `faultWallMs`
- * that is Running (and not being deleted) on a node other than `failedNode` (when given).
+ * The replacement of the workload's primary Deployment after a fault: a pod first seen after
+ * `faultWallMs` that is Running (and not being deleted) on a node other than `failedNode` (when
+ * given).
  */
 export function replacementPod(
   observer: ClusterObserver,
   namespace: string,
-  workload: string,
+  workload: Workload,
   faultWallMs: number,
   failedNode?: string,
 ): PodRecord | undefined {
-  return observer.podsOf(namespace, `${workload}-original`).find((p) =>
+  return observer.podsOf(namespace, workload.primary.deployment).find((p) =>
     p.firstSeenWallMs > faultWallMs && p.runningWallMs !== undefined &&
     p.deletionWallMs === undefined && (failedNode === undefined || p.node !== failedNode)
   );
 }
 
-/** A pod of `<workload>-original` first seen after the fault and bound to `failedNode`. */
+/** A pod of the workload's primary Deployment first seen after the fault, bound to `failedNode`. */
 export function strandedPod(
   observer: ClusterObserver,
   namespace: string,
-  workload: string,
+  workload: Workload,
   faultWallMs: number,
   failedNode: string,
 ): PodRecord | undefined {
-  return observer.podsOf(namespace, `${workload}-original`).find((p) =>
+  return observer.podsOf(namespace, workload.primary.deployment).find((p) =>
     p.firstSeenWallMs > faultWallMs && p.node === failedNode && p.deletionWallMs === undefined
   );
 }

@@ -32,7 +32,7 @@ import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import { fileElfMachine, findTarget, PERMISSIONS, type Target, TARGETS } from "./compile.ts";
 
-/** The Deno runtime shipped in the package (the project's Deno, NOTES §1). */
+/** The Deno runtime shipped in the package (the project's own Deno version). */
 export const DENO_RUNTIME_VERSION = "2.9.5";
 
 /** Flags of `deno run` in the launcher besides {@linkcode PERMISSIONS}: nothing is fetched. */

@@ -15,6 +15,7 @@ import type { ControlPlaneSettings } from "../../tests/harness/control_plane.ts"
 import { type BenchContext, label, r3, sleep } from "../context.ts";
 import { wallNow } from "../kube_api.ts";
 import type { ModeName, Sample } from "../results.ts";
+import { shippedTopology } from "../runtime_config.ts";
 import { scenario, type ScenarioName } from "../scenarios.ts";
 import {
   cleanupWorkloads,
@@ -79,14 +80,16 @@ export async function runK3sRep(
   progress: (what: string) => void = () => {},
   pacer: K3sPacer = { lastTaintWallMs: 0 },
 ): Promise<Sample> {
-  const sc = scenario(scenarioName);
+  const topology = shippedTopology();
+  const sc = scenario(scenarioName, topology);
   if (!sc.killsNode) return k3sBlindSample(mode, scenarioName);
   const victim = ctx.nodes.victim;
   const ns = label(mode === "k3s-tuned" ? "kt" : "kd", sc.name, rep);
   const sample: Sample = { mode, scenario: sc.name, rep, detected: false, notes: [] };
-  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes);
+  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes, topology);
+  const primaries = new Set(topology.workloads.map((w) => w.primary.deployment));
   const originals = ctx.observer.podsOf(ns).filter((p) =>
-    p.app.endsWith("-original") && p.node === victim && p.deletionWallMs === undefined
+    primaries.has(p.app) && p.node === victim && p.deletionWallMs === undefined
   );
   const renewMs = settings.leaseRenewIntervalS * 1000;
   let killed: Promise<void> | undefined;

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { spawnJson } from "../child.ts";
 import { type BenchContext, label, r3, sleep } from "../context.ts";
 import type { Sample } from "../results.ts";
-import { runtimeConfig } from "../runtime_config.ts";
+import { runtimeConfig, runtimeTopology } from "../runtime_config.ts";
 import { scenario, type ScenarioName } from "../scenarios.ts";
 import {
   cleanupWorkloads,
@@ -37,19 +37,19 @@ export async function runOriginRep(
   scenarioName: ScenarioName,
   rep: number,
 ): Promise<Sample> {
-  const sc = scenario(scenarioName);
   const victim = ctx.nodes.victim;
-  const ns = label("og", sc.name, rep);
-  const sample: Sample = { mode: "origin", scenario: sc.name, rep, detected: false, notes: [] };
-  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes);
+  const ns = label("og", scenarioName, rep);
   const raw = runtimeConfig("example", {
     brokerUrl: ctx.brokerUrl,
     topicPrefix: ns,
     kubeconfig: ctx.cp.runtimeKubeconfigPath,
     namespace: ns,
   });
-  const periodMs = (raw.nodes as { name: string; heartbeatPeriodMs: number }[])
-    .find((n) => n.name === victim)!.heartbeatPeriodMs;
+  const topology = runtimeTopology(raw);
+  const sc = scenario(scenarioName, topology);
+  const sample: Sample = { mode: "origin", scenario: sc.name, rep, detected: false, notes: [] };
+  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes, topology);
+  const periodMs = topology.node(victim)!.periodMs;
   const master = spawnJson(Deno.execPath(), [
     "run",
     "--allow-all",

@@ -1,6 +1,6 @@
 /**
  * The origin project's master, re-implemented in a few lines so that its cost is measured, not
- * quoted (NOTES §5): it polls at 60 Hz on the wall clock (`setInterval` + `Date.now()`); a node
+ * quoted: it polls at 60 Hz on the wall clock (`setInterval` + `Date.now()`); a node
  * whose heartbeat is older than 300 ms gets every pod on it (in the namespace, listed by
  * `spec.nodeName`) deleted, one after the other, with the default grace period; 3 s start-up grace;
  * no cordon, no taint, no promotion — its standbys are always running. It uses client-node as it

@@ -14,7 +14,8 @@ import { type LogLine, startSupervisor } from "../../tests/harness/supervisor_pr
 import { type BenchContext, label, r3, sleep } from "../context.ts";
 import { wallNow } from "../kube_api.ts";
 import type { ModeName, Sample } from "../results.ts";
-import { type ConfigName, runtimeConfig, writeConfig } from "../runtime_config.ts";
+import type { Workload } from "../../lib/topology/topology.ts";
+import { type ConfigName, runtimeConfig, runtimeTopology, writeConfig } from "../runtime_config.ts";
 import { scenario, type ScenarioName } from "../scenarios.ts";
 import {
   cleanupWorkloads,
@@ -37,21 +38,22 @@ export async function runOursRep(
   rep: number,
 ): Promise<Sample> {
   const mode: ModeName = config === "fast" ? "ours-fast" : "ours-example";
-  const sc = scenario(scenarioName);
   const victim = ctx.nodes.victim;
-  const ns = label(config === "fast" ? "of" : "oe", sc.name, rep);
-  const sample: Sample = { mode, scenario: sc.name, rep, detected: false, notes: [] };
-
-  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes);
+  const ns = label(config === "fast" ? "of" : "oe", scenarioName, rep);
   const raw = runtimeConfig(config, {
     brokerUrl: ctx.brokerUrl,
     topicPrefix: ns,
     kubeconfig: ctx.cp.runtimeKubeconfigPath,
     namespace: ns,
   });
+  const topology = runtimeTopology(raw);
+  const sc = scenario(scenarioName, topology);
+  const sample: Sample = { mode, scenario: sc.name, rep, detected: false, notes: [] };
+
+  await setupWorkloads(ctx.api, ctx.observer, ns, ctx.nodes, topology);
   const cfgPath = writeConfig(ctx.dir, `${ns}.yaml`, raw);
-  const periodMs = (raw.nodes as { name: string; heartbeatPeriodMs: number }[])
-    .find((n) => n.name === victim)!.heartbeatPeriodMs;
+  const victimNode = topology.node(victim)!;
+  const periodMs = victimNode.periodMs;
 
   const spawnedWall = wallNow();
   const sup = await startSupervisor(cfgPath);
@@ -79,25 +81,28 @@ export async function runOursRep(
     sample.faultWallMs = r3(faultWall);
 
     // Targets the fault silences: the scenario's target; for a node fault everything on the node.
-    const onVictim = new Set([
-      `node/${victim}`,
-      ...(raw.sensors as { name: string; node: string }[])
-        .filter((x) => x.node === victim).map((x) => `sensor/${x.name}`),
-      ...(raw.workloads as { name: string }[]).map((w) => `app/${w.name}/${victim}`),
-    ]);
-    const touched = (t: unknown) => t === sc.target || (sc.killsNode && onVictim.has(String(t)));
+    // Log lines name a target by its label.
+    const onVictim = new Set(
+      [
+        victimNode,
+        ...victimNode.sensors,
+        ...victimNode.placements.flatMap((p) => p.app ? [p.app] : []),
+      ].map((t) => t.label),
+    );
+    const touched = (t: unknown) =>
+      t === sc.target.label || (sc.killsNode && onVictim.has(String(t)));
     // The detection: the first expiry of a silenced target (with example.yaml a hung node's camera,
     // 150 ms, expires before the node itself, 300 ms, and triggers the failover).
     const detection = () =>
       sup.lines.find((l) => l.event === "expired" && l.wallMs >= faultWall && touched(l.target));
     const lineFor = (event: string, key: string, value: string) =>
       sup.lines.find((l) => l.event === event && l[key] === value && l.wallMs >= faultWall);
-    const promotionOf = (w: string) =>
-      ctx.promotions.of(ns).find((p) => p.promotion.workload === w && p.wallMs >= faultWall);
+    const promotionOf = (w: Workload) =>
+      ctx.promotions.of(ns).find((p) => p.promotion.workload === w.name && p.wallMs >= faultWall);
     const complete = () =>
       detection() !== undefined &&
       sc.workloads.every((w) =>
-        promotionOf(w) && lineFor("failover-done", "workload", w) &&
+        promotionOf(w) && lineFor("failover-done", "workload", w.name) &&
         replacementPod(ctx.observer, ns, w, faultWall, sc.fencesNode ? victim : undefined)
       ) &&
       (!sc.fencesNode || lineFor("node-fence-done", "node", victim) !== undefined);
@@ -136,7 +141,7 @@ export async function runOursRep(
     }
     const e = detection();
     if (!e) {
-      sample.notes.push(`no expiry of ${sc.target}`);
+      sample.notes.push(`no expiry of ${sc.target.label}`);
       return sample;
     }
     sample.detected = true;
@@ -151,7 +156,7 @@ export async function runOursRep(
     sample.faultToDetectionMs = r3(expiryWall - faultWall);
 
     const promos = sc.workloads.map(promotionOf);
-    const sent = sc.workloads.map((w) => lineFor("promotion-sent", "workload", w));
+    const sent = sc.workloads.map((w) => lineFor("promotion-sent", "workload", w.name));
     if (promos.every((p) => p)) {
       const last = Math.max(...promos.map((p) => p!.wallMs));
       sample.expiryToPromotionReceivedMs = r3(last - expiryWall);
@@ -163,14 +168,19 @@ export async function runOursRep(
       }
     } else sample.notes.push("promotion not received for every affected workload");
     if (sent.every((l) => l)) {
-      // promotion-sent is logged after the publish; expiryToPromotionMs is from its own trigger
-      sample.expiryToPromotionSentMs = r3(
-        Math.max(...sent.map((l) => num(l!.expiredAtMs)! + num(l!.expiryToPromotionMs)!)) -
-          expiredAt,
-      );
+      // promotion-sent is logged right after the publish; expiryToPromotionMs, when the line has
+      // it, is from the line's own trigger; without it the line's own time is the bound.
+      const sentAt = (l: LogLine) => {
+        const fromTrigger = num(l.expiryToPromotionMs);
+        const triggerAt = num(l.expiredAtMs);
+        return fromTrigger !== undefined && triggerAt !== undefined
+          ? triggerAt + fromTrigger
+          : l.tMs;
+      };
+      sample.expiryToPromotionSentMs = r3(Math.max(...sent.map((l) => sentAt(l!))) - expiredAt);
     }
     const doneLines: (LogLine | undefined)[] = sc.workloads.map((w) =>
-      lineFor("failover-done", "workload", w)
+      lineFor("failover-done", "workload", w.name)
     );
     if (sc.fencesNode) doneLines.push(lineFor("node-fence-done", "node", victim));
     if (doneLines.every((l) => l)) {

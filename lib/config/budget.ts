@@ -14,9 +14,10 @@
  * - FDTI ≤ the slowest timeout among the targets whose expiry fails the workload over (its node's
  *   heartbeat, the sensors of its placement, its app heartbeat) + `supervisor.lagToleranceMs` (how
  *   late the supervisor may notice an expiry: timer and ingest lateness, including the ingest
- *   barrier that confirms an expiry, see NOTES §8). A
- *   timeout bounds detection: the last heartbeat was sent no later than the fault, and the target
- *   expires at that heartbeat's arrival + timeout (transit lateness is part of the allowance).
+ *   barrier that confirms an expiry; a busy event loop fires timers several ms late, which the
+ *   benchmark's load test measures). A timeout bounds detection: the last heartbeat was sent no
+ *   later than the fault, and the target expires at that heartbeat's arrival + timeout (transit
+ *   lateness is part of the allowance).
  * - FRTI ≤ `supervisor.reactionBudgetMs` (promotion, Kubernetes actions).
  *
  * Both sides are budgeted: after a failover the standby *is* the primary, and its targets then

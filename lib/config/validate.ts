@@ -30,7 +30,7 @@ import {
   promotionTopic,
   sensorTickTopic,
   supervisorStatusTopic,
-} from "../ingest/wire.ts";
+} from "../topology/topics.ts";
 import { type BudgetWorkload, workloadBudget } from "./budget.ts";
 
 /** A semantic problem; `load.ts` adds the YAML position of {@linkcode SemanticIssue.path}. */
@@ -71,7 +71,7 @@ export function parsePath(path: string): PathSegment[] {
  * - unique names of nodes, sensors and workloads;
  * - unique MQTT topics among node heartbeat/status topics, sensor tick topics and the topics the
  *   supervisor derives (app heartbeats, promotions, its own status/barrier), after the defaults
- *   of `wire.ts` with `mqtt.topicPrefix` (default `sdv`);
+ *   of `lib/topology/topics.ts` with `mqtt.topicPrefix` (default `sdv`);
  * - references: `sensors[].node`, `nodes[].requiredSensors` (must exist and be attached to that
  *   node), `workloads[].primary/standby.node` and `.sensors` (must exist and be attached to that
  *   placement's node);
@@ -310,29 +310,47 @@ function checkReferences(model: Model, report: Report): void {
     }
   }
 
-  for (const node of nodes.items) {
+  /**
+   * Checks one list of sensor references at `path`: no sensor twice, every sensor known (judged
+   * only when the sensor list is complete) and attached to `expectedNode` (judged only when that
+   * node is given); `whyOwnNode` completes the message of a sensor attached elsewhere.
+   */
+  const checkSensorRefs = (
+    path: PathSegment[],
+    refs: readonly Ref[],
+    expectedNode: string | undefined,
+    whyOwnNode: string,
+  ) => {
     const seen = new Set<string>();
-    for (const ref of node.requiredSensors) {
-      const path = ["nodes", node.index, "requiredSensors", ref.index];
+    for (const ref of refs) {
+      const at = [...path, ref.index];
       if (seen.has(ref.name)) {
-        report(path, `sensor "${ref.name}" is listed twice`);
+        report(at, `sensor "${ref.name}" is listed twice`);
         continue;
       }
       seen.add(ref.name);
       const sensor = sensorByName.get(ref.name);
       if (sensor === undefined) {
         if (sensors.complete) {
-          report(path, `unknown sensor "${ref.name}" (sensors: ${knownSensors()})`);
+          report(at, `unknown sensor "${ref.name}" (sensors: ${knownSensors()})`);
         }
-      } else if (node.name !== undefined && attachedElsewhere(sensor, node.name)) {
+      } else if (expectedNode !== undefined && attachedElsewhere(sensor, expectedNode)) {
         report(
-          path,
+          at,
           `sensor "${ref.name}" is attached to node "${sensor.node}" ` +
-            `(sensors[${sensor.index}].node), not to "${node.name}"; a node can only gate its ` +
-            `heartbeat on its own sensors`,
+            `(sensors[${sensor.index}].node), ${whyOwnNode}`,
         );
       }
     }
+  };
+
+  for (const node of nodes.items) {
+    checkSensorRefs(
+      ["nodes", node.index, "requiredSensors"],
+      node.requiredSensors,
+      node.name,
+      `not to "${node.name}"; a node can only gate its heartbeat on its own sensors`,
+    );
   }
 
   for (const workload of model.workloads.items) {
@@ -345,28 +363,13 @@ function checkReferences(model: Model, report: Report): void {
       if (place.node !== undefined && nodes.complete && node === undefined) {
         report([...base, "node"], `unknown node "${place.node}" (nodes: ${knownNodes()})`);
       }
-      const seen = new Set<string>();
-      for (const ref of place.sensors) {
-        const path = [...base, "sensors", ref.index];
-        if (seen.has(ref.name)) {
-          report(path, `sensor "${ref.name}" is listed twice`);
-          continue;
-        }
-        seen.add(ref.name);
-        const sensor = sensorByName.get(ref.name);
-        if (sensor === undefined) {
-          if (sensors.complete) {
-            report(path, `unknown sensor "${ref.name}" (sensors: ${knownSensors()})`);
-          }
-        } else if (node !== undefined && attachedElsewhere(sensor, node)) {
-          report(
-            path,
-            `sensor "${ref.name}" is attached to node "${sensor.node}" ` +
-              `(sensors[${sensor.index}].node), but the ${side} runs on "${node}"; ` +
-              `a placement can only depend on sensors of its own node`,
-          );
-        }
-      }
+      checkSensorRefs(
+        [...base, "sensors"],
+        place.sensors,
+        node,
+        `but the ${side} runs on "${node}"; a placement can only depend on sensors of its own ` +
+          `node`,
+      );
     }
   }
 }
@@ -420,46 +423,33 @@ function checkTopics(model: Model, report: Report): void {
   const prefix = model.mqtt.topicPrefix;
   const uses: TopicUse[] = [];
   for (const n of model.nodes.items) {
-    if (n.name === undefined || n.badTopic) continue;
-    const node: NodeConfig = {
-      name: n.name,
-      heartbeatPeriodMs: 0,
-      heartbeatTimeoutMs: 0,
-      requiredSensors: [],
-      heartbeatTopic: n.heartbeatTopic,
-      statusTopic: n.statusTopic,
-    };
+    const name = n.name;
+    if (name === undefined || n.badTopic) continue;
     for (
-      const [key, topicOf, what] of [
+      const [key, defaultTopic, what] of [
         ["heartbeatTopic", nodeHeartbeatTopic, "heartbeat"],
         ["statusTopic", nodeStatusTopic, "status"],
       ] as const
     ) {
-      const custom = node[key] !== undefined;
-      if (!custom && prefix === undefined) continue;
+      const override = n[key];
+      const topic = override ?? (prefix === undefined ? undefined : defaultTopic(prefix, name));
+      if (topic === undefined) continue;
       uses.push({
-        topic: topicOf(prefix ?? "", node),
+        topic,
         path: ["nodes", n.index, key],
-        custom,
-        what: `the ${what} topic of nodes[${n.index}] ("${n.name}")`,
+        custom: override !== undefined,
+        what: `the ${what} topic of nodes[${n.index}] ("${name}")`,
       });
     }
   }
   for (const s of model.sensors.items) {
     if (s.name === undefined || s.badTopic) continue;
-    const custom = s.topic !== undefined;
-    if (!custom && prefix === undefined) continue;
-    const sensor: SensorConfig = {
-      name: s.name,
-      node: "",
-      periodMs: 0,
-      timeoutMs: 0,
-      topic: s.topic,
-    };
+    const topic = s.topic ?? (prefix === undefined ? undefined : sensorTickTopic(prefix, s.name));
+    if (topic === undefined) continue;
     uses.push({
-      topic: sensorTickTopic(prefix ?? "", sensor),
+      topic,
       path: ["sensors", s.index, "topic"],
-      custom,
+      custom: s.topic !== undefined,
       what: `the tick topic of sensors[${s.index}] ("${s.name}")`,
     });
   }

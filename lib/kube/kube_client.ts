@@ -2,7 +2,7 @@
  * Kubernetes API access for the failover executor, built on `npm:@kubernetes/client-node` 1.4.0.
  *
  * Two things the library does not do by default, and failover latency depends on both
- * (`../shared/NOTES.md` §2, measured on this harness):
+ * (measured against the control plane of `tests/harness/control_plane.ts`):
  * - **Connection reuse.** client-node creates a new `https.Agent` per call (`Connection: close`,
  *   one TLS handshake per request). One shared keep-alive agent cuts a call's p50 from ≈ 9 ms to
  *   ≈ 5 ms on kine/SQLite and removes handshakes after warm-up. Rotated client certificates need

@@ -32,7 +32,7 @@ export function encodeBeat(seq: number): string {
  *
  * The canonical encoding (`{"seq":123}`, as {@linkcode encodeBeat} writes it) is parsed straight
  * from the bytes, without allocating a string or an object: at 50 k messages/s the garbage of
- * `JSON.parse` shows up as GC pauses in detection lateness (NOTES §8). Anything else falls back to
+ * `JSON.parse` shows up as GC pauses in detection lateness. Anything else falls back to
  * `JSON.parse`, so any JSON object with a non-negative integer `seq` is accepted.
  * @returns the sequence number, or `undefined` when the payload is malformed. Never throws.
  */

@@ -3,7 +3,7 @@
 # (kube-apiserver, kube-controller-manager, kube-scheduler, kine, kwok) and caches
 # them OUTSIDE the repository. Idempotent: once the marker file exists it exits 0
 # at once. Progress goes to stderr; the last line on stdout is the cache dir.
-# See scripts/controlplane/README.md and docs in /work/shared/NOTES.md §6.
+# See scripts/controlplane/README.md.
 set -euo pipefail
 
 K8S_VERSION=1.37.2

@@ -1,7 +1,7 @@
 /**
  * A real Kubernetes control plane for acceptance tests: kine (SQLite) +
  * kube-apiserver + kube-controller-manager + kube-scheduler, and one kwok
- * process per simulated (Jetson) node. See /work/shared/NOTES.md §6 and
+ * process per simulated (Jetson) node. See
  * scripts/controlplane/README.md.
  *
  * The binaries come from `scripts/controlplane/build.sh`, which caches them
@@ -775,7 +775,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         `--kubeconfig=${kc("kwok")}`,
         `--manage-single-node=${name}`,
         `--server-address=127.0.0.1:${kwokPorts[i]}`,
-        // Without it kwok creates no Lease (NOTES §6); renewals every duration / 4.
+        // Without it kwok creates no Lease and nodes flap NotReady; renewals every duration / 4.
         `--node-lease-duration-seconds=${leaseDurationS}`,
         `--node-ip=10.0.0.${i + 1}`,
         `--cidr=10.42.${i}.0/24`,
