@@ -44,7 +44,7 @@ export interface ObservedNode {
   /** `spec.taints` (every taint, ours and others). */
   taints: readonly ObservedTaint[];
   annotations: Readonly<Record<string, string>>;
-  resourceVersion?: string;
+  resourceVersion: string;
 }
 
 /** The kind of object a change notification is about. */
