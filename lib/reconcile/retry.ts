@@ -52,10 +52,15 @@ export function isRetryableStatus(status: number | undefined): boolean {
   return status === undefined || RETRYABLE.has(status);
 }
 
-/** HTTP status of an error: its numeric `code` (client-node `ApiException`), else undefined. */
+/**
+ * HTTP status of an error: the numeric `code` of a client-node `ApiException` (100–599), else
+ * undefined. A `DOMException` (the per-request timeout's `TimeoutError`, an `AbortError`) also
+ * has a numeric legacy `code` (23, 20): it is not an HTTP status, and such errors are retryable.
+ */
 export function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof DOMException) return undefined;
   const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
+  return typeof code === "number" && code >= 100 && code <= 599 ? code : undefined;
 }
 
 /**

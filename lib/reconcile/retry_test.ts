@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RetryError, withRetry } from "./retry.ts";
+import { httpStatusOf, RetryError, withRetry } from "./retry.ts";
 
 const httpError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { code });
 
@@ -84,4 +84,17 @@ Deno.test("withRetry sleeps on the injected clock and stops when aborted", async
   assert.equal(calls, 2); // the aborted sleep returns early and no further attempt is made
   assert.match(error.message, /aborted/);
   assert.equal(clock.pendingTimers, 0);
+});
+
+Deno.test("a request timeout (DOMException with a legacy numeric code) is retryable, not terminal", async () => {
+  assert.equal(httpStatusOf(new DOMException("timed out", "TimeoutError")), undefined);
+  assert.equal(httpStatusOf(new DOMException("aborted", "AbortError")), undefined);
+  assert.equal(httpStatusOf(httpError(429)), 429);
+  assert.equal(httpStatusOf(Object.assign(new Error("x"), { code: "ECONNRESET" })), undefined);
+  let calls = 0;
+  const { attempts } = await withRetry(() => {
+    if (++calls === 1) throw new DOMException("timed out", "TimeoutError");
+    return Promise.resolve(1);
+  }, { retries: 1, backoffMs: 1 });
+  assert.equal(attempts, 2);
 });
