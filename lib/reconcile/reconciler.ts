@@ -116,6 +116,8 @@ interface KeyState {
   timer: TimerHandle | undefined;
   pendingSync: boolean;
   converged: boolean;
+  /** Settles when the running pass's writes are acknowledged (or failed), before its Events. */
+  writesDone: Promise<void> | undefined;
   /** The node whose fence the current/last pass found missing before deleting pods. */
   blockedOnFence: NodeTarget | undefined;
 }
@@ -260,6 +262,7 @@ export class KubeReconciler implements ClusterReconciler {
         pendingSync: false,
         converged: false,
         blockedOnFence: undefined,
+        writesDone: undefined,
       };
       this.#states.set(target, state);
     }
@@ -381,6 +384,8 @@ export class KubeReconciler implements ClusterReconciler {
     }
     state.attempt++;
     state.blockedOnFence = undefined;
+    let writesDone!: () => void;
+    state.writesDone = new Promise((resolve) => writesDone = resolve);
     const results: StepResult[] = [];
     const events: Promise<void>[] = [];
     let failed = false;
@@ -427,7 +432,8 @@ export class KubeReconciler implements ClusterReconciler {
     const gated = (async () => {
       if (barrier < 0) return;
       const step = steps[barrier] as Extract<Step, { kind: "awaitFence" }>;
-      await this.#states.get(step.node)?.running;
+      // Wait for the node's fence write in flight (not for its Event), then look.
+      await this.#states.get(step.node)?.writesDone;
       const { action, object } = describeStep(step);
       if (signal.aborted || !this.#fenced(step.node)) {
         failed = true;
@@ -446,7 +452,15 @@ export class KubeReconciler implements ClusterReconciler {
       // The fence may have been ours or already there; re-plan the deletes against the cache.
       await Promise.all(after.map(run));
     })();
-    await Promise.all([...before.map(run), gated]);
+    try {
+      await Promise.all([...before.map(run), gated]);
+    } finally {
+      writesDone();
+    }
+    if (state.key.kind === "node" && results.some((r) => r.outcome === "done")) {
+      // A fence just acknowledged: workloads waiting for it go now (fence before delete).
+      this.#fenceChanged(state.key.node);
+    }
     await Promise.all(events);
 
     const converged = !failed;
@@ -479,10 +493,6 @@ export class KubeReconciler implements ClusterReconciler {
       this.#onReport?.(report);
     } catch (error) {
       this.#log.error("report-listener-failed", { error: errorText(error) });
-    }
-    if (state.key.kind === "node" && results.some((r) => r.outcome === "done")) {
-      // A fence just acknowledged: workloads waiting for it go now (fence before delete).
-      this.#fenceChanged(state.key.node);
     }
     if (requeueAfterMs !== undefined && !this.#closed) {
       state.timer = this.#clock.setTimer(() => {

@@ -484,3 +484,18 @@ Deno.test("start retries the cache with backoff; keys set before the sync run af
   await r.close();
   await s2.r.close();
 });
+
+Deno.test("pod deletions wait for the fence write, not for the node's Event", async () => {
+  const s = await setup();
+  const { t, api, r, lane } = s;
+  const gate = api.hold("createEvent", "FailoverCordonedTainted");
+  r.setNode(fence(t, "worker-node1"));
+  r.setWorkload(failover(lane));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(gate.held, 1);
+  assert.equal(api.ok("deletePod").length, 1);
+  gate.release();
+  await r.whenIdle();
+  assert.ok(s.reports.every((x) => x.converged));
+  await r.close();
+});
