@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../clock/clock.ts";
 
 /** Options of {@linkcode withRetry}. */
 export interface RetryOptions {
@@ -16,6 +17,8 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** HTTP status of an error, if any (default: its numeric `code`). */
   statusOf?: (error: unknown) => number | undefined;
+  /** Timer source of the backoff sleeps (default: the system clock). */
+  clock?: Clock;
 }
 
 /** Thrown by {@linkcode withRetry} after the last attempt; carries the attempt count. */
@@ -50,6 +53,17 @@ export function isRetryableStatus(status: number | undefined): boolean {
 }
 
 /**
+ * HTTP status of an error: the numeric `code` of a client-node `ApiException` (100–599), else
+ * undefined. A `DOMException` (the per-request timeout's `TimeoutError`, an `AbortError`) also
+ * has a numeric legacy `code` (23, 20): it is not an HTTP status, and such errors are retryable.
+ */
+export function httpStatusOf(error: unknown): number | undefined {
+  if (error instanceof DOMException) return undefined;
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "number" && code >= 100 && code <= 599 ? code : undefined;
+}
+
+/**
  * Runs `attempt` until it succeeds, a terminal error occurs, the retries are used up or the
  * signal aborts.
  * @returns the value and the number of attempts.
@@ -60,16 +74,24 @@ export async function withRetry<T>(
   options: RetryOptions = {},
 ): Promise<{ value: T; attempts: number }> {
   const retries = options.retries ?? 3;
-  const statusOf = options.statusOf ??
-    ((e: unknown) =>
-      typeof (e as { code?: unknown })?.code === "number"
-        ? (e as { code: number }).code
-        : undefined);
+  const statusOf = options.statusOf ?? httpStatusOf;
+  const clock = options.clock ?? systemClock;
   let backoffMs = options.backoffMs ?? 20;
+  let lastError: unknown;
   for (let n = 1;; n++) {
+    if (n > 1 && options.signal?.aborted) {
+      throw new RetryError(
+        `aborted after ${n - 1} attempt(s)`,
+        n - 1,
+        statusOf(lastError),
+        false,
+        lastError,
+      );
+    }
     try {
       return { value: await attempt(n), attempts: n };
     } catch (error) {
+      lastError = error;
       const status = statusOf(error);
       const terminal = !isRetryableStatus(status);
       const aborted = options.signal?.aborted ?? false;
@@ -86,18 +108,27 @@ export async function withRetry<T>(
           error,
         );
       }
-      await sleep(backoffMs, options.signal);
+      await sleep(clock, backoffMs, options.signal);
       backoffMs *= 2;
     }
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Waits `ms` on `clock`, or less when `signal` aborts. The abort listener is removed when the timer
+ * fires, so a long-lived signal does not collect one listener per retry.
+ */
+function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
+    const onAbort = () => {
+      clock.clearTimer(timer);
       resolve();
-    }, { once: true });
+    };
+    const timer = clock.setTimer(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

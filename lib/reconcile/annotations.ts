@@ -1,0 +1,34 @@
+/**
+ * Annotation and label keys the reconciler writes on Deployments and Nodes. The epoch (the
+ * fencing token) is persisted on Deployments, so a restarted supervisor observes it.
+ *
+ * @module
+ */
+
+/** Annotation (and label) keys written by the reconciler. */
+export const ANNOTATIONS = {
+  /** Deployment annotation and label: `active` or `failed`. */
+  role: "sdv-failover.io/role",
+  /** Deployment annotation: the workload's epoch (decimal integer). */
+  epoch: "sdv-failover.io/epoch",
+  /** Deployment annotation: Kubernetes name of the node holding the active role. */
+  activeNode: "sdv-failover.io/active-node",
+  /** Deployment annotation: Kubernetes name of the node that lost the role. */
+  failedNode: "sdv-failover.io/failed-node",
+  /** Deployment annotation: why the active side holds the role. */
+  reason: "sdv-failover.io/reason",
+  /** Node annotation: the supervisor id that cordoned the node (absent: not cordoned by us). */
+  cordonedBy: "sdv-failover.io/cordoned-by",
+  /** Node annotation: why we fenced the node. */
+  fenceReason: "sdv-failover.io/fence-reason",
+} as const;
+
+/**
+ * Parses an epoch annotation value.
+ * @returns the epoch, or 0 when absent or not a non-negative decimal integer.
+ */
+export function parseEpoch(value: string | undefined): number {
+  if (value === undefined || !/^\d+$/.test(value)) return 0;
+  const n = Number.parseInt(value, 10);
+  return Number.isSafeInteger(n) ? n : 0;
+}
