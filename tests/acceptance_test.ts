@@ -529,8 +529,11 @@ Deno.test({
               cp!.resumeApiServer();
               resumedAtMs = performance.now();
             }
-            await until("converged after the API server returned", 15_000, () =>
-              nodeFailoverConverged(ns));
+            await until(
+              "converged after the API server returned",
+              15_000,
+              () => nodeFailoverConverged(ns),
+            );
             const convergeMs = performance.now() - resumedAtMs;
             console.log(`api stopped 12 s: converged ${convergeMs.toFixed(0)} ms after resume`);
             measurements.push({
@@ -542,7 +545,10 @@ Deno.test({
               timeoutMs: TIMEOUT_MS,
               convergeAfterResumeMs: convergeMs,
             });
-            assert.ok(convergeMs <= 2000, `converged within 2 s of the API's return: ${convergeMs}`);
+            assert.ok(
+              convergeMs <= 2000,
+              `converged within 2 s of the API's return: ${convergeMs}`,
+            );
             const lane = await annotations(admin, ns, "lane-detection-standby");
             assert.equal(lane.annotations["sdv-failover.io/epoch"], "1", "epoch persisted");
             assert.equal(
@@ -609,9 +615,14 @@ Deno.test({
             assert.ok(promos.every((p) => p.promotion.epoch === 1));
             for (const reason of ["FailoverPodsDeleted", "FailoverPromoted"]) {
               const events = await sdvEvents(ns, reason);
-              assert.ok(events.length <= 2, `${reason} at most once per workload: ${events.length}`);
+              assert.ok(
+                events.length <= 2,
+                `${reason} at most once per workload: ${events.length}`,
+              );
             }
-            console.log(`killed supervisor log: ${keepLog(dir, `${ns}-killed`, first.lines, first.raw)}`);
+            console.log(
+              `killed supervisor log: ${keepLog(dir, `${ns}-killed`, first.lines, first.raw)}`,
+            );
           });
         },
       );

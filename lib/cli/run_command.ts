@@ -35,7 +35,16 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const topology = buildTopology(config);
   // The Kubernetes reconciler (client-node) loads while ingest connects and the watchdog arms.
   const reconciler: ReconcilerFactory = opts.dryRun
-    ? ({ onReport }) => Promise.resolve(new DryRunReconciler({ topology, log, onReport }))
+    ? ({ onReport }) =>
+      Promise.resolve(
+        new DryRunReconciler({
+          topology,
+          log,
+          onReport,
+          taintKey: config.cluster.taintKey,
+          supervisorId: config.supervisor.id,
+        }),
+      )
     : ({ onReport }) => kubeReconciler(config, topology, log, onReport);
   let client: MqttClientLike;
   try {
@@ -77,21 +86,27 @@ async function kubeReconciler(
 ): Promise<ClusterReconciler> {
   const [{ createKubeClient }, { KubeReconciler }] = await Promise.all([
     import("../kube/kube_client.ts"),
-    import("../reconcile/kube_reconciler.ts"),
+    import("../reconcile/reconciler.ts"),
   ]);
   const kube = createKubeClient({
     kubeconfigPath: config.cluster.kubeconfig,
     inCluster: config.cluster.inCluster,
     requestTimeoutMs: config.cluster.requestTimeoutMs,
   });
-  const namespaces = [...new Set(topology.workloads.map((w) => w.namespace))];
-  return new KubeReconciler({
+  const reconciler = new KubeReconciler({
     topology,
     cluster: config.cluster,
     supervisorId: config.supervisor.id,
     api: kube.api,
-    view: kube.openCache(namespaces),
+    view: kube.openCache({ namespaces: new Set(topology.workloads.map((w) => w.namespace)), log }),
     log,
     onReport,
   });
+  // The reconciler does not own the client: release its sockets after it stopped.
+  const close = reconciler.close.bind(reconciler);
+  reconciler.close = async () => {
+    await close();
+    kube.close();
+  };
+  return reconciler;
 }

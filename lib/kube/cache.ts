@@ -210,6 +210,7 @@ export class WatchCache implements ClusterView {
         uid: p.metadata?.uid ?? "",
         deleting: p.metadata?.deletionTimestamp !== undefined &&
           p.metadata?.deletionTimestamp !== null,
+        createdAt: isoOf(p.metadata?.creationTimestamp),
         nodeName: p.spec?.nodeName,
         resourceVersion: p.metadata?.resourceVersion,
       }));
@@ -385,4 +386,10 @@ function key(o: Meta): string {
 
 function errorText(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).slice(0, 300);
+}
+
+/** A client-node timestamp (a Date after deserialisation, or a string) as ISO 8601. */
+function isoOf(value: unknown): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  return typeof value === "string" ? value : undefined;
 }

@@ -162,9 +162,12 @@ Deno.test("workloads without removeFailed/fence actions: no pod removal, no fenc
     workloads: [config.workloads[1]],
   }));
   const q = new FailoverPolicy({ topology: onlyPose, isHealthy: () => true });
-  assert.deepEqual(kinds(q.onFailure({ ...fail("node/worker-node2"), target: onlyPose.nodes[1] })), [
-    "failover",
-  ]);
+  assert.deepEqual(
+    kinds(q.onFailure({ ...fail("node/worker-node2"), target: onlyPose.nodes[1] })),
+    [
+      "failover",
+    ],
+  );
 });
 
 Deno.test("adoption: a higher epoch is taken over, an older one ignored, epochs only grow", () => {

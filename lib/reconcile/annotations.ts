@@ -17,6 +17,11 @@ export const ANNOTATIONS = {
   failedNode: "sdv-failover.io/failed-node",
   /** Deployment annotation: why the active side holds the role. */
   reason: "sdv-failover.io/reason",
+  /**
+   * Deployment annotation: wall time (ISO 8601) of the failover decision; pods of the failed
+   * instance created before it are the ones removed.
+   */
+  failedAt: "sdv-failover.io/failed-at",
   /** Node annotation: the supervisor id that cordoned the node (absent: not cordoned by us). */
   cordonedBy: "sdv-failover.io/cordoned-by",
   /** Node annotation: why we fenced the node. */

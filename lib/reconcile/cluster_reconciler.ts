@@ -66,7 +66,16 @@ export interface ObservedFailoverState {
    * annotation of the Deployment carrying it, and its reason annotation. Every workload of the
    * topology has an entry (epoch 0, active undefined when nothing is persisted).
    */
-  workloads: Map<Workload, { epoch: number; active: Side | undefined; reason: string | undefined }>;
+  workloads: Map<
+    Workload,
+    {
+      epoch: number;
+      active: Side | undefined;
+      reason: string | undefined;
+      /** `sdv-failover.io/failed-at` of that Deployment. */
+      failedAt?: string;
+    }
+  >;
   /** Nodes carrying our taint or our cordon annotation (only those). */
   fencedNodes: Map<
     NodeTarget,
@@ -100,7 +109,12 @@ export function observedFailoverState(
 ): ObservedFailoverState {
   const workloads: ObservedFailoverState["workloads"] = new Map();
   for (const w of topology.workloads) {
-    let best: { epoch: number; active: Side | undefined; reason: string | undefined } = {
+    let best: {
+      epoch: number;
+      active: Side | undefined;
+      reason: string | undefined;
+      failedAt?: string;
+    } = {
       epoch: 0,
       active: undefined,
       reason: undefined,
@@ -118,6 +132,7 @@ export function observedFailoverState(
             ? "standby"
             : undefined,
           reason: a[ANNOTATIONS.reason],
+          failedAt: a[ANNOTATIONS.failedAt],
         };
       }
     }

@@ -22,6 +22,8 @@ export interface ObservedPod {
   uid: string;
   /** True when `metadata.deletionTimestamp` is set. */
   deleting: boolean;
+  /** `metadata.creationTimestamp` (ISO 8601, second resolution); absent in models. */
+  createdAt?: string;
   /** `spec.nodeName` (empty when not scheduled). */
   nodeName?: string;
   resourceVersion?: string;

@@ -32,6 +32,7 @@ Deno.test("dry run: plans the same steps as a real run, fence before delete, and
     epoch: 1,
     reason: "node-expired",
     removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
     nodeFault: true,
   };
   const node: NodeDesired = {
@@ -65,7 +66,12 @@ Deno.test("dry run: plans the same steps as a real run, fence before delete, and
   );
   assert.equal(lines.filter((l) => l.event === "planned-action").length, 4);
   const o = dry.observed();
-  assert.deepEqual(o.workloads.get(lane), { epoch: 1, active: "standby", reason: "node-expired" });
+  assert.deepEqual(o.workloads.get(lane), {
+    epoch: 1,
+    active: "standby",
+    reason: "node-expired",
+    failedAt: "2026-12-02T00:00:10.000Z",
+  });
   assert.equal(o.fencedNodes.get(node.node)!.cordonedByUs, true);
   dry.setWorkload(desired);
   dry.setNode(node);
@@ -85,6 +91,7 @@ Deno.test("dry run: the epoch is planned on both Deployments without markDeploym
     epoch: 1,
     reason: "app-expired",
     removeFailed: false,
+    failedAt: "2026-12-02T00:00:10.000Z",
     nodeFault: false,
   });
   assert.deepEqual(dry.planned.map((p) => p.detail), [
@@ -97,6 +104,7 @@ Deno.test("dry run: the epoch is planned on both Deployments without markDeploym
     epoch: 2,
     reason: "app-expired",
     removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
     nodeFault: false,
   });
   assert.deepEqual(dry.planned.slice(2).map((p) => `${p.action} ${p.object}`), [

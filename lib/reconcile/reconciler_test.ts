@@ -61,6 +61,7 @@ function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDes
     epoch: 1,
     reason: "node-expired",
     removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
     nodeFault: true,
     ...over,
   };
@@ -134,7 +135,12 @@ Deno.test("fast path: a node failover converges in one pass per key, writes issu
   await r.whenIdle();
   assert.equal(api.calls.length, before);
   const o = r.observed();
-  assert.deepEqual(o.workloads.get(lane), { epoch: 1, active: "standby", reason: "node-expired" });
+  assert.deepEqual(o.workloads.get(lane), {
+    epoch: 1,
+    active: "standby",
+    reason: "node-expired",
+    failedAt: "2026-12-02T00:00:10.000Z",
+  });
   assert.deepEqual(o.fencedNodes.get(t.node("worker-node1")!), {
     tainted: true,
     cordonedByUs: true,
@@ -292,7 +298,12 @@ Deno.test("restart in the middle: a fresh reconciler converges the rest of a hal
   });
   const { t, api, r, lane } = s;
   const o = r.observed();
-  assert.deepEqual(o.workloads.get(lane), { epoch: 2, active: "standby", reason: "node-expired" });
+  assert.deepEqual(o.workloads.get(lane), {
+    epoch: 2,
+    active: "standby",
+    reason: "node-expired",
+    failedAt: "2026-12-02T00:00:10.000Z",
+  });
   assert.equal(o.fencedNodes.size, 0);
   r.setNode(fence(t, "worker-node1"));
   r.setWorkload(failover(lane, { epoch: 2 }));

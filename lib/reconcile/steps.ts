@@ -50,6 +50,8 @@ export interface PersistEpochStep {
   activeNode: NodeTarget;
   failedNode?: NodeTarget;
   reason: string;
+  /** Wall time of the failover decision (ISO 8601), persisted for a restarted supervisor. */
+  failedAt?: string;
   /** Also write the `sdv-failover.io/role` label (the workload allows `markDeployments`). */
   roleLabel: boolean;
 }
@@ -134,7 +136,7 @@ export function higherObservedEpochs(
 export function persistEpochFields(
   step: Pick<
     PersistEpochStep,
-    "role" | "epoch" | "activeNode" | "failedNode" | "reason" | "roleLabel"
+    "role" | "epoch" | "activeNode" | "failedNode" | "reason" | "roleLabel" | "failedAt"
   >,
 ): { annotations: Record<string, string>; labels: Record<string, string> } {
   const annotations: Record<string, string> = {
@@ -144,6 +146,7 @@ export function persistEpochFields(
     [ANNOTATIONS.reason]: step.reason,
   };
   if (step.failedNode) annotations[ANNOTATIONS.failedNode] = step.failedNode.name;
+  if (step.failedAt) annotations[ANNOTATIONS.failedAt] = step.failedAt;
   return { annotations, labels: step.roleLabel ? { [ANNOTATIONS.role]: step.role } : {} };
 }
 
@@ -186,6 +189,27 @@ export function fenceNodePatch(
 }
 
 /**
+ * True when a pod created at `createdAt` is the failed instance of a failover decided at
+ * `failedAt` rather than a replacement the ReplicaSet created afterwards: without this, a
+ * failed instance on a node that is not fenced (sensor or app fault) would be replaced on the same
+ * node and deleted again, forever. Kubernetes timestamps have one-second resolution, so a pod
+ * counts as older only when created at least one second before the decision (a failed instance
+ * has been running far longer). Unknown decision time: nothing is removed (never guess on a
+ * destructive step). Unknown creation time (models): it is the failed instance.
+ */
+export function createdBeforeFailover(
+  createdAt: string | undefined,
+  failedAt: string | undefined,
+): boolean {
+  if (failedAt === undefined) return false;
+  if (createdAt === undefined) return true;
+  const created = Date.parse(createdAt);
+  const failed = Date.parse(failedAt);
+  if (Number.isNaN(created) || Number.isNaN(failed)) return false;
+  return created + 1000 <= failed;
+}
+
+/**
  * The steps still needed to converge `view` to a workload's desired state, in order:
  * `persistEpoch` for the active then the failed Deployment (each only when an annotation or the
  * role label differs), then — when `desired.removeFailed` — `deletePod` for each pod of the
@@ -220,6 +244,7 @@ export function planWorkload(
       activeNode: active.node,
       failedNode: failed.node,
       reason: desired.reason,
+      failedAt: desired.failedAt,
       roleLabel,
     };
     const observed = view.deployment(w.namespace, placement.deployment);
@@ -233,7 +258,7 @@ export function planWorkload(
     const deployment = view.deployment(w.namespace, failed.deployment);
     const pods = deployment
       ? view.pods(w.namespace, { ...deployment.selector }, failed.node.name).filter((p) =>
-        !p.deleting
+        !p.deleting && createdBeforeFailover(p.createdAt, desired.failedAt)
       )
       : [];
     if (pods.length > 0) {

@@ -9,6 +9,7 @@ import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
 import type { Topology, Workload } from "../topology/topology.ts";
 import { ANNOTATIONS } from "./annotations.ts";
 import {
+  createdBeforeFailover,
   describeStep,
   fenceNodePatch,
   higherObservedEpochs,
@@ -29,6 +30,7 @@ function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDes
     epoch: 1,
     reason: "node-expired",
     removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
     nodeFault: true,
     ...over,
   };
@@ -272,4 +274,31 @@ Deno.test("describeStep and stepEvent name the actions and Events", () => {
     object: "node/worker-node1",
     detail: "unschedulable + taint NoExecute (node-expired)",
   });
+});
+
+Deno.test("only the failed instance is removed: a replacement created after the decision stays", () => {
+  assert.equal(createdBeforeFailover("2026-12-02T00:00:00Z", "2026-12-02T00:00:10.000Z"), true);
+  assert.equal(
+    createdBeforeFailover("2026-12-02T00:00:10Z", "2026-12-02T00:00:10.400Z"),
+    false,
+    "same second as the decision: a replacement (second-resolution timestamps)",
+  );
+  assert.equal(createdBeforeFailover("2026-12-02T00:00:11Z", "2026-12-02T00:00:10.000Z"), false);
+  assert.equal(createdBeforeFailover(undefined, undefined), false, "no decision time: none");
+  assert.equal(createdBeforeFailover("garbage", "2026-12-02T00:00:10.000Z"), false);
+  const t = testTopology();
+  const cluster = seededCluster(t);
+  const lane = t.workload("lane")!;
+  const pods = cluster.pods(lane.namespace, { app: lane.primary.deployment }, "worker-node1");
+  assert.ok(pods.length > 0, "seeded pod of the failed instance");
+  const desired = failover(lane, { nodeFault: false });
+  const before = planWorkload(desired, cluster, ctx).filter((s) => s.kind === "deletePod");
+  assert.equal(before.length, pods.length, "the old instance is removed");
+  assert.deepEqual(
+    planWorkload({ ...desired, failedAt: undefined }, cluster, ctx).filter((s) =>
+      s.kind === "deletePod"
+    ),
+    [],
+    "unknown decision time: nothing destructive",
+  );
 });

@@ -201,9 +201,8 @@ export class FailoverCoordinator {
       : report.desired.trigger;
     const first = this.#reported.get(key) !== mark;
     if (first) this.#reported.set(key, mark);
-    const actions = report.results.map((r) =>
-      `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`
-    ).join(",");
+    const actions = report.results.map((r) => `${r.action}:${r.outcome}@${r.doneAtMs.toFixed(1)}`)
+      .join(",");
     const failures = failed.length
       ? { failures: failed.map((r) => `${r.object}: ${r.detail}`) }
       : {};

@@ -211,9 +211,7 @@ export class Supervisor {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#state !== "created") throw new Error(`supervisor cannot start: ${this.#state}`);
     this.#state = "starting";
-    const abortStart = signal
-      ? AbortSignal.any([signal, this.#abort.signal])
-      : this.#abort.signal;
+    const abortStart = signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal;
     this.#client.on("message", (topic, payload, packet) => {
       if (this.#state === "starting" || this.#state === "running") {
         this.#ingest.onMessage(topic, payload, packet, this.#client.connected);

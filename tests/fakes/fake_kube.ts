@@ -52,6 +52,8 @@ export interface FakePod {
   labels: Record<string, string>;
   nodeName: string;
   deleting: boolean;
+  /** `metadata.creationTimestamp` (ISO 8601); absent: created long ago. */
+  createdAt?: string;
 }
 
 interface Store {
@@ -217,6 +219,7 @@ export class FakeCluster implements ClusterView {
         name: p.name,
         uid: p.uid,
         deleting: p.deleting,
+        createdAt: p.createdAt,
         nodeName: p.nodeName,
         resourceVersion: p.resourceVersion,
       }));
