@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../clock/fake_clock.ts";
+import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import { type Transition, Watchdog, type WatchdogOptions } from "./watchdog.ts";
 
 function setup(options: Partial<WatchdogOptions> & { useBarrier?: boolean } = {}) {
@@ -22,14 +22,14 @@ const failures = (ts: Transition[]) => ts.filter((t) => t.isFailure);
 
 Deno.test("a target heartbeating within its timeout never expires", () => {
   const { clock, wd, transitions } = setup();
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   for (let k = 0; k < 1000; k++) {
     clock.advance(10);
     wd.heartbeatAt(i);
   }
   assert.equal(failures(transitions).length, 0);
-  assert.equal(wd.state("node/a"), "OK");
+  assert.equal(wd.stateAt(i), "OK");
   // one timer at a time, re-armed only on firing
   assert.equal(clock.pendingTimers, 1);
   assert.ok(wd.stats.timerFirings < 1000 / 2, `timer fired ${wd.stats.timerFirings} times`);
@@ -37,7 +37,7 @@ Deno.test("a target heartbeating within its timeout never expires", () => {
 
 Deno.test("silence expires exactly at last heartbeat + timeout (no barrier)", () => {
   const { clock, wd, transitions } = setup();
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   clock.advance(5);
   wd.heartbeatAt(i); // at 1005
@@ -50,12 +50,12 @@ Deno.test("silence expires exactly at last heartbeat + timeout (no barrier)", ()
   assert.equal(expiry.deadlineMs, 1035);
   assert.equal(expiry.cause, "deadline");
   assert.equal(expiry.from, "OK");
-  assert.equal(wd.state("node/a"), "EXPIRED");
+  assert.equal(wd.stateAt(i), "EXPIRED");
 });
 
 Deno.test("start-up grace: an unseen target expires as never-seen after the grace", () => {
   const { clock, wd, transitions } = setup();
-  wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(3000);
   clock.advance(2999);
   assert.equal(transitions.length, 0);
@@ -65,7 +65,7 @@ Deno.test("start-up grace: an unseen target expires as never-seen after the grac
 
 Deno.test("a wall-clock jump changes nothing (only the injected monotonic clock counts)", () => {
   const { clock, wd, transitions } = setup();
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   const realNow = Date.now;
   try {
@@ -82,7 +82,7 @@ Deno.test("a wall-clock jump changes nothing (only the injected monotonic clock 
 
 Deno.test("expiry waits for the ingest barrier; a heartbeat read before it refutes the expiry", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   wd.heartbeatAt(i);
   // The loop stalls 50 ms (GC): the timer fires late, the heartbeats sit unread in the socket.
@@ -94,12 +94,12 @@ Deno.test("expiry waits for the ingest barrier; a heartbeat read before it refut
   wd.barrierPassed(1);
   assert.equal(failures(transitions).length, 0, "refuted");
   assert.equal(wd.stats.refuted, 1);
-  assert.equal(wd.state("node/a"), "OK");
+  assert.equal(wd.stateAt(i), "OK");
 });
 
 Deno.test("a barrier that comes back with no heartbeat confirms the expiry with honest lateness", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   wd.heartbeatAt(i); // 1000
   clock.advance(31);
@@ -117,8 +117,8 @@ Deno.test("a barrier that never returns is an ingest stall, not a mass failover"
     useBarrier: true,
     barrierTimeoutMs: 100,
   });
-  const ids = ["node/a", "node/b", "node/c"].map((id) =>
-    wd.add({ id, kind: "node", periodMs: 10, timeoutMs: 30 })
+  const ids = ["node/a", "node/b", "node/c"].map((label) =>
+    wd.add({ label, kind: "node", periodMs: 10, timeoutMs: 30 })
   );
   wd.start(0);
   for (const i of ids) wd.heartbeatAt(i);
@@ -135,13 +135,13 @@ Deno.test("a barrier that never returns is an ingest stall, not a mass failover"
   for (const i of ids.slice(0, 2)) wd.heartbeatAt(i);
   clock.advance(40);
   wd.barrierPassed(barriers.at(-1)!);
-  const failed = failures(transitions).map((t) => t.target.id);
+  const failed = failures(transitions).map((t) => t.target.label);
   assert.deepEqual(failed, ["node/c"], "only the target still silent after resume");
 });
 
 Deno.test("offline (Last Will) expires without its deadline, once a barrier confirms it", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });
   wd.start(0);
   wd.heartbeatAt(i);
   clock.advance(12);
@@ -160,8 +160,8 @@ Deno.test("offline (Last Will) expires without its deadline, once a barrier conf
 
 Deno.test("a dying broker's Last Wills fail nothing: the barrier never returns, the link drops", () => {
   const { clock, wd, transitions, stalls } = setup({ useBarrier: true, barrierTimeoutMs: 50 });
-  const ids = ["node/a", "node/b"].map((id) =>
-    wd.add({ id, kind: "node", periodMs: 10, timeoutMs: 300 })
+  const ids = ["node/a", "node/b"].map((label) =>
+    wd.add({ label, kind: "node", periodMs: 10, timeoutMs: 300 })
   );
   wd.start(0);
   for (const i of ids) wd.heartbeatAt(i);
@@ -178,21 +178,21 @@ Deno.test("a dying broker's Last Wills fail nothing: the barrier never returns, 
 
 Deno.test("recovery: EXPIRED → RECOVERING → OK after the recovery window; relapse is no new failure", () => {
   const { clock, wd, transitions } = setup();
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   wd.heartbeatAt(i);
   clock.advance(40);
-  assert.equal(wd.state("node/a"), "EXPIRED");
+  assert.equal(wd.stateAt(i), "EXPIRED");
   wd.heartbeatAt(i);
-  assert.equal(wd.state("node/a"), "RECOVERING");
+  assert.equal(wd.stateAt(i), "RECOVERING");
   clock.advance(40); // relapse
-  assert.equal(wd.state("node/a"), "EXPIRED");
+  assert.equal(wd.stateAt(i), "EXPIRED");
   assert.equal(failures(transitions).length, 1, "relapse does not trigger failover again");
   for (let k = 0; k <= 11; k++) {
     wd.heartbeatAt(i);
     clock.advance(10);
   }
-  assert.equal(wd.state("node/a"), "OK");
+  assert.equal(wd.stateAt(i), "OK");
   const path = transitions.map((t) => `${t.from}>${t.to}`);
   assert.deepEqual(path, [
     "INIT>OK",
@@ -208,7 +208,7 @@ Deno.test("recovery: EXPIRED → RECOVERING → OK after the recovery window; re
 
 Deno.test("checkDue expires without waiting for a late timer", () => {
   const { clock, wd, transitions } = setup();
-  const i = wd.add({ id: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
   wd.start(0);
   wd.heartbeatAt(i);
   clock.jump(31); // the loop is busy: no timer fires
@@ -222,7 +222,7 @@ Deno.test("thousands of targets: each expires once, in deadline order, one timer
   const n = 5000;
   const idx = Array.from(
     { length: n },
-    (_, k) => wd.add({ id: `t/${k}`, kind: "sensor", periodMs: 20, timeoutMs: 50 + (k % 7) }),
+    (_, k) => wd.add({ label: `t/${k}`, kind: "sensor", periodMs: 20, timeoutMs: 50 + (k % 7) }),
   );
   wd.start(0);
   for (let round = 0; round < 10; round++) {
@@ -238,25 +238,41 @@ Deno.test("thousands of targets: each expires once, in deadline order, one timer
   assert.equal(wd.armedCount, 0);
 });
 
-Deno.test("duplicate ids and bad timeouts are rejected", () => {
+Deno.test("bad timeouts are rejected; indices follow the order of add", () => {
   const { wd } = setup();
-  wd.add({ id: "x", kind: "node", periodMs: 1, timeoutMs: 2 });
-  assert.throws(() => wd.add({ id: "x", kind: "node", periodMs: 1, timeoutMs: 2 }), /duplicate/);
-  assert.throws(() => wd.add({ id: "y", kind: "node", periodMs: 1, timeoutMs: 0 }), /timeoutMs/);
+  assert.equal(wd.add({ label: "x", kind: "node", periodMs: 1, timeoutMs: 2 }), 0);
+  assert.equal(wd.add({ label: "x", kind: "node", periodMs: 1, timeoutMs: 2 }), 1);
+  assert.throws(
+    () => wd.add({ label: "y", kind: "node", periodMs: 1, timeoutMs: 0 }),
+    /y: timeoutMs/,
+  );
+  assert.equal(wd.size, 2);
+});
+
+Deno.test("transitions hand back the very target object that was added", () => {
+  const { clock, wd, transitions } = setup();
+  const target = { label: "node/a", kind: "node" as const, periodMs: 10, timeoutMs: 30, extra: 7 };
+  const i = wd.add(target);
+  wd.start(0);
+  wd.heartbeatAt(i);
+  clock.advance(31);
+  assert.equal(transitions.length, 2);
+  for (const t of transitions) assert.strictEqual(t.target, target);
+  assert.strictEqual(wd.describe(i)?.spec, target);
 });
 
 Deno.test("a batch confirmed by one barrier expires nodes first, then sensors, then apps", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
   const ids = [
-    wd.add({ id: "app/w/n", kind: "app", periodMs: 10, timeoutMs: 30 }),
-    wd.add({ id: "sensor/s", kind: "sensor", periodMs: 10, timeoutMs: 30 }),
-    wd.add({ id: "node/n", kind: "node", periodMs: 10, timeoutMs: 30 }),
+    wd.add({ label: "app/w/n", kind: "app", periodMs: 10, timeoutMs: 30 }),
+    wd.add({ label: "sensor/s", kind: "sensor", periodMs: 10, timeoutMs: 30 }),
+    wd.add({ label: "node/n", kind: "node", periodMs: 10, timeoutMs: 30 }),
   ];
   wd.start(0);
   for (const i of ids) wd.heartbeatAt(i, 1000); // all stop in the same instant (a hung node)
   clock.advance(31);
   wd.barrierPassed(barriers[0]);
-  assert.deepEqual(failures(transitions).map((t) => t.target.id), [
+  assert.deepEqual(failures(transitions).map((t) => t.target.label), [
     "node/n",
     "sensor/s",
     "app/w/n",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock, TimerHandle } from "./clock.ts";
+import type { Clock, TimerHandle } from "../../lib/clock/clock.ts";
 
 interface PendingTimer {
   handle: number;
