@@ -5,11 +5,7 @@
  *
  * @module
  */
-import type {
-  IncomingPacket,
-  MqttClientLike,
-  PublishOptions,
-} from "../../lib/ingest/mqtt_client.ts";
+import type { IncomingPacket, MqttClientLike, PublishOptions } from "../../lib/mqtt/client.ts";
 
 /** One recorded publish. */
 export interface Published {
@@ -30,8 +26,14 @@ export class FakeMqttClient implements MqttClientLike {
   echo = true;
   /** Deliver echoes synchronously instead of on a microtask. */
   syncEcho = false;
+  /** True once {@linkcode FakeMqttClient.endAsync} was called. */
   ended = false;
-  /** When true, publish callbacks (PUBACK) are held until {@linkcode FakeMqttClient.releaseAcks}. */
+  /** The `force` argument of every {@linkcode FakeMqttClient.endAsync} call, in order. */
+  readonly endCalls: boolean[] = [];
+  /**
+   * When true, publish acknowledgements (the callback, or the promise of
+   * {@linkcode FakeMqttClient.publishAsync}) are held until {@linkcode FakeMqttClient.releaseAcks}.
+   */
   holdAcks = false;
   readonly #heldAcks: (() => void)[] = [];
   readonly #listeners = new Map<string, Listener[]>();
@@ -77,17 +79,18 @@ export class FakeMqttClient implements MqttClientLike {
     return this;
   }
 
-  subscribe(
-    topics: string | string[],
-    _options: { qos: 0 | 1 | 2 },
-    callback?: (error: Error | null) => void,
-  ): this {
-    for (const t of Array.isArray(topics) ? topics : [topics]) this.subscribed.add(t);
-    callback?.(null);
-    return this;
+  publishAsync(topic: string, message: string, options: PublishOptions = {}): Promise<unknown> {
+    return new Promise((resolve) =>
+      this.publish(topic, message, options, () => resolve(undefined))
+    );
   }
 
-  /** Delivers every held PUBACK. */
+  subscribeAsync(topics: string | string[], _options: { qos: 0 | 1 | 2 }): Promise<unknown> {
+    for (const t of Array.isArray(topics) ? topics : [topics]) this.subscribed.add(t);
+    return Promise.resolve([]);
+  }
+
+  /** Delivers every held acknowledgement. */
   releaseAcks(): void {
     for (const ack of this.#heldAcks.splice(0)) ack();
   }
@@ -97,11 +100,11 @@ export class FakeMqttClient implements MqttClientLike {
     this.emit("message", topic, new TextEncoder().encode(payload), packet);
   }
 
-  end(_force?: boolean, _options?: object, callback?: () => void): this {
+  endAsync(force = false): Promise<void> {
     this.ended = true;
+    this.endCalls.push(force);
     this.connected = false;
-    callback?.();
-    return this;
+    return Promise.resolve();
   }
 
   /** Publishes to `topic` recorded so far. */
