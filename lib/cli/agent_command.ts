@@ -7,10 +7,11 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
-import { openSession, type SessionOptions } from "../mqtt/session.ts";
+import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
 import { buildTopology } from "../topology/topology.ts";
 import { agentWill, NodeAgent } from "../agent/agent.ts";
+import { openAgentSession } from "../agent/agent_session.ts";
 
 /** Options of {@linkcode agentCommand}. */
 export interface AgentCommandOptions {
@@ -22,18 +23,8 @@ export interface AgentCommandOptions {
   signal: AbortSignal;
   /** Logger for every line, errors included. */
   log: Logger;
-  /** Opens the MQTT session (default {@linkcode openAgentSession}); for tests. */
+  /** Opens the MQTT session (default `openAgentSession`); for tests. */
   openClient?: (options: SessionOptions) => MqttClientLike;
-}
-
-/**
- * Opens a node's MQTT session ({@linkcode openSession}) with QoS 0 queueing off: a heartbeat sent
- * late is a stale one, so nothing is queued while disconnected.
- */
-export function openAgentSession(options: SessionOptions): MqttClientLike {
-  const client = openSession(options);
-  client.queueQoSZero = false;
-  return client;
 }
 
 /**
