@@ -97,9 +97,9 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
     signal: opts.signal,
   });
   if (connected !== "ok") {
+    const missing = [...nodes.values()].filter((n) => !n.connection.connected).map((n) => n.name);
     await endConnections(nodes.values(), clock);
     if (connected === "aborted") return abortedBeforeStart(nodes.values(), faults, clock);
-    const missing = [...nodes.values()].filter((n) => !n.connection.connected).map((n) => n.name);
     throw new Error(
       `node(s) ${missing.join(", ")} did not connect to ${config.mqtt.url} within ` +
         `${config.mqtt.connectTimeoutMs} ms`,
