@@ -9,6 +9,7 @@ import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
 import { type Fault, parseFault, validateFaults } from "../publisher/faults.ts";
 import { type PublisherReport, runPublisher, type SimConnection } from "../publisher/publisher.ts";
+import { buildTopology } from "../topology/topology.ts";
 
 /** Options of {@linkcode publishCommand}. */
 export interface PublishCommandOptions {
@@ -49,7 +50,8 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
       problems.push((error as Error).message);
     }
   }
-  problems.push(...validateFaults(faults, opts.config));
+  const topology = buildTopology(opts.config);
+  problems.push(...validateFaults(faults, topology));
   if (!(opts.durationMs >= 0) || !Number.isFinite(opts.durationMs)) {
     problems.push(`duration must be a non-negative number of ms, got ${opts.durationMs}`);
   }
@@ -61,6 +63,7 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
   try {
     report = await runPublisher({
       config: opts.config,
+      topology,
       faults,
       durationMs: opts.durationMs,
       signal: opts.signal,

@@ -27,7 +27,7 @@ export interface FaultSchedulerOptions {
 
 /**
  * Schedules faults, applies them, and keeps the record. Faults must have been checked with
- * `validateFaults` against the same config.
+ * `validateFaults` against the same topology.
  *
  * Lifecycle: construct → {@linkcode FaultScheduler.start} → {@linkcode FaultScheduler.stop}.
  */

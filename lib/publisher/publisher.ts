@@ -79,9 +79,9 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
   if (!(durationMs >= 0) || !Number.isFinite(durationMs)) {
     throw new Error(`durationMs must be a non-negative number, got ${durationMs}`);
   }
-  const problems = validateFaults(faults, config);
-  if (problems.length > 0) throw new Error(`inapplicable faults: ${problems.join("; ")}`);
   const topology = opts.topology ?? buildTopology(config);
+  const problems = validateFaults(faults, topology);
+  if (problems.length > 0) throw new Error(`inapplicable faults: ${problems.join("; ")}`);
 
   const nodes = openNodes({
     topology,
