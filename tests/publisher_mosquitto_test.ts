@@ -103,7 +103,7 @@ async function retainedOn(url: string, topic: string): Promise<Seen | undefined>
         (t, payload, packet) =>
           resolve({
             topic: t,
-            payload: payload.toString(),
+            payload: text(payload),
             retain: packet.retain === true,
             atMs: 0,
           }),
