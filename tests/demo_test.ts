@@ -18,13 +18,14 @@ Deno.test({
     );
     const text = result.lines.join("\n");
     assert.match(text, /node\/worker-node2 EXPIRED/);
-    assert.match(text, /planned \(dry run\): fenceNode node\/worker-node2/);
-    assert.match(text, /expiry → promotion received \(MQTT\)\s+\d+\.\d+ ms/);
+    assert.match(text, /reconciler {2}planned \(dry run\): .*worker-node2/);
+    assert.match(text, /expiry → promotion received \(MQTT\)\s+\d+\.\d+ ms \(lane-detection\)/);
+    assert.match(text, /expiry → promotion received \(MQTT\)\s+\d+\.\d+ ms \(pose-estimation\)/);
     // no healthy node was failed over
     assert.ok(
       !result.events.some((e) =>
         e.type === "transition" && e.transition.isFailure &&
-        /worker-node[13]$/.test(e.transition.target.id)
+        /worker-node[13]$/.test(e.transition.target.label)
       ),
     );
   },

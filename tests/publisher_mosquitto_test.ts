@@ -3,9 +3,9 @@
  * node-hang, heartbeat gating on sensor-loss, Last Will and recovery on partition.
  */
 import assert from "node:assert/strict";
-import mqtt from "mqtt";
 import { type Config, ConfigSchema } from "../lib/config/schema.ts";
 import { createLogger, type Logger, silentLogger } from "../lib/log/log.ts";
+import { openSession } from "../lib/mqtt/session.ts";
 import { parseFault } from "../lib/publisher/faults.ts";
 import { type PublisherReport, runPublisher } from "../lib/publisher/publisher.ts";
 import { startMosquitto } from "./harness/mosquitto.ts";
@@ -54,6 +54,14 @@ function testConfig(url: string): Config {
   });
 }
 
+/** A test client on `url` without reconnects, opened like every product client. */
+function testSession(url: string, clientId: string) {
+  return openSession({ config: testConfig(url).mqtt, clientId, reconnect: false });
+}
+
+const decoder = new TextDecoder();
+const text = (payload: Uint8Array) => decoder.decode(payload);
+
 interface Seen {
   topic: string;
   payload: string;
@@ -63,13 +71,13 @@ interface Seen {
 
 /** A subscriber to everything under `sdv/`, recording monotonic arrival times. */
 async function observe(url: string): Promise<{ seen: Seen[]; stop(): Promise<void> }> {
-  const client = mqtt.connect(url, { clientId: "test-observer", reconnectPeriod: 0 });
+  const client = testSession(url, "test-observer");
   const seen: Seen[] = [];
   client.on("message", (topic, payload, packet) => {
     seen.push({
       topic,
-      payload: payload.toString(),
-      retain: packet.retain,
+      payload: text(payload),
+      retain: packet.retain === true,
       atMs: performance.now(),
     });
   });
@@ -85,7 +93,7 @@ async function observe(url: string): Promise<{ seen: Seen[]; stop(): Promise<voi
 
 /** The retained message on `topic`, as a client connecting now receives it. */
 async function retainedOn(url: string, topic: string): Promise<Seen | undefined> {
-  const client = mqtt.connect(url, { clientId: "test-retained", reconnectPeriod: 0 });
+  const client = testSession(url, "test-retained");
   client.on("error", () => {});
   try {
     await withTimeout(new Promise((r) => client.on("connect", r)), 3000, "retained connect");
@@ -93,7 +101,12 @@ async function retainedOn(url: string, topic: string): Promise<Seen | undefined>
       client.on(
         "message",
         (t, payload, packet) =>
-          resolve({ topic: t, payload: payload.toString(), retain: packet.retain, atMs: 0 }),
+          resolve({
+            topic: t,
+            payload: text(payload),
+            retain: packet.retain === true,
+            atMs: 0,
+          }),
       )
     );
     await client.subscribeAsync(topic, { qos: 1 });
@@ -382,7 +395,7 @@ Deno.test("agentCommand against mosquitto: online, sensor-gated heartbeats, offl
   const broker = await startMosquitto();
   try {
     const obs = await observe(broker.url);
-    const ticker = mqtt.connect(broker.url, { clientId: "test-ticker", reconnectPeriod: 0 });
+    const ticker = testSession(broker.url, "test-ticker");
     ticker.on("error", () => {});
     try {
       await withTimeout(new Promise((r) => ticker.on("connect", r)), 3000, "ticker connect");

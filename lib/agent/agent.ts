@@ -1,7 +1,7 @@
 /**
  * The node agent: the node-side role that runs on every Jetson.
  *
- * It publishes the node heartbeat (`{p}/node/{node}/hb`, QoS 0, `{"seq":n}`) on a drift-free
+ * It publishes the node heartbeat (the node target's topic, QoS 0, `{"seq":n}`) on a drift-free
  * monotonic schedule, but only while every sensor in the node's `requiredSensors` ticked within
  * that sensor's `timeoutMs` (the origin project gates on camera frames seen within 150 ms), so a
  * node whose cameras went dark stops looking alive. It announces itself with a retained QoS 1
@@ -10,25 +10,20 @@
  * watches the retained promotions of the workloads placed on its node and logs `fenced` when a
  * newer epoch names another node as active (the old primary stands down).
  *
+ * Every topic, sensor and workload comes from the node's {@linkcode NodeTarget} in the topology
+ * (`buildTopology`); the agent builds no topic and parses none.
+ *
  * The agent never loads the Kubernetes client and never reads wall-clock time for timing.
  *
  * @module
  */
-import type { Config, NodeConfig, SensorConfig, WorkloadConfig } from "../config/schema.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
-import type { IncomingPacket, MqttClientLike } from "../ingest/mqtt_client.ts";
-import type { WillOptions } from "../ingest/mqtt_options.ts";
-import {
-  decodeBeat,
-  decodePromotion,
-  encodeBeat,
-  nodeHeartbeatTopic,
-  nodeStatusTopic,
-  type Promotion,
-  promotionTopic,
-  sensorTickTopic,
-} from "../ingest/wire.ts";
+import type { IncomingPacket, MqttClientLike } from "../mqtt/client.ts";
+import type { WillOptions } from "../mqtt/options.ts";
+import type { NodeTarget, Placement, SensorTarget, Side } from "../topology/topology.ts";
+import { decodeBeat, decodePromotion, encodeBeat, type Promotion } from "../wire/wire.ts";
+import { PeriodicSchedule } from "./periodic_schedule.ts";
 
 /** Default bound of {@linkcode NodeAgent.stop}, in ms. */
 export const DEFAULT_AGENT_STOP_TIMEOUT_MS = 2000;
@@ -37,97 +32,10 @@ export const DEFAULT_AGENT_STOP_TIMEOUT_MS = 2000;
  * The Last Will a node agent's connection must carry: retained QoS 1 `offline` on the node's status
  * topic, published by the broker when the connection drops without DISCONNECT.
  *
- * @param config validated configuration.
- * @param nodeName a node named in `config.nodes`.
- * @throws Error when `nodeName` is not a configured node.
+ * @param node the node's target in the topology.
  */
-export function agentWill(config: Config, nodeName: string): WillOptions {
-  const node = findNode(config, nodeName);
-  return {
-    topic: nodeStatusTopic(config.mqtt.topicPrefix, node),
-    payload: "offline",
-    qos: 1,
-    retain: true,
-  };
-}
-
-/**
- * A drift-free periodic schedule on a monotonic {@linkcode Clock}: slot `k` is due at
- * `startMs + k·periodMs` (k = 1, 2, …), computed from the start, never from the previous firing,
- * so lateness does not accumulate. When the event loop stalled past one or more slots, the missed
- * slots are skipped (counted in {@linkcode PeriodicSchedule.missedSlots}) rather than fired in a
- * burst. A timer that fires slightly early (the system clock's timers truncate fractional delays:
- * seen up to ≈ 0.6 ms) counts as the slot it was armed for; it is not fired twice.
- */
-export class PeriodicSchedule {
-  readonly #clock: Clock;
-  readonly #periodMs: number;
-  readonly #onSlot: (slot: number, nowMs: number) => void;
-  #startMs = 0;
-  #slot = 0;
-  #timer: TimerHandle | undefined;
-  #running = false;
-  #missed = 0;
-
-  /**
-   * Creates a stopped schedule.
-   * @param clock monotonic clock.
-   * @param periodMs period in ms (> 0).
-   * @param onSlot called once per slot with the slot number and the clock reading; exceptions
-   *   propagate to the timer source after the next slot has been scheduled.
-   * @throws RangeError when `periodMs` is not a positive finite number.
-   */
-  constructor(clock: Clock, periodMs: number, onSlot: (slot: number, nowMs: number) => void) {
-    if (!(periodMs > 0) || !Number.isFinite(periodMs)) {
-      throw new RangeError(`periodMs must be a positive number, got ${periodMs}`);
-    }
-    this.#clock = clock;
-    this.#periodMs = periodMs;
-    this.#onSlot = onSlot;
-  }
-
-  /**
-   * Starts the schedule; the first slot is due at `startMs + periodMs`.
-   * @param startMs the schedule's origin on the clock (default: now). Calling start twice is a
-   *   no-op while running.
-   */
-  start(startMs: number = this.#clock.nowMs()): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#startMs = startMs;
-    this.#slot = 0;
-    this.#arm(1);
-  }
-
-  /** Stops the schedule; pending slots are cancelled. Idempotent. */
-  stop(): void {
-    this.#running = false;
-    if (this.#timer !== undefined) this.#clock.clearTimer(this.#timer);
-    this.#timer = undefined;
-  }
-
-  /** Slots skipped because the timer fired more than one period late. */
-  get missedSlots(): number {
-    return this.#missed;
-  }
-
-  #arm(slot: number): void {
-    this.#slot = slot;
-    const dueMs = this.#startMs + slot * this.#periodMs;
-    this.#timer = this.#clock.setTimer(() => this.#fire(), dueMs - this.#clock.nowMs());
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    if (!this.#running) return;
-    const nowMs = this.#clock.nowMs();
-    const slot = this.#slot;
-    // The slot whose due time is the latest not after now (>= slot when on time or late).
-    const current = Math.max(slot, Math.floor((nowMs - this.#startMs) / this.#periodMs));
-    this.#missed += current - slot;
-    this.#arm(current + 1);
-    this.#onSlot(current, nowMs);
-  }
+export function agentWill(node: NodeTarget): WillOptions {
+  return { topic: node.statusTopic, payload: "offline", qos: 1, retain: true };
 }
 
 /** Counters of a {@linkcode NodeAgent}; a snapshot, not live. */
@@ -156,16 +64,16 @@ export interface PromotionEvent {
   promotion: Promotion;
   /** True when another node is now active, i.e. this node's instance must stand down. */
   fenced: boolean;
-  /** The role this node has in the workload's configuration. */
-  role: "primary" | "standby";
+  /** This node's placement of the workload (its `side` is the role configured here). */
+  placement: Placement;
+  /** The side this node has in the workload's configuration (`placement.side`). */
+  role: Side;
 }
 
 /** Options of {@linkcode NodeAgent}. */
 export interface NodeAgentOptions {
-  /** Validated configuration. */
-  config: Config;
-  /** The node this agent speaks for; must be in `config.nodes`. */
-  nodeName: string;
+  /** The node this agent speaks for, from `buildTopology(config)`. */
+  node: NodeTarget;
   /**
    * Connected or connecting client whose connect options carry {@linkcode agentWill}. It must
    * restore subscriptions after a reconnect (`npm:mqtt` does with its default `resubscribe: true`);
@@ -184,19 +92,16 @@ export interface NodeAgentOptions {
  * Lifecycle: construct → {@linkcode NodeAgent.start} → {@linkcode NodeAgent.stop}. Not restartable.
  */
 export class NodeAgent {
-  readonly #node: NodeConfig;
+  readonly #node: NodeTarget;
   readonly #client: MqttClientLike;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #hbTopic: string;
-  readonly #statusTopic: string;
-  readonly #promotionFilter: string;
   /** tick topic → required sensor */
-  readonly #ticks = new Map<string, SensorConfig>();
-  readonly #lastTickAtMs = new Map<string, number>();
-  /** promotion topic → workload of this node */
-  readonly #workloads = new Map<string, WorkloadConfig>();
-  readonly #lastEpoch = new Map<string, number>();
+  readonly #ticks = new Map<string, SensorTarget>();
+  readonly #lastTickAtMs = new Map<SensorTarget, number>();
+  /** promotion topic → this node's placement of that workload */
+  readonly #placements = new Map<string, Placement>();
+  readonly #lastEpoch = new Map<Placement, number>();
   readonly #listeners = new Set<(event: PromotionEvent) => void>();
   readonly #schedule: PeriodicSchedule;
   #started = false;
@@ -211,48 +116,27 @@ export class NodeAgent {
   #malformed = 0;
   #fenced = 0;
 
-  /**
-   * Creates an agent; nothing is subscribed or published before {@linkcode NodeAgent.start}.
-   * @throws Error when `nodeName` is not configured, or names a required sensor that is not in
-   *   `config.sensors`.
-   */
+  /** Creates an agent; nothing is subscribed or published before {@linkcode NodeAgent.start}. */
   constructor(options: NodeAgentOptions) {
-    const { config, nodeName } = options;
-    this.#node = findNode(config, nodeName);
+    const node = options.node;
+    this.#node = node;
     this.#client = options.client;
     this.#clock = options.clock ?? systemClock;
-    this.#log = (options.log ?? silentLogger).child({ node: nodeName });
-    const p = config.mqtt.topicPrefix;
-    this.#hbTopic = nodeHeartbeatTopic(p, this.#node);
-    this.#statusTopic = nodeStatusTopic(p, this.#node);
-    this.#promotionFilter = promotionTopic(p, "+");
-    for (const name of this.#node.requiredSensors) {
-      const sensor = config.sensors.find((s) => s.name === name);
-      if (!sensor) {
-        throw new Error(`node ${nodeName}: required sensor ${name} is not configured`);
-      }
-      this.#ticks.set(sensorTickTopic(p, sensor), sensor);
-    }
-    for (const w of config.workloads) {
-      if (w.primary.node === nodeName || w.standby.node === nodeName) {
-        this.#workloads.set(promotionTopic(p, w.name), w);
-      }
+    this.#log = (options.log ?? silentLogger).child({ node: node.name });
+    for (const sensor of node.requiredSensors) this.#ticks.set(sensor.topic, sensor);
+    for (const placement of node.placements) {
+      this.#placements.set(placement.workload.promotionTopic, placement);
     }
     this.#schedule = new PeriodicSchedule(
       this.#clock,
-      this.#node.heartbeatPeriodMs,
+      node.periodMs,
       (_slot, nowMs) => this.#onSlot(nowMs),
     );
   }
 
   /** The node this agent speaks for. */
-  get nodeName(): string {
-    return this.#node.name;
-  }
-
-  /** The topic the heartbeats go to. */
-  get heartbeatTopic(): string {
-    return this.#hbTopic;
+  get node(): NodeTarget {
+    return this.#node;
   }
 
   /** A snapshot of the agent's counters. */
@@ -270,7 +154,8 @@ export class NodeAgent {
   }
 
   /**
-   * Subscribes to the required sensors' ticks and the promotions, announces `online` (now if the
+   * Subscribes to the required sensors' ticks and to the promotions of the workloads placed on
+   * this node, announces `online` (now if the
    * client is already connected, and on every later connect), and starts the heartbeat schedule;
    * the first heartbeat slot is one period after this call. A second call is a no-op.
    * @throws Error when called after {@linkcode NodeAgent.stop}.
@@ -292,16 +177,18 @@ export class NodeAgent {
       if (repeated) this.#log.debug("mqtt-error", { error: error.message });
       else this.#log.warn("mqtt-error", { error: error.message });
     });
-    const topics = [...this.#ticks.keys(), this.#promotionFilter];
-    client.subscribe(topics, { qos: 1 }, (error) => {
-      if (error) this.#log.error("subscribe-failed", { error: error.message, topics });
-    });
+    const topics = [...this.#ticks.keys(), ...this.#placements.keys()];
+    if (topics.length > 0) {
+      client.subscribeAsync(topics, { qos: 1 }).catch((error: Error) => {
+        this.#log.error("subscribe-failed", { error: error.message, topics });
+      });
+    }
     if (client.connected) this.#onConnect();
     this.#schedule.start();
     this.#log.info("agent-started", {
-      heartbeatTopic: this.#hbTopic,
-      periodMs: this.#node.heartbeatPeriodMs,
-      requiredSensors: this.#node.requiredSensors,
+      heartbeatTopic: this.#node.topic,
+      periodMs: this.#node.periodMs,
+      requiredSensors: this.#node.requiredSensors.map((s) => s.name),
     });
   }
 
@@ -335,14 +222,13 @@ export class NodeAgent {
     });
     const graceful = (async () => {
       if (client.connected) {
-        await new Promise<void>((resolve) => {
-          client.publish(this.#statusTopic, "offline", { qos: 1, retain: true }, (error) => {
-            if (error) this.#log.warn("offline-publish-failed", { error: error.message });
-            resolve();
-          });
-        });
+        try {
+          await client.publishAsync(this.#node.statusTopic, "offline", { qos: 1, retain: true });
+        } catch (error) {
+          this.#log.warn("offline-publish-failed", { error: (error as Error).message });
+        }
       }
-      await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+      await client.endAsync(false);
       return "done" as const;
     })();
     const outcome = await Promise.race([graceful, timedOut]);
@@ -350,8 +236,8 @@ export class NodeAgent {
     if (outcome === "timeout") {
       this.#log.warn("stop-timeout-forced-close", { timeoutMs });
       await new Promise<void>((resolve) => {
-        // A stuck end() may never call back; force-close without waiting for it.
-        client.end(true, {}, () => resolve());
+        // A stuck client may never settle; force-close without waiting for it.
+        client.endAsync(true).then(resolve, resolve);
         this.#clock.setTimer(resolve, 0);
       });
     }
@@ -361,10 +247,9 @@ export class NodeAgent {
   #onConnect(): void {
     if (this.#stopping) return;
     this.#lastError = undefined;
-    this.#client.publish(this.#statusTopic, "online", { qos: 1, retain: true }, (error) => {
-      if (error) this.#log.warn("online-publish-failed", { error: error.message });
-    });
-    this.#log.info("online", { statusTopic: this.#statusTopic });
+    this.#client.publishAsync(this.#node.statusTopic, "online", { qos: 1, retain: true })
+      .catch((error: Error) => this.#log.warn("online-publish-failed", { error: error.message }));
+    this.#log.info("online", { statusTopic: this.#node.statusTopic });
   }
 
   #onSlot(nowMs: number): void {
@@ -388,7 +273,8 @@ export class NodeAgent {
       this.#log.info("heartbeat-resumed", { gatedPeriods: this.#gatedPeriods });
     }
     this.#seq++;
-    this.#client.publish(this.#hbTopic, encodeBeat(this.#seq), { qos: 0, retain: false });
+    // The hot path: QoS 0, fire and forget.
+    this.#client.publish(this.#node.topic, encodeBeat(this.#seq), { qos: 0, retain: false });
     this.#heartbeatsSent++;
     this.#lastHeartbeatAtMs = nowMs;
   }
@@ -396,7 +282,7 @@ export class NodeAgent {
   #staleSensors(nowMs: number): string[] {
     const stale: string[] = [];
     for (const sensor of this.#ticks.values()) {
-      const at = this.#lastTickAtMs.get(sensor.name);
+      const at = this.#lastTickAtMs.get(sensor);
       if (at === undefined || nowMs - at > sensor.timeoutMs) stale.push(sensor.name);
     }
     return stale;
@@ -412,32 +298,23 @@ export class NodeAgent {
         this.#log.warn("malformed-tick", { topic });
         return;
       }
-      this.#lastTickAtMs.set(sensor.name, this.#clock.nowMs());
+      this.#lastTickAtMs.set(sensor, this.#clock.nowMs());
       return;
     }
-    const workloadName = this.#promotionWorkload(topic);
-    if (workloadName !== undefined) this.#onPromotionMessage(topic, workloadName, payload);
+    const placement = this.#placements.get(topic);
+    if (placement) this.#onPromotionMessage(topic, placement, payload);
   }
 
-  /** The workload segment of a promotion topic, `undefined` for any other topic. */
-  #promotionWorkload(topic: string): string | undefined {
-    const [head, tail] = this.#promotionFilter.split("+");
-    if (!topic.startsWith(head) || !topic.endsWith(tail)) return undefined;
-    const name = topic.slice(head.length, topic.length - tail.length);
-    return name.length > 0 && !name.includes("/") ? name : undefined;
-  }
-
-  #onPromotionMessage(topic: string, workloadName: string, payload: Uint8Array): void {
+  #onPromotionMessage(topic: string, placement: Placement, payload: Uint8Array): void {
     if (payload.length === 0) return; // a cleared retained promotion
+    const workload = placement.workload;
     const promotion = decodePromotion(payload);
-    if (!promotion || promotion.workload !== workloadName) {
+    if (!promotion || promotion.workload !== workload.name) {
       this.#malformed++;
       this.#log.warn("malformed-promotion", { topic });
       return;
     }
-    const workload = this.#workloads.get(topic);
-    if (!workload) return; // not a workload of this node
-    const last = this.#lastEpoch.get(workload.name) ?? 0;
+    const last = this.#lastEpoch.get(placement) ?? 0;
     if (promotion.epoch <= last) {
       this.#log.debug("stale-promotion", {
         workload: workload.name,
@@ -446,9 +323,9 @@ export class NodeAgent {
       });
       return;
     }
-    this.#lastEpoch.set(workload.name, promotion.epoch);
+    this.#lastEpoch.set(placement, promotion.epoch);
     const fenced = promotion.activeNode !== this.#node.name;
-    const role = workload.primary.node === this.#node.name ? "primary" : "standby";
+    const role = placement.side;
     const fields = {
       workload: workload.name,
       epoch: promotion.epoch,
@@ -465,19 +342,10 @@ export class NodeAgent {
     }
     for (const listener of this.#listeners) {
       try {
-        listener({ promotion, fenced, role });
+        listener({ promotion, fenced, placement, role });
       } catch (error) {
         this.#log.error("promotion-listener-failed", { error: String(error) });
       }
     }
   }
-}
-
-function findNode(config: Config, nodeName: string): NodeConfig {
-  const node = config.nodes.find((n) => n.name === nodeName);
-  if (!node) {
-    const known = config.nodes.map((n) => n.name).join(", ");
-    throw new Error(`unknown node ${JSON.stringify(nodeName)} (configured: ${known})`);
-  }
-  return node;
 }

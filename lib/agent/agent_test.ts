@@ -1,73 +1,15 @@
 import assert from "node:assert/strict";
 import { type Config, ConfigSchema } from "../config/schema.ts";
-import { FakeClock } from "../clock/fake_clock.ts";
-import type { IncomingPacket, MqttClientLike, PublishOptions } from "../ingest/mqtt_client.ts";
 import { createLogger } from "../log/log.ts";
-import type { Promotion } from "../ingest/wire.ts";
-import { agentWill, NodeAgent, PeriodicSchedule, type PromotionEvent } from "./agent.ts";
+import { buildTopology, type NodeTarget, type Topology } from "../topology/topology.ts";
+import type { Promotion } from "../wire/wire.ts";
+import { FakeClock } from "../../tests/fakes/fake_clock.ts";
+import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
+import { agentWill, NodeAgent, type PromotionEvent } from "./agent.ts";
 
-interface Sent {
-  topic: string;
-  payload: string;
-  options?: PublishOptions;
-}
-
-/** A synchronous in-memory stand-in for an `npm:mqtt` client. */
-class FakeMqttClient implements MqttClientLike {
-  connected = false;
-  sent: Sent[] = [];
-  subscriptions: string[] = [];
-  ended: { force?: boolean }[] = [];
-  #listeners = new Map<string, ((...args: unknown[]) => void)[]>();
-
-  publish(
-    topic: string,
-    message: string | Uint8Array,
-    options?: PublishOptions,
-    callback?: (error?: Error) => void,
-  ): unknown {
-    const payload = typeof message === "string" ? message : new TextDecoder().decode(message);
-    this.sent.push({ topic, payload, options });
-    callback?.();
-    return this;
-  }
-  subscribe(
-    topics: string | string[],
-    _options: { qos: 0 | 1 | 2 },
-    callback?: (error: Error | null) => void,
-  ): unknown {
-    this.subscriptions.push(...(Array.isArray(topics) ? topics : [topics]));
-    callback?.(null);
-    return this;
-  }
-  on(event: string, listener: (...args: never[]) => void): unknown {
-    const list = this.#listeners.get(event) ?? [];
-    list.push(listener as (...args: unknown[]) => void);
-    this.#listeners.set(event, list);
-    return this;
-  }
-  end(force?: boolean, _options?: object, callback?: () => void): unknown {
-    this.ended.push({ force });
-    this.connected = false;
-    this.emit("close");
-    callback?.();
-    return this;
-  }
-  emit(event: string, ...args: unknown[]): void {
-    for (const l of this.#listeners.get(event) ?? []) l(...args);
-  }
-  connect(): void {
-    this.connected = true;
-    this.emit("connect");
-  }
-  deliver(topic: string, payload: string, packet: IncomingPacket = {}): void {
-    this.emit("message", topic, new TextEncoder().encode(payload), packet);
-  }
-  heartbeats(node = "worker-node2"): number[] {
-    return this.sent.filter((s) => s.topic === `sdv/node/${node}/hb`).map((s) =>
-      JSON.parse(s.payload).seq
-    );
-  }
+/** The `seq`s of the heartbeats `client` published for `node`, in order. */
+function heartbeats(client: FakeMqttClient, node = "worker-node2"): number[] {
+  return client.on_topic(`sdv/node/${node}/hb`).map((p) => JSON.parse(p.payload).seq);
 }
 
 function testConfig(): Config {
@@ -108,9 +50,16 @@ function promotion(overrides: Partial<Promotion> = {}): string {
   });
 }
 
-function setup(nodeName = "worker-node2") {
+function nodeOf(topology: Topology, name: string): NodeTarget {
+  const node = topology.node(name);
+  assert.ok(node, `node ${name}`);
+  return node;
+}
+
+function setup(nodeName = "worker-node2", config = testConfig()) {
   const clock = new FakeClock(1000);
   const client = new FakeMqttClient();
+  client.echo = false;
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({
     format: "json",
@@ -118,7 +67,8 @@ function setup(nodeName = "worker-node2") {
     write: (l) => lines.push(JSON.parse(l)),
     nowMs: () => clock.nowMs(),
   });
-  const agent = new NodeAgent({ config: testConfig(), nodeName, client, clock, log });
+  const node = nodeOf(buildTopology(config), nodeName);
+  const agent = new NodeAgent({ node, client, clock, log });
   return { clock, client, agent, lines };
 }
 
@@ -138,55 +88,64 @@ function tickFor(
   clock.advance(end - clock.nowMs());
 }
 
-Deno.test("agentWill: retained QoS 1 offline on the node status topic; unknown node throws", () => {
-  assert.deepEqual(agentWill(testConfig(), "worker-node2"), {
+Deno.test("agentWill: retained QoS 1 offline on the node status topic (config override too)", () => {
+  const topology = buildTopology(testConfig());
+  assert.deepEqual(agentWill(nodeOf(topology, "worker-node2")), {
     topic: "sdv/node/worker-node2/status",
     payload: "offline",
     qos: 1,
     retain: true,
   });
-  assert.throws(() => agentWill(testConfig(), "nope"), /unknown node "nope"/);
+  const config = testConfig();
+  config.nodes[1].statusTopic = "fleet/n3/alive";
+  assert.equal(agentWill(nodeOf(buildTopology(config), "worker-node3")).topic, "fleet/n3/alive");
 });
 
-Deno.test("constructor rejects an unknown node and an unconfigured required sensor", () => {
-  const client = new FakeMqttClient();
-  assert.throws(
-    () => new NodeAgent({ config: testConfig(), nodeName: "worker-node9", client }),
-    /unknown node/,
-  );
+Deno.test("topics come from the topology: overridden heartbeat and tick topics are used", () => {
   const config = testConfig();
-  config.nodes[0].requiredSensors = ["cam-rear"];
-  assert.throws(
-    () => new NodeAgent({ config, nodeName: "worker-node2", client }),
-    /required sensor cam-rear is not configured/,
-  );
+  config.nodes[0].heartbeatTopic = "fleet/n2/beat";
+  config.sensors[0].topic = "fleet/cam/front";
+  const { clock, client, agent } = setup("worker-node2", config);
+  agent.start();
+  assert.deepEqual([...client.subscribed], [
+    "fleet/cam/front",
+    "sdv/workload/perception/promotion",
+  ]);
+  client.connect();
+  client.deliver("fleet/cam/front", '{"seq":1}');
+  clock.advance(33);
+  assert.deepEqual(client.on_topic("fleet/n2/beat").map((p) => p.payload), ['{"seq":1}']);
+  assert.deepEqual(heartbeats(client), [], "nothing on the default topic");
+  client.deliver("sdv/sensor/cam-front/tick", '{"seq":2}'); // not this sensor's topic
+  clock.advance(200);
+  // Slots at +33..+132 are within 150 ms of the tick at +0; +165 is not.
+  assert.equal(agent.stats.heartbeatsSent, 4);
 });
 
 Deno.test("start: subscribes to required ticks and promotions, retained online on every connect", () => {
   const { client, agent } = setup();
   agent.start();
-  assert.deepEqual(client.subscriptions, [
+  assert.deepEqual([...client.subscribed], [
     "sdv/sensor/cam-front/tick",
-    "sdv/workload/+/promotion",
+    "sdv/workload/perception/promotion",
   ]);
-  assert.equal(client.sent.length, 0, "nothing published before connect");
+  assert.equal(client.published.length, 0, "nothing published before connect");
   client.connect();
-  assert.deepEqual(client.sent, [{
+  assert.deepEqual(client.published, [{
     topic: "sdv/node/worker-node2/status",
     payload: "online",
     options: { qos: 1, retain: true },
   }]);
-  client.connected = false;
-  client.emit("close");
+  client.drop();
   client.connect();
-  assert.equal(client.sent.filter((s) => s.payload === "online").length, 2);
+  assert.equal(client.published.filter((s) => s.payload === "online").length, 2);
 });
 
 Deno.test("start on an already connected client announces online at once", () => {
   const { client, agent } = setup("worker-node3");
   client.connected = true;
   agent.start();
-  assert.equal(client.sent[0].payload, "online");
+  assert.equal(client.published[0].payload, "online");
 });
 
 Deno.test("heartbeats at the period with increasing seq while the sensor is fresh", () => {
@@ -202,10 +161,10 @@ Deno.test("heartbeats at the period with increasing seq while the sensor is fres
   };
   client.deliver("sdv/sensor/cam-front/tick", '{"seq":0}');
   tickFor(clock, client, 33 * 10);
-  const seqs = client.heartbeats();
+  const seqs = heartbeats(client);
   assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   assert.deepEqual(times, [33, 66, 99, 132, 165, 198, 231, 264, 297, 330]);
-  for (const s of client.sent.filter((s) => s.topic.endsWith("/hb"))) {
+  for (const s of client.published.filter((s) => s.topic.endsWith("/hb"))) {
     assert.deepEqual(s.options, { qos: 0, retain: false });
   }
   assert.equal(agent.stats.heartbeatsSent, 10);
@@ -218,7 +177,7 @@ Deno.test("a node without required sensors beats without any tick", () => {
   agent.start();
   client.connect();
   clock.advance(100);
-  assert.deepEqual(client.heartbeats("worker-node3"), [1, 2, 3]);
+  assert.deepEqual(heartbeats(client, "worker-node3"), [1, 2, 3]);
 });
 
 Deno.test("no heartbeat before the first tick, none while stale, resumes when ticks return", () => {
@@ -226,26 +185,26 @@ Deno.test("no heartbeat before the first tick, none while stale, resumes when ti
   agent.start();
   client.connect();
   clock.advance(33 * 3);
-  assert.deepEqual(client.heartbeats(), [], "never-seen sensor gates");
+  assert.deepEqual(heartbeats(client), [], "never-seen sensor gates");
   assert.equal(agent.stats.gatedPeriods, 3);
 
   const seq = { n: 0 };
   tickFor(clock, client, 33 * 6, 33, seq); // fresh: beats at every slot
-  const beforeLoss = client.heartbeats().length;
+  const beforeLoss = heartbeats(client).length;
   assert.ok(beforeLoss >= 5, `beats while fresh: ${beforeLoss}`);
 
   // Ticks stop: the tick at t is fresh until t + 150 ms, so at most 4 more slots (33 ms apart).
   clock.advance(600);
-  const afterLoss = client.heartbeats().length;
+  const afterLoss = heartbeats(client).length;
   assert.ok(afterLoss - beforeLoss <= 5, `beats after loss: ${afterLoss - beforeLoss}`);
   const gatedAfter = agent.stats.gatedPeriods;
   assert.ok(gatedAfter >= 3 + 13, `gated periods ${gatedAfter}`);
   clock.advance(330);
-  assert.equal(client.heartbeats().length, afterLoss, "still gated");
+  assert.equal(heartbeats(client).length, afterLoss, "still gated");
   assert.ok(lines.some((l) => l.event === "heartbeat-gated"));
 
   tickFor(clock, client, 33 * 4, 33, seq);
-  const resumed = client.heartbeats();
+  const resumed = heartbeats(client);
   assert.ok(resumed.length > afterLoss, "resumed");
   assert.deepEqual(resumed, resumed.map((_s, i) => i + 1), "seq continues without gaps");
   assert.ok(lines.some((l) => l.event === "heartbeat-resumed"));
@@ -283,11 +242,11 @@ Deno.test("heartbeats are not queued while disconnected", () => {
   const { clock, client, agent } = setup("worker-node3");
   agent.start();
   clock.advance(100);
-  assert.deepEqual(client.heartbeats("worker-node3"), []);
+  assert.deepEqual(heartbeats(client, "worker-node3"), []);
   assert.equal(agent.stats.offlinePeriods, 3);
   client.connect();
   clock.advance(33);
-  assert.deepEqual(client.heartbeats("worker-node3"), [1]);
+  assert.deepEqual(heartbeats(client, "worker-node3"), [1]);
 });
 
 Deno.test("retained or malformed ticks do not refresh the sensor", () => {
@@ -311,6 +270,7 @@ Deno.test("fencing: a higher-epoch promotion naming another node logs fenced onc
   assert.equal(events.length, 1);
   assert.equal(events[0].fenced, true);
   assert.equal(events[0].role, "primary");
+  assert.equal(events[0].placement.deployment, "perception-a");
   assert.equal(events[0].promotion.epoch, 3);
   assert.equal(agent.stats.fenced, 1);
   const fenced = lines.filter((l) => l.event === "fenced");
@@ -388,17 +348,17 @@ Deno.test("stop: retained offline, then a graceful end; idempotent; no beats aft
   const p2 = agent.stop({ timeoutMs: 5 });
   assert.equal(p1, p2);
   await p1;
-  const last = client.sent[client.sent.length - 1];
+  const last = client.published[client.published.length - 1];
   assert.deepEqual(last, {
     topic: "sdv/node/worker-node3/status",
     payload: "offline",
     options: { qos: 1, retain: true },
   });
-  assert.deepEqual(client.ended, [{ force: false }]);
-  const count = client.sent.length;
+  assert.deepEqual(client.endCalls, [false]);
+  const count = client.published.length;
   client.connected = true;
   clock.advance(330);
-  assert.equal(client.sent.length, count);
+  assert.equal(client.published.length, count);
   assert.throws(() => agent.start(), /was stopped/);
 });
 
@@ -406,10 +366,7 @@ Deno.test("stop is bounded: a broker that never acknowledges leads to a forced c
   const { clock, client, agent, lines } = setup("worker-node3");
   agent.start();
   client.connect();
-  client.publish = (topic, message, options) => {
-    client.sent.push({ topic, payload: String(message), options });
-    return client; // never calls back (no PUBACK)
-  };
+  client.holdAcks = true; // the broker never sends PUBACK
   const stopped = agent.stop({ timeoutMs: 200 });
   clock.advance(199);
   let done = false;
@@ -421,13 +378,9 @@ Deno.test("stop is bounded: a broker that never acknowledges leads to a forced c
   for (let i = 0; i < 5; i++) await Promise.resolve();
   clock.advance(0);
   await stopped;
-  assert.deepEqual(client.ended, [{ force: true }]);
+  assert.deepEqual(client.endCalls, [true]);
+  assert.equal(client.on_topic("sdv/node/worker-node3/status").at(-1)?.payload, "offline");
   assert.ok(
     lines.some((l) => l.event === "stop-timeout-forced-close"),
   );
-});
-
-Deno.test("PeriodicSchedule rejects a non-positive period", () => {
-  const clock = new FakeClock();
-  assert.throws(() => new PeriodicSchedule(clock, 0, () => {}), RangeError);
 });

@@ -5,12 +5,13 @@
  *
  * @module
  */
-import type { IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
-import { buildMqttOptions, connectNoDelay } from "../ingest/mqtt_options.ts";
-import type { MqttClientLike } from "../ingest/mqtt_client.ts";
+import type { MqttClientLike } from "../mqtt/client.ts";
+import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
+import { buildTopology } from "../topology/topology.ts";
 import { agentWill, NodeAgent } from "../agent/agent.ts";
+import { openAgentSession } from "../agent/agent_session.ts";
 
 /** Options of {@linkcode agentCommand}. */
 export interface AgentCommandOptions {
@@ -22,8 +23,8 @@ export interface AgentCommandOptions {
   signal: AbortSignal;
   /** Logger for every line, errors included. */
   log: Logger;
-  /** Opens the connection (default `mqtt.connect(config.mqtt.url, options)`); for tests. */
-  connect?: (options: IClientOptions) => MqttClientLike;
+  /** Opens the MQTT session (default `openAgentSession`); for tests. */
+  openClient?: (options: SessionOptions) => MqttClientLike;
 }
 
 /**
@@ -35,13 +36,14 @@ export interface AgentCommandOptions {
  * bad credentials) is fatal, since the client stops retrying.
  *
  * @returns 0 after an ordered shutdown; 1 on a fatal runtime error (MQTT credentials unreadable,
- *   connection refused by the broker); 2 when the node is not configured or its required sensors
- *   are not (the message names the configured nodes). Never throws, never calls `Deno.exit`.
+ *   connection refused by the broker); 2 when the node is not configured (the message names the
+ *   configured nodes). Never throws, never calls `Deno.exit`.
  */
 export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   const { config, nodeName, signal } = opts;
   const log = opts.log.child({ node: nodeName });
-  if (!config.nodes.some((n) => n.name === nodeName)) {
+  const node = buildTopology(config).node(nodeName);
+  if (!node) {
     log.error("unknown-node", {
       error: `node ${JSON.stringify(nodeName)} is not in the config; configured nodes: ${
         config.nodes.map((n) => n.name).join(", ")
@@ -49,30 +51,17 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     });
     return 2;
   }
-  let options: IClientOptions;
+  if (signal.aborted) return 0;
+  const clientId = config.mqtt.clientId ?? `sdv-agent-${nodeName}`;
+  const open = opts.openClient ?? openAgentSession;
+  let client: MqttClientLike;
   try {
-    options = buildMqttOptions(config.mqtt, {
-      clientId: config.mqtt.clientId ?? `sdv-agent-${nodeName}`,
-      will: agentWill(config, nodeName),
-    });
+    client = open({ config: config.mqtt, clientId, will: agentWill(node) });
   } catch (error) {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
     return 1;
   }
-  options.queueQoSZero = false; // a heartbeat sent late is a stale one: never queue
-  let agent: NodeAgent | undefined;
-  let client: MqttClientLike | undefined;
-  const connect = opts.connect ??
-    ((o: IClientOptions): MqttClientLike => connectNoDelay(config.mqtt.url, o));
-  if (signal.aborted) return 0;
-  try {
-    client = connect(options);
-    agent = new NodeAgent({ config, nodeName, client, log: opts.log });
-  } catch (error) {
-    log.error("agent-setup-failed", { error: (error as Error).message });
-    client?.end(true);
-    return 2;
-  }
+  const agent = new NodeAgent({ node, client, log: opts.log });
   let fatal: Error | undefined;
   const outcome = await new Promise<"aborted" | "fatal">((resolve) => {
     client.on("error", (error) => {
@@ -85,7 +74,7 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     signal.addEventListener("abort", () => resolve("aborted"), { once: true });
     // Still in the task that opened the connection: no event can have been missed.
     agent.start();
-    log.info("agent-running", { url: config.mqtt.url, clientId: options.clientId });
+    log.info("agent-running", { url: config.mqtt.url, clientId });
   });
   if (outcome === "fatal") {
     log.error("agent-failed", { error: fatal?.message });

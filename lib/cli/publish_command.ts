@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
-import type { MqttClientLike } from "../ingest/mqtt_client.ts";
+import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
 import { type Fault, parseFault, validateFaults } from "../publisher/faults.ts";
-import { type PublisherReport, runPublisher } from "../publisher/publisher.ts";
+import { type PublisherReport, runPublisher, type SimConnection } from "../publisher/publisher.ts";
+import { buildTopology } from "../topology/topology.ts";
 
 /** Options of {@linkcode publishCommand}. */
 export interface PublishCommandOptions {
@@ -27,8 +27,8 @@ export interface PublishCommandOptions {
   out?: (line: string) => void;
   /** Usage-error line sink (default `console.error`). */
   err?: (line: string) => void;
-  /** Opens one connection per node (default `mqtt.connect`); for tests. */
-  connect?: (options: IClientOptions) => MqttClientLike;
+  /** Opens one connection per node (default `openAgentSession`); for tests. */
+  openClient?: (options: SessionOptions) => SimConnection;
 }
 
 /**
@@ -50,7 +50,8 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
       problems.push((error as Error).message);
     }
   }
-  problems.push(...validateFaults(faults, opts.config));
+  const topology = buildTopology(opts.config);
+  problems.push(...validateFaults(faults, topology));
   if (!(opts.durationMs >= 0) || !Number.isFinite(opts.durationMs)) {
     problems.push(`duration must be a non-negative number of ms, got ${opts.durationMs}`);
   }
@@ -62,11 +63,12 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
   try {
     report = await runPublisher({
       config: opts.config,
+      topology,
       faults,
       durationMs: opts.durationMs,
       signal: opts.signal,
       log: opts.log,
-      connect: opts.connect,
+      openClient: opts.openClient,
     });
   } catch (error) {
     opts.log.error("publisher-failed", { error: (error as Error).message });

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { Config } from "../config/schema.ts";
+import type { Topology } from "../topology/topology.ts";
 
 /** Abrupt TCP close of a node's connection at `atMs` (the broker publishes its Last Will). */
 export interface NodeCrashFault {
@@ -203,37 +203,39 @@ export function parseFault(spec: string): Fault {
 }
 
 /**
- * Checks faults against a configuration.
+ * Checks faults against the vehicle's topology.
  * @returns one human-readable problem per fault that names an unknown node, sensor or workload, or
  *   an `app-hang` of a workload without `appHeartbeat` (which would have no effect); empty when all
  *   are applicable.
  */
-export function validateFaults(faults: readonly Fault[], config: Config): string[] {
-  const nodes = new Set(config.nodes.map((n) => n.name));
-  const sensors = new Set(config.sensors.map((s) => s.name));
+export function validateFaults(faults: readonly Fault[], topology: Topology): string[] {
   const problems: string[] = [];
-  const list = (names: Set<string>) => [...names].join(", ") || "none";
+  const list = (things: readonly { name: string }[]) =>
+    things.map((t) => t.name).join(", ") || "none";
   for (const f of faults) {
     switch (f.kind) {
       case "node-crash":
       case "node-hang":
       case "jitter":
       case "partition":
-        if (!nodes.has(f.node)) {
-          problems.push(`${f.spec}: unknown node ${f.node} (configured: ${list(nodes)})`);
+        if (!topology.node(f.node)) {
+          problems.push(`${f.spec}: unknown node ${f.node} (configured: ${list(topology.nodes)})`);
         }
         break;
       case "sensor-loss":
-        if (!sensors.has(f.sensor)) {
-          problems.push(`${f.spec}: unknown sensor ${f.sensor} (configured: ${list(sensors)})`);
+        if (!topology.sensor(f.sensor)) {
+          problems.push(
+            `${f.spec}: unknown sensor ${f.sensor} (configured: ${list(topology.sensors)})`,
+          );
         }
         break;
       case "app-hang": {
-        const w = config.workloads.find((w) => w.name === f.workload);
+        const w = topology.workload(f.workload);
         if (!w) {
-          const names = new Set(config.workloads.map((w) => w.name));
-          problems.push(`${f.spec}: unknown workload ${f.workload} (configured: ${list(names)})`);
-        } else if (!w.appHeartbeat) {
+          problems.push(
+            `${f.spec}: unknown workload ${f.workload} (configured: ${list(topology.workloads)})`,
+          );
+        } else if (!w.primary.app) {
           problems.push(`${f.spec}: workload ${f.workload} has no appHeartbeat configured`);
         }
         break;

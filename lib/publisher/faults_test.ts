@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigSchema } from "../config/schema.ts";
+import { buildTopology } from "../topology/topology.ts";
 import { parseDurationMs, parseFault, validateFaults } from "./faults.ts";
 
 Deno.test("parseDurationMs: ms, ms suffix and seconds", () => {
@@ -87,7 +88,7 @@ Deno.test("parseFault: clear errors on bad syntax", () => {
 });
 
 Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () => {
-  const config = ConfigSchema.parse({
+  const topology = buildTopology(ConfigSchema.parse({
     nodes: [
       { name: "worker-node2", heartbeatPeriodMs: 33, heartbeatTimeoutMs: 100 },
       { name: "worker-node3", heartbeatPeriodMs: 33, heartbeatTimeoutMs: 100 },
@@ -110,7 +111,7 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
         standby: { deployment: "l-b", node: "worker-node3" },
       },
     ],
-  });
+  }));
   const ok = [
     "node-crash:worker-node2@1s",
     "node-hang:worker-node3@1s",
@@ -119,7 +120,7 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
     "jitter:worker-node3:10",
     "partition:worker-node2@1s+1s",
   ].map(parseFault);
-  assert.deepEqual(validateFaults(ok, config), []);
+  assert.deepEqual(validateFaults(ok, topology), []);
   const problems = validateFaults(
     [
       "node-crash:worker-node9@1s",
@@ -129,7 +130,7 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
       "app-hang:planner@1s",
       "app-hang:logger@1s",
     ].map(parseFault),
-    config,
+    topology,
   );
   assert.equal(problems.length, 6);
   assert.match(problems[0], /node-crash:worker-node9@1s: unknown node worker-node9/);
