@@ -137,6 +137,9 @@ Deno.test({
         reason: "node-expired",
         removeFailed: true,
         nodeFault: true,
+        // decided now: the pods were created seconds ago (≥ 1 s before, Kubernetes timestamps have
+        // second resolution; a real failed instance runs far longer)
+        failedAt: new Date(Date.now() + 1500).toISOString(),
       });
       await reconciler.whenIdle();
       console.log(`converged in ${(performance.now() - tSet).toFixed(1)} ms`);

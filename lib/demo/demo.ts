@@ -147,7 +147,16 @@ async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
       clientId: "sdv-failover-demo",
       will: supervisorWill(config),
     }),
-    reconciler: new DryRunReconciler({ topology, log }),
+    reconciler: ({ onReport }) =>
+      Promise.resolve(
+        new DryRunReconciler({
+          topology,
+          log,
+          onReport,
+          taintKey: config.cluster.taintKey,
+          supervisorId: config.supervisor.id,
+        }),
+      ),
     log,
     onEvent: (e) => events.push(e),
   });

@@ -70,8 +70,8 @@ export function timelineRows(run: DemoRun): TimelineRow[] {
         text: `supervisor  promotion published: ${p.workload} → ${p.activeNode} ` +
           `(epoch ${p.epoch}, ${p.reason})`,
       });
-    } else if (e.type === "fence-done" || e.type === "actions-done") {
-      for (const r of e.results) {
+    } else if (e.type === "reconciled") {
+      for (const r of e.report.results) {
         rows.push({
           atMs: e.atMs,
           text: `reconciler  planned (dry run): ${r.action} ${r.object} — ${r.detail ?? ""}`,
