@@ -301,12 +301,7 @@ async function publishNodes(
   durationMs: number,
 ) {
   const config = ConfigSchema.parse(parseYaml(Deno.readTextFileSync(configPath)));
-  const subset = {
-    ...config,
-    nodes: config.nodes.filter((n) => nodes.includes(n.name)),
-    sensors: config.sensors.filter((s) => nodes.includes(s.node)),
-  };
-  return await runPublisher({ config: subset, faults: faults.map(parseFault), durationMs });
+  return await runPublisher({ config, nodes, faults: faults.map(parseFault), durationMs });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

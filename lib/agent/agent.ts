@@ -26,7 +26,7 @@ import { decodeBeat, decodePromotion, encodeBeat, type Promotion } from "../wire
 import { PeriodicSchedule } from "./periodic_schedule.ts";
 
 /** Default bound of {@linkcode NodeAgent.stop}, in ms. */
-export const DEFAULT_AGENT_STOP_TIMEOUT_MS = 2000;
+const DEFAULT_AGENT_STOP_TIMEOUT_MS = 2000;
 
 /**
  * The Last Will a node agent's connection must carry: retained QoS 1 `offline` on the node's status

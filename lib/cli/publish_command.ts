@@ -82,7 +82,7 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
  * The human-readable summary of a run: a header, one line per node, one line per fault. Times are
  * ms relative to the publisher's start; wall-clock times are ISO 8601 (for cross-process logs).
  */
-export function formatSummary(report: PublisherReport): string[] {
+function formatSummary(report: PublisherReport): string[] {
   const rel = (ms: number | undefined) =>
     ms === undefined ? "never" : `+${(ms - report.startedAtMs).toFixed(1)} ms`;
   const lines = [

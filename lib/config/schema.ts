@@ -27,9 +27,6 @@ export const FailoverActionSchema = z.enum([
 /** One failover action. */
 export type FailoverAction = z.infer<typeof FailoverActionSchema>;
 
-/** Every action, the default for a workload. */
-export const ALL_ACTIONS: readonly FailoverAction[] = FailoverActionSchema.options;
-
 const name = z.string().regex(
   /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
   "must be a DNS-1123 name (lower case letters, digits, '-', '.')",

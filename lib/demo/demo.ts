@@ -23,7 +23,7 @@ import { formatRun } from "./timeline.ts";
 export { demoConfig } from "./demo_config.ts";
 
 /** The fault injected when none is given. */
-export const DEFAULT_DEMO_FAULT = "node-crash:worker-node2@2s";
+const DEFAULT_DEMO_FAULT = "node-crash:worker-node2@2s";
 
 /** How long the publisher goes on after the fault, ms. */
 const AFTER_FAULT_MS = 1500;

@@ -39,7 +39,7 @@ export function failures(events: readonly SupervisorEvent[]): Transition<Target>
 }
 
 /** The timeline rows of a run, in time order. */
-export function timelineRows(run: DemoRun): TimelineRow[] {
+function timelineRows(run: DemoRun): TimelineRow[] {
   const rel = relativeTo(run.report.startedAtMs);
   const rows: TimelineRow[] = [];
   for (const f of run.report.faults) {
@@ -113,7 +113,7 @@ export function causeOf(
 }
 
 /** The latency lines: per failure, fault → expiry, silence, and expiry → promotion received. */
-export function latencyLines(run: DemoRun): string[] {
+function latencyLines(run: DemoRun): string[] {
   const failed = failures(run.events);
   const fault = run.report.faults[0];
   const lines = ["latencies"];

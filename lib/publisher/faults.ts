@@ -103,7 +103,7 @@ export type Fault =
 export type FaultKind = Fault["kind"];
 
 /** The accepted syntaxes, for help texts and error messages. */
-export const FAULT_SYNTAX: readonly string[] = [
+const FAULT_SYNTAX: readonly string[] = [
   "node-crash:NODE@T",
   "node-hang:NODE@T",
   "sensor-loss:SENSOR@T",

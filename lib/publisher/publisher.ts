@@ -42,6 +42,11 @@ export interface PublisherOptions {
   topology?: Topology;
   /** Faults to inject (parsed with `parseFault`). */
   faults: Fault[];
+  /**
+   * Names of the nodes to simulate (default: every node); the others stay silent. Faults must
+   * name simulated nodes (or their sensors and app instances).
+   */
+  nodes?: readonly string[];
   /** How long to publish, ms from the start (after every node connected). */
   durationMs: number;
   /**
@@ -81,10 +86,12 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
   }
   const topology = opts.topology ?? buildTopology(config);
   const problems = validateFaults(faults, topology);
+  const simulated = simulatedNodes(topology, opts.nodes);
+  problems.push(...unsimulatedFaults(faults, topology, simulated));
   if (problems.length > 0) throw new Error(`inapplicable faults: ${problems.join("; ")}`);
 
   const nodes = openNodes({
-    topology,
+    simulated,
     config,
     clock,
     log,
@@ -149,7 +156,8 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
 
 /** What {@linkcode openNodes} needs. */
 interface OpenNodesOptions {
-  topology: Topology;
+  /** The nodes to open a connection for. */
+  simulated: readonly NodeTarget[];
   config: Config;
   clock: Clock;
   log: Logger;
@@ -162,10 +170,10 @@ interface OpenNodesOptions {
  * {@linkcode SimulatedNode}. When one cannot be opened, those opened so far are force-ended.
  */
 function openNodes(options: OpenNodesOptions): Map<NodeTarget, SimulatedNode> {
-  const { topology, config, clock, log } = options;
+  const { simulated, config, clock, log } = options;
   const nodes = new Map<NodeTarget, SimulatedNode>();
   try {
-    for (const node of topology.nodes) {
+    for (const node of simulated) {
       const connection = options.openClient({
         config: config.mqtt,
         clientId: `sdv-sim-${node.name}`,
@@ -180,6 +188,37 @@ function openNodes(options: OpenNodesOptions): Map<NodeTarget, SimulatedNode> {
     throw error;
   }
   return nodes;
+}
+
+/**
+ * The nodes to simulate: those named (in topology order), or every node.
+ * @throws Error naming an unknown node.
+ */
+function simulatedNodes(topology: Topology, names: readonly string[] | undefined): NodeTarget[] {
+  if (!names) return [...topology.nodes];
+  const unknown = names.filter((n) => !topology.node(n));
+  if (unknown.length) throw new Error(`unknown node(s) to simulate: ${unknown.join(", ")}`);
+  return topology.nodes.filter((n) => names.includes(n.name));
+}
+
+/** Problems of faults whose node is not simulated. */
+function unsimulatedFaults(
+  faults: readonly Fault[],
+  topology: Topology,
+  simulated: readonly NodeTarget[],
+): string[] {
+  const problems: string[] = [];
+  for (const f of faults) {
+    const node = "node" in f
+      ? topology.node(f.node)
+      : f.kind === "sensor-loss"
+      ? topology.sensor(f.sensor)?.node
+      : topology.workload(f.workload)?.primary.node;
+    if (node && !simulated.includes(node)) {
+      problems.push(`${f.spec}: node ${node.name} is not simulated`);
+    }
+  }
+  return problems;
 }
 
 /**

@@ -166,3 +166,44 @@ Deno.test("runPublisher rejects inapplicable faults and a bad duration before co
   );
   assert.equal(opened, 0);
 });
+
+Deno.test("runPublisher: only the named nodes are simulated; a fault on another is refused", async () => {
+  const clock = new FakeClock(0);
+  const { sessions, clients, openClient } = fakeSessions();
+  const running = runPublisher({
+    config: testConfig(),
+    nodes: ["worker-node3"],
+    faults: [parseFault("node-crash:worker-node3@50ms")],
+    durationMs: 100,
+    openClient,
+    clock,
+  });
+  await settle();
+  clock.advance(100);
+  const report = await running;
+  assert.deepEqual(sessions.map((s) => s.clientId), ["sdv-sim-worker-node3"]);
+  assert.equal(clients.get("sdv-sim-worker-node2"), undefined, "worker-node2 stays silent");
+  assert.deepEqual(Object.keys(report.nodes), ["worker-node3"]);
+  assert.equal(report.faults.length, 1);
+  await assert.rejects(
+    runPublisher({
+      config: testConfig(),
+      nodes: ["worker-node3"],
+      faults: [parseFault("sensor-loss:cam-front@1s")],
+      durationMs: 100,
+      openClient,
+      clock,
+    }),
+    /cam-front@1s: node worker-node2 is not simulated/,
+  );
+  await assert.rejects(
+    runPublisher({
+      config: testConfig(),
+      nodes: ["nowhere"],
+      faults: [],
+      durationMs: 1,
+      openClient,
+    }),
+    /unknown node\(s\) to simulate: nowhere/,
+  );
+});

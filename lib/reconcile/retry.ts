@@ -48,7 +48,7 @@ export class RetryError extends Error {
 const RETRYABLE = new Set([409, 429, 500, 502, 503, 504]);
 
 /** True when an error with this HTTP status (undefined = no response) may succeed on retry. */
-export function isRetryableStatus(status: number | undefined): boolean {
+function isRetryableStatus(status: number | undefined): boolean {
   return status === undefined || RETRYABLE.has(status);
 }
 

@@ -293,13 +293,8 @@ export function planNode(desired: NodeDesired, view: ClusterView, ctx: PlanConte
   return [{ kind: "fenceNode", node: desired.node, cordon, taint, reason: desired.reason ?? "" }];
 }
 
-/** True when every part of a node's desired fence is observed (see {@linkcode planNode}). */
-export function nodeConverged(desired: NodeDesired, view: ClusterView, ctx: PlanContext): boolean {
-  return planNode(desired, view, ctx).length === 0;
-}
-
 /** The kubectl-style object reference of a step. */
-export function stepObject(step: Step): string {
+function stepObject(step: Step): string {
   switch (step.kind) {
     case "fenceNode":
     case "awaitFence":
@@ -354,7 +349,7 @@ export interface StepEvent {
 }
 
 /** Workloads that allow `events` and have a placement on `node`. */
-export function eventWorkloadsOn(node: NodeTarget): Workload[] {
+function eventWorkloadsOn(node: NodeTarget): Workload[] {
   const out: Workload[] = [];
   for (const p of node.placements) {
     if (p.workload.actions.has("events") && !out.includes(p.workload)) out.push(p.workload);

@@ -31,7 +31,7 @@ import type { Transition } from "../watchdog/watchdog.ts";
 import type { Promotion } from "../wire/wire.ts";
 
 /** Longest wait for the promotions' PUBACK before the API work starts anyway, ms. */
-export const PROMOTION_ACK_WAIT_MS = 5;
+const PROMOTION_ACK_WAIT_MS = 5;
 
 /** A timeline entry of the coordinator (monotonic ms). */
 export type CoordinatorEvent =
