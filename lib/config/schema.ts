@@ -18,7 +18,7 @@ export type Asil = z.infer<typeof AsilSchema>;
 /** The failover actions a workload may allow, executed in this order (see `docs/design.md`). */
 export const FailoverActionSchema = z.enum([
   "promote", // publish the retained MQTT promotion (data-plane switch, fencing epoch)
-  "markDeployments", // annotate standby active / primary failed, persist epoch
+  "markDeployments", // also label the Deployments with their role (the epoch is always persisted)
   "deletePods", // delete the workload's pods on the failed node, grace 0
   "cordon", // mark the failed node unschedulable (node faults only)
   "taint", // add our NoExecute taint to the failed node (node faults only)
