@@ -58,7 +58,7 @@ export function loadConfig(targets: number, brokerUrl: string, prefix: string) {
   return {
     supervisor: {
       id: "load",
-      startupGraceMs: 2000,
+      bootWindowMs: 2000,
       recoveryWindowMs: 1000,
       statsIntervalMs: 1000,
     },

@@ -144,7 +144,7 @@ function writeConfig(
   options: { laneActions?: string[] } = {},
 ): string {
   const config = {
-    supervisor: { id: `acc-${ns}`, startupGraceMs: 1000, recoveryWindowMs: 300 },
+    supervisor: { id: `acc-${ns}`, bootWindowMs: 1000, recoveryWindowMs: 300 },
     mqtt: { url: brokerUrl, topicPrefix: `sdv-${ns}`, keepaliveS: 5 },
     cluster: { kubeconfig, requestTimeoutMs: 2000, retries: 3 },
     nodes: NODES.map((name, i) => ({

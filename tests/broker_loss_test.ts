@@ -19,7 +19,7 @@ Deno.test({
     let broker = await startMosquitto({ workDir: dir, tcpNoDelay: true });
     const port = broker.port;
     const config = {
-      supervisor: { id: "loss", startupGraceMs: 500, barrierTimeoutMs: 100 },
+      supervisor: { id: "loss", bootWindowMs: 500, barrierTimeoutMs: 100 },
       mqtt: { url: broker.url, topicPrefix: "loss", reconnectPeriodMs: 200, keepaliveS: 5 },
       nodes: ["worker-node2", "worker-node3"].map((name) => ({
         name,

@@ -863,7 +863,7 @@ async function roundTrip(
       config,
       [
         "supervisor:",
-        "  startupGraceMs: 600000",
+        "  bootWindowMs: 600000",
         "  barrierTimeoutMs: 3000",
         "  shutdownTimeoutMs: 3000",
         "mqtt:",

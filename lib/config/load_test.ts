@@ -59,7 +59,7 @@ Deno.test("example.yaml loads with the origin's values and the schema's defaults
   assert.equal(pose.namespace, "default"); // default
   assert.deepEqual(pose.standby.sensors, ["camera-node3", "lidar-node3"]);
   assert.equal(pose.appHeartbeat, undefined);
-  assert.equal(config.supervisor.startupGraceMs, 3000);
+  assert.equal(config.supervisor.bootWindowMs, 120_000);
   assert.equal(config.supervisor.barrierTimeoutMs, 200); // default
   assert.equal(config.mqtt.url, "mqtt://127.0.0.1:1883");
   assert.equal(config.cluster.kubeconfig, "/etc/rancher/k3s/k3s.yaml");
@@ -160,9 +160,9 @@ Deno.test("an unknown key is reported at the key, with a suggestion when it is a
   ]);
   assert.equal(
     error.issues[0].message,
-    'unknown key "startupGrace"; did you mean "startupGraceMs"?',
+    'unknown key "bootWindow"; did you mean "bootWindowMs"?',
   );
-  assert.match(error.issues[1].message, /^unknown key "colour" \(allowed: id, startupGraceMs, /);
+  assert.match(error.issues[1].message, /^unknown key "colour" \(allowed: id, bootWindowMs, /);
 });
 
 Deno.test("positions inside flow collections and wrong types at the value", async () => {

@@ -72,7 +72,13 @@ export const ClusterSchema = z.strictObject({
 /** Supervisor-wide timing. */
 export const SupervisorSchema = z.strictObject({
   id: name.default("supervisor"),
-  startupGraceMs: z.number().int().min(0).default(3000),
+  /**
+   * Boot window after the supervisor starts, ms: a target never heard from in it causes no
+   * failure; at its end a never-seen node is reported (no fence) and a workload whose primary
+   * never appeared fails over to a healthy standby. Default 120 s: a Jetson's cold boot (≈ 30–90 s
+   * to a running k3s-agent) plus the agent's own start.
+   */
+  bootWindowMs: z.number().int().min(0).max(3_600_000).default(120_000),
   recoveryWindowMs: z.number().int().min(0).default(1000),
   reactionBudgetMs: positiveMs.default(25),
   lagToleranceMs: positiveMs.default(5),

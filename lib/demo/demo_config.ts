@@ -9,7 +9,7 @@ import { type Config, ConfigSchema } from "../config/schema.ts";
 export function demoConfig(url: string): Config {
   const nodes = ["worker-node1", "worker-node2", "worker-node3"];
   return ConfigSchema.parse({
-    supervisor: { id: "demo", startupGraceMs: 1000 },
+    supervisor: { id: "demo", bootWindowMs: 1000 },
     mqtt: { url },
     nodes: nodes.map((name, i) => ({
       name,

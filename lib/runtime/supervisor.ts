@@ -298,7 +298,7 @@ export class Supervisor {
         return;
       }
       this.#armed = true;
-      const graceMs = this.#config.supervisor.startupGraceMs;
+      const graceMs = this.#config.supervisor.bootWindowMs;
       this.#watchdog.start(graceMs);
       this.#log.info("armed", { targets: this.#watchdog.size, graceMs });
       this.#onEvent({ type: "armed", atMs: this.#clock.nowMs(), targets: this.#watchdog.size });

@@ -8,7 +8,7 @@ import { buildTopology } from "../topology/topology.ts";
 import { Supervisor, type SupervisorEvent } from "./supervisor.ts";
 
 const config = ConfigSchema.parse({
-  supervisor: { id: "sup", startupGraceMs: 100 },
+  supervisor: { id: "sup", bootWindowMs: 100 },
   nodes: ["worker-node2", "worker-node3"].map((name) => ({
     name,
     heartbeatPeriodMs: 10,

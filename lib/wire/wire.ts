@@ -61,10 +61,49 @@ function decodeCanonicalBeat(bytes: Uint8Array): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-/** Decodes a status payload; `undefined` when malformed. */
+/** Decodes a supervisor status payload (`online`/`offline`); `undefined` when malformed. */
 export function decodeStatus(payload: Uint8Array | string): Status | undefined {
   const text = typeof payload === "string" ? payload : textDecoder.decode(payload);
   return text === "online" || text === "offline" ? text : undefined;
+}
+
+/**
+ * A node agent's retained status (topic `{p}/node/{node}/status`, QoS 1, retained):
+ * - `online`: the agent runs and every required sensor of its node is fresh;
+ * - `degraded:<sensor>,<sensor>…`: the agent runs (its heartbeats continue) but these required
+ *   sensors are stale as seen on the node: only the workloads that need them are failed over;
+ * - `draining`: a planned stop (SIGTERM/SIGHUP, an OTA): move the node's active workloads to their
+ *   standbys now; the silence that follows is no fault and fences nothing;
+ * - `offline`: the agent stopped in order after draining, or (as its Last Will) its connection
+ *   broke.
+ */
+export type NodeStatus =
+  | { state: "online" }
+  | { state: "offline" }
+  | { state: "draining" }
+  | { state: "degraded"; stale: string[] };
+
+/** Longest node status payload accepted, bytes (a bound before any parsing). */
+export const MAX_NODE_STATUS_BYTES = 4096;
+
+/** Encodes a node status payload (see {@linkcode NodeStatus}). */
+export function encodeNodeStatus(status: NodeStatus): string {
+  return status.state === "degraded" ? `degraded:${status.stale.join(",")}` : status.state;
+}
+
+/**
+ * Decodes a node status payload; `undefined` when malformed (unknown state, empty or duplicate
+ * sensor names, over {@linkcode MAX_NODE_STATUS_BYTES}). Never throws.
+ */
+export function decodeNodeStatus(payload: Uint8Array | string): NodeStatus | undefined {
+  if (payload.length > MAX_NODE_STATUS_BYTES) return undefined;
+  const text = typeof payload === "string" ? payload : textDecoder.decode(payload);
+  if (text === "online" || text === "offline" || text === "draining") return { state: text };
+  if (!text.startsWith("degraded:")) return undefined;
+  const stale = text.slice("degraded:".length).split(",");
+  if (stale.some((s) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s))) return undefined;
+  if (new Set(stale).size !== stale.length) return undefined;
+  return { state: "degraded", stale };
 }
 
 /**
