@@ -32,8 +32,11 @@
 import type { Clock, TimerHandle } from "../clock/clock.ts";
 import { DeadlineHeap, type HeapEntry } from "./deadline_heap.ts";
 
-/** Supervision state of one target. */
-export type TargetState = "INIT" | "OK" | "EXPIRED" | "RECOVERING";
+/**
+ * Supervision state of one target. `DEACTIVATED` (AUTOSAR WdgM: supervision switched off): a
+ * planned stop; silence is expected and nothing expires until the target heartbeats again.
+ */
+export type TargetState = "INIT" | "OK" | "EXPIRED" | "RECOVERING" | "DEACTIVATED";
 
 /** What kind of thing a target supervises. */
 export type TargetKind = "node" | "sensor" | "app";
@@ -71,6 +74,11 @@ export interface Transition<S extends TargetSpec = TargetSpec> {
   latenessMs?: number;
   /** For expiries: the cause. */
   cause?: ExpiryCause;
+  /**
+   * For expiries: when the passed deadline (or the Last Will) was first noticed, before the
+   * barrier confirmed it (monotonic ms).
+   */
+  noticedAtMs?: number;
   /** True when this is the OK/INIT → EXPIRED edge that should trigger failover. */
   isFailure: boolean;
 }
@@ -91,6 +99,12 @@ export interface WatchdogOptions<S extends TargetSpec = TargetSpec> {
   onTransition: (transition: Transition<S>) => void;
   /** Called once when a barrier did not return within `barrierTimeoutMs`. */
   onIngestStall?: (sinceMs: number) => void;
+  /**
+   * Called after every batch of expiries confirmed together, once all of them are applied: a
+   * decision must see the state after the whole batch (a standby that expires in the same batch as
+   * the active side is not healthy).
+   */
+  onBatchEnd?: () => void;
   /** Barrier used to confirm expiries; without one, passed deadlines expire at once. */
   barrier?: IngestBarrier;
   /** How long a barrier may take before ingest counts as stalled, ms (default 200). */
@@ -135,6 +149,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   readonly #clock: Clock;
   readonly #onTransition: (t: Transition<S>) => void;
   readonly #onIngestStall?: (sinceMs: number) => void;
+  readonly #onBatchEnd?: () => void;
   readonly #barrier?: IngestBarrier;
   readonly #barrierTimeoutMs: number;
   readonly #recoveryWindowMs: number;
@@ -151,6 +166,8 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   #suspended = false;
   #stalled = false;
   #stopped = false;
+  /** End of the boot window (monotonic ms): never-seen targets do not expire before it. */
+  #bootUntilMs = -Infinity;
 
   /** Counters; read-only for callers. */
   readonly stats: WatchdogStats = {
@@ -168,6 +185,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#clock = options.clock;
     this.#onTransition = options.onTransition;
     this.#onIngestStall = options.onIngestStall;
+    this.#onBatchEnd = options.onBatchEnd;
     this.#barrier = options.barrier;
     this.#barrierTimeoutMs = options.barrierTimeoutMs ?? 200;
     this.#recoveryWindowMs = options.recoveryWindowMs ?? 1000;
@@ -209,6 +227,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
    */
   start(graceMs: number): void {
     const nowMs = this.#clock.nowMs();
+    this.#bootUntilMs = nowMs + graceMs;
     for (const t of this.#targets) {
       if (t.state === "INIT" || t.state === "OK") {
         this.#heap.set(t, nowMs + Math.max(graceMs, t.spec.timeoutMs));
@@ -231,6 +250,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
       case "INIT":
         this.#transition(t, "OK", atMs, {});
         break;
+      case "DEACTIVATED":
       case "EXPIRED":
         t.recoveringSinceMs = atMs;
         this.#transition(t, "RECOVERING", atMs, {});
@@ -258,7 +278,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   offline(index: number, atMs: number = this.#clock.nowMs()): void {
     const t = this.#targets[index];
     if (!t || this.#stopped || this.#suspended) return;
-    if (t.state === "EXPIRED" || this.#pending.has(t)) return;
+    if (t.state === "EXPIRED" || t.state === "DEACTIVATED" || this.#pending.has(t)) return;
     this.#heap.delete(t);
     t.pendingDeadlineMs = atMs;
     t.pendingSinceMs = atMs;
@@ -300,6 +320,20 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   }
 
   /**
+   * Switches supervision of a target off (a planned stop): no deadline, no pending expiry, no
+   * transition to EXPIRED while it is silent. Its next heartbeat starts a recovery
+   * (`DEACTIVATED → RECOVERING → OK`). No-op for an EXPIRED or already deactivated target.
+   */
+  deactivate(index: number, atMs: number = this.#clock.nowMs()): void {
+    const t = this.#targets[index];
+    if (!t || this.#stopped || t.state === "EXPIRED" || t.state === "DEACTIVATED") return;
+    this.#heap.delete(t);
+    this.#pending.delete(t);
+    t.pendingCause = undefined;
+    this.#transition(t, "DEACTIVATED", atMs, {});
+  }
+
+  /**
    * Suspends supervision (the broker connection is lost: no heartbeat can arrive, so silence
    * proves nothing). Pending expiries are dropped; states are kept.
    */
@@ -313,8 +347,9 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   }
 
   /**
-   * Resumes after {@linkcode Watchdog.suspend}: every target not EXPIRED gets a fresh deadline
-   * `max(graceMs, timeoutMs)` from now, so the outage itself is not counted as silence.
+   * Resumes after {@linkcode Watchdog.suspend}: every supervised target (not EXPIRED, not
+   * DEACTIVATED) gets a fresh deadline `max(graceMs, timeoutMs)` from now, so the outage itself
+   * is not counted as silence; a target never seen keeps at least the rest of the boot window.
    */
   resume(graceMs: number): void {
     if (!this.#suspended || this.#stopped) return;
@@ -322,7 +357,10 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#stalled = false;
     const nowMs = this.#clock.nowMs();
     for (const t of this.#targets) {
-      if (t.state !== "EXPIRED") this.#heap.set(t, nowMs + Math.max(graceMs, t.spec.timeoutMs));
+      if (t.state === "EXPIRED" || t.state === "DEACTIVATED") continue;
+      let deadlineMs = nowMs + Math.max(graceMs, t.spec.timeoutMs);
+      if (t.state === "INIT") deadlineMs = Math.max(deadlineMs, this.#bootUntilMs);
+      this.#heap.set(t, deadlineMs);
     }
     this.#arm();
   }
@@ -474,16 +512,18 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
       t.pendingCause = undefined;
       this.#expire(t, nowMs, t.pendingDeadlineMs, cause);
     }
+    if (batch.length) this.#onBatchEnd?.();
   }
 
   #expire(t: Target<S>, nowMs: number, deadlineMs: number, cause: ExpiryCause): void {
     const from = t.state;
-    if (from === "EXPIRED") return;
+    if (from === "EXPIRED" || from === "DEACTIVATED") return;
     const isFailure = from === "OK" || from === "INIT";
     if (isFailure) this.stats.expiries++;
     this.#transition(t, "EXPIRED", nowMs, {
       deadlineMs,
       latenessMs: nowMs - deadlineMs,
+      noticedAtMs: t.pendingSinceMs,
       cause,
       isFailure,
     });
@@ -493,7 +533,9 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     t: Target<S>,
     to: TargetState,
     atMs: number,
-    extra: Partial<Pick<Transition, "deadlineMs" | "latenessMs" | "cause" | "isFailure">>,
+    extra: Partial<
+      Pick<Transition, "deadlineMs" | "latenessMs" | "cause" | "isFailure" | "noticedAtMs">
+    >,
   ): void {
     const from = t.state;
     t.state = to;
