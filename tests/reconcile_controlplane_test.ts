@@ -122,6 +122,9 @@ Deno.test({
 
       const lane = topology.workloads[0];
       const node1 = topology.node("worker-node1")!;
+      // decided now: the pods were created seconds ago (≥ 1 s before, Kubernetes timestamps have
+      // second resolution; a real failed instance runs far longer)
+      const failedAt = new Date(Date.now() + 1500).toISOString();
       const tSet = performance.now();
       reconciler.setNode({
         node: node1,
@@ -137,9 +140,7 @@ Deno.test({
         reason: "node-expired",
         removeFailed: true,
         nodeFault: true,
-        // decided now: the pods were created seconds ago (≥ 1 s before, Kubernetes timestamps have
-        // second resolution; a real failed instance runs far longer)
-        failedAt: new Date(Date.now() + 1500).toISOString(),
+        failedAt,
       });
       await reconciler.whenIdle();
       console.log(`converged in ${(performance.now() - tSet).toFixed(1)} ms`);
@@ -184,6 +185,7 @@ Deno.test({
         epoch: 1,
         active: "standby",
         reason: "node-expired",
+        failedAt,
       });
 
       // Someone removes our taint: the reconciler puts it back (it keeps the cluster converged).
