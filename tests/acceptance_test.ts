@@ -623,7 +623,7 @@ Deno.test({
       );
 
       await t.step(
-        "node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; repeats change nothing",
+        "node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; back: unfenced; again: fenced, no new failover; a restart changes nothing",
         async () => {
           const ns = "acc-crash";
           let restarted: Awaited<ReturnType<typeof startSupervisor>> | undefined;
@@ -684,12 +684,63 @@ Deno.test({
             assert.ok(nodeEvents.length >= 1, "node Event recorded");
             record("node-crash", sup.lines, watch.received);
 
-            // --- a second expiry of the same node changes nothing
+            // --- the node comes back: unfenced (undo); it crashes again: no new failover (its
+            // instances are standbys now), fenced again after the confirmation window
             // What the runtime writes (controllers keep updating status, resourceVersions and
             // their own Events, which is not ours to freeze): our annotations and their managed
             // timestamps, our Events, the node's spec.
             const ours = (d: Awaited<ReturnType<typeof annotations>>) =>
               Object.entries(d.annotations).filter(([k]) => k.startsWith("sdv-failover.io/"));
+            const fencedNow = async () => {
+              const spec = (await admin.core.readNode({ name: "worker-node2" })).spec;
+              return spec?.unschedulable === true &&
+                (spec.taints ?? []).some((x) => x.key === "sdv-failover.io/unreachable");
+            };
+            const live = () => watch.received.filter((r) => !r.retained).length;
+            const liveBefore = live();
+            const deploymentsBefore = (await Promise.all(
+              WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) =>
+                annotations(admin, ns, n)
+              ),
+            )).map(ours);
+            // worker-node2's agent comes back (RECOVERING → OK), then crashes again
+            const back = publishNodes(
+              cfg,
+              ["worker-node2"],
+              ["node-crash:worker-node2@1500ms"],
+              2000,
+            );
+            await sup.waitFor(
+              (l) => l.event === "unfence" && l.node === "worker-node2",
+              5000,
+              "unfence of worker-node2 once OK for the recovery window",
+            );
+            await until("our cordon and taint removed", 5000, async () =>
+              (await fencedNow()) ? undefined : true);
+            await back;
+            await sup.waitFor(
+              (l) =>
+                l.event === "expired" && l.target === "node/worker-node2" && l.tMs > expired!.tMs,
+              5000,
+              "second expiry of worker-node2",
+            );
+            await sup.waitFor(
+              (l) => l.event === "fence-pending" && l.node === "worker-node2",
+              2000,
+              "fence waits: the expiry moved no workload",
+            );
+            await until("fenced again after the confirmation window", 6000, async () =>
+              (await fencedNow()) ? true : undefined);
+            assert.equal(live(), liveBefore, "no new promotion");
+            assert.deepEqual(
+              (await Promise.all(
+                WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) =>
+                  annotations(admin, ns, n)
+                ),
+              )).map(ours),
+              deploymentsBefore,
+              "epochs unchanged",
+            );
             const snapshot = async () => ({
               deployments: (await Promise.all(
                 WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) =>
@@ -711,20 +762,8 @@ Deno.test({
               ].filter((e) => e.source?.component === "sdv-failover").length,
               node: (await admin.core.readNode({ name: "worker-node2" })).spec,
             });
-            const before = await snapshot();
-            const live = () => watch.received.filter((r) => !r.retained).length;
-            const liveBefore = live();
-            // worker-node2's agent comes back (RECOVERING → OK), then crashes again
-            await publishNodes(cfg, ["worker-node2"], ["node-crash:worker-node2@1500ms"], 2000);
-            await sup.waitFor(
-              (l) =>
-                l.event === "expired" && l.target === "node/worker-node2" && l.tMs > expired!.tMs,
-              5000,
-              "second expiry of worker-node2",
-            );
             await sleep(500);
-            assert.equal(live(), liveBefore, "no new promotion");
-            assert.deepEqual(await snapshot(), before, "no API change");
+            const before = await snapshot();
 
             // --- a restart of the runtime changes nothing either
             assert.equal(await sup.stop(), 0);

@@ -80,6 +80,19 @@ export const SupervisorSchema = z.strictObject({
    */
   bootWindowMs: z.number().int().min(0).max(3_600_000).default(120_000),
   recoveryWindowMs: z.number().int().min(0).default(1000),
+  /**
+   * Mass expiry: when more than this share of the nodes expires within one node timeout, it is
+   * suspected to be the infrastructure (broker, network, the supervisor itself), not the nodes:
+   * promotions to healthy standbys still go out, but nothing is fenced or deleted until the nodes
+   * stayed silent for `fenceConfirmationMs`. Default 0.5, in line with Kubernetes (evictions stop
+   * at ≥ 55 % unhealthy) and medik8s NodeHealthCheck (`minHealthy` 51 %).
+   */
+  massExpiryShare: z.number().min(0).max(1).default(0.5),
+  /**
+   * How long a node must stay silent before it is fenced when its expiry is suspect (mass
+   * expiry) or moved no workload (nothing gained by hurrying), ms.
+   */
+  fenceConfirmationMs: z.number().int().min(0).max(3_600_000).default(2000),
   reactionBudgetMs: positiveMs.default(25),
   lagToleranceMs: positiveMs.default(5),
   barrierTimeoutMs: positiveMs.default(200),

@@ -12,7 +12,22 @@ import type { Clock } from "../clock/clock.ts";
 import type { IncomingPacket } from "../mqtt/client.ts";
 import type { NodeTarget, Target, Topology, Workload } from "../topology/topology.ts";
 import type { Watchdog } from "../watchdog/watchdog.ts";
-import { decodeBeat, decodePromotion, decodeStatus, type Promotion } from "../wire/wire.ts";
+import {
+  decodeBeat,
+  decodeNodeStatus,
+  decodePromotion,
+  MAX_NODE_STATUS_BYTES,
+  type NodeStatus,
+  type Promotion,
+} from "../wire/wire.ts";
+
+/**
+ * Longest heartbeat, tick or barrier payload accepted, bytes: checked before any parsing, so a
+ * flood of oversized messages costs a length comparison each (the canonical `{"seq":n}` is ≤ 27).
+ */
+export const MAX_BEAT_BYTES = 256;
+/** Longest promotion payload accepted, bytes (checked before parsing). */
+export const MAX_PROMOTION_BYTES = 4096;
 
 /** Ingest counters (exported as the `stats` log line and, later, metrics). */
 export interface IngestStats {
@@ -22,6 +37,8 @@ export interface IngestStats {
   reconnects: number;
   /** Live Last Wills left to the deadline because they came right after a broker reconnect. */
   lastWillsDeferred: number;
+  /** Payloads over their size bound, dropped unparsed (also counted in `malformed`). */
+  oversized: number;
 }
 
 type Route =
@@ -39,6 +56,21 @@ export interface IngestOptions {
   clock: Clock;
   /** A well-formed promotion was received on a workload's promotion topic. */
   onPromotion: (workload: Workload, promotion: Promotion, retained: boolean) => void;
+  /**
+   * A node status other than a live `offline` (those are Last Wills or ordered stops and handled
+   * here: see {@linkcode IngestOptions.isDraining}).
+   */
+  onNodeStatus: (node: NodeTarget, status: NodeStatus, retained: boolean) => void;
+  /** True while the node announced a planned stop: its live `offline` then ends supervision. */
+  isDraining: (node: NodeTarget) => boolean;
+  /** A draining node went offline: switch its supervision off (no expiry, no fence). */
+  onDrained: (node: NodeTarget) => void;
+  /**
+   * After an outage longer than 1 s, the time every target gets before it can expire, ms: clients
+   * whose keepalive ran out during a long broker stall or restart are still reconnecting
+   * (default 2000: twice mqtt.js's reconnect period here plus one second).
+   */
+  reconnectAllowanceMs?: number;
   /** Supervision was suspended (broker lost or stalled). */
   onFault: (why: string) => void;
   /** Supervision resumed. */
@@ -54,6 +86,7 @@ export class Ingest {
     unknownTopic: 0,
     reconnects: 0,
     lastWillsDeferred: 0,
+    oversized: 0,
   };
   /** Every topic to subscribe to (exact topics, no wildcards). */
   readonly subscriptions: readonly string[];
@@ -63,6 +96,7 @@ export class Ingest {
   readonly #options: IngestOptions;
   readonly #longestNodeTimeoutMs: number;
   #fault = false;
+  #faultSinceMs = 0;
   /** Until then (monotonic ms) a live Last Will does not expire a node at once. */
   #lastWillQuietUntilMs = -Infinity;
 
@@ -99,6 +133,16 @@ export class Ingest {
     if (this.#fault && connected && route.kind !== "promotion") {
       this.restore("messages flowing again");
     }
+    const bound = route.kind === "promotion"
+      ? MAX_PROMOTION_BYTES
+      : route.kind === "status"
+      ? MAX_NODE_STATUS_BYTES
+      : MAX_BEAT_BYTES;
+    if (payload.length > bound) {
+      this.stats.oversized++;
+      this.stats.malformed++;
+      return;
+    }
     switch (route.kind) {
       case "beat":
         if (decodeBeat(payload) === undefined) {
@@ -108,15 +152,19 @@ export class Ingest {
         this.#watchdog.heartbeatAt(route.target.index, nowMs);
         break;
       case "status": {
-        const status = decodeStatus(payload);
+        const status = decodeNodeStatus(payload);
         if (status === undefined) {
           this.stats.malformed++;
           return;
         }
-        // A retained `offline` is history from before we subscribed, not news: the deadline
-        // decides. A live one is the broker telling us the node's connection broke.
-        if (status === "offline" && !packet.retain) {
-          if (nowMs < this.#lastWillQuietUntilMs) this.stats.lastWillsDeferred++;
+        if (status.state !== "offline") {
+          this.#options.onNodeStatus(route.node, status, packet.retain === true);
+        } else if (!packet.retain) {
+          // A retained `offline` is history from before we subscribed, not news: the deadline
+          // decides. A live one is the broker telling us the node's connection broke — or the
+          // end of an announced planned stop.
+          if (this.#options.isDraining(route.node)) this.#options.onDrained(route.node);
+          else if (nowMs < this.#lastWillQuietUntilMs) this.stats.lastWillsDeferred++;
           else this.#watchdog.offline(route.node.index, nowMs);
         }
         break;
@@ -147,21 +195,27 @@ export class Ingest {
   fault(why: string): void {
     if (this.#fault) return;
     this.#fault = true;
+    this.#faultSinceMs = this.#clock.nowMs();
     this.#watchdog.suspend();
     this.#options.onFault(why);
   }
 
   /**
    * Ingest is trustworthy again: every target gets one full timeout from now (the outage is not
-   * counted as silence), and for one node timeout a live Last Will waits for the deadline:
-   * clients reconnecting to a restarted broker race their own stale sessions, and a session
-   * takeover publishes the old connection's Last Will although the node is alive.
+   * counted as silence) — after an outage longer than 1 s at least `reconnectAllowanceMs` —, and
+   * for as long a live Last Will waits for the deadline: clients reconnecting to a restarted
+   * broker race their own stale sessions, and a session takeover publishes the old connection's
+   * Last Will although the node is alive.
    */
   restore(why: string): void {
     if (!this.#fault) return;
     this.#fault = false;
-    this.#watchdog.resume(0);
-    this.#lastWillQuietUntilMs = this.#clock.nowMs() + this.#longestNodeTimeoutMs;
-    this.#options.onRestored(why, this.#longestNodeTimeoutMs);
+    const nowMs = this.#clock.nowMs();
+    const outageMs = nowMs - this.#faultSinceMs;
+    const graceMs = outageMs > 1000 ? this.#options.reconnectAllowanceMs ?? 2000 : 0;
+    this.#watchdog.resume(graceMs);
+    const quietMs = Math.max(this.#longestNodeTimeoutMs, graceMs);
+    this.#lastWillQuietUntilMs = nowMs + quietMs;
+    this.#options.onRestored(why, quietMs);
   }
 }

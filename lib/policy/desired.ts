@@ -18,6 +18,8 @@ export interface Trigger {
   cause: ExpiryCause;
   /** When the expiry was confirmed. */
   expiredAtMs: number;
+  /** When the passed deadline (or Last Will) was first noticed, before the confirmation. */
+  noticedAtMs?: number;
   lastHeartbeatAtMs: number | undefined;
   deadlineMs: number | undefined;
   latenessMs: number | undefined;

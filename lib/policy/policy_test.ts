@@ -106,11 +106,133 @@ Deno.test("a repeated expiry of the same node plans no failover, only the same f
   assert.equal(p.workload(lane).epoch, 1);
 });
 
-Deno.test("a node whose workloads already moved (sensor/app expiry) is still fenced on its own expiry", () => {
-  const p = policy();
+Deno.test("a node whose expiry moved no workload is fenced only after a confirmation window", () => {
+  let healthy = true;
+  const p = new FailoverPolicy({
+    topology: topo,
+    isHealthy: (t) => t.label !== "node/worker-node2" || healthy,
+    fenceConfirmationMs: 2000,
+  });
   p.onFailure(fail("sensor/lidar-node2"));
   p.onFailure(fail("app/lane-detection/worker-node2"));
-  assert.deepEqual(kinds(p.onFailure(fail("node/worker-node2"))), ["fence"]);
+  healthy = false;
+  const [pending] = p.onFailure(fail("node/worker-node2"));
+  assert.ok(pending.kind === "fence-pending");
+  assert.equal(pending.why, "no-workload-moved");
+  assert.equal(pending.confirmAfterMs, 2000);
+  assert.equal(p.node(topo.node("worker-node2")!).fenced, false, "not yet");
+  const confirmed = p.confirm(topo.node("worker-node2")!);
+  assert.equal(confirmed.node?.fenced, true, "still silent: fenced");
+});
+
+Deno.test("a pending fence is dropped when the node comes back within the window", () => {
+  let healthy = false;
+  const p = new FailoverPolicy({
+    topology: topo,
+    isHealthy: (t) => t.label !== "node/worker-node2" || healthy,
+  });
+  p.onFailure(fail("sensor/lidar-node2"));
+  p.onFailure(fail("app/lane-detection/worker-node2"));
+  assert.equal(p.onFailure(fail("node/worker-node2"))[0].kind, "fence-pending");
+  healthy = true;
+  assert.deepEqual(p.confirm(topo.node("worker-node2")!), { workloads: [] });
+  assert.equal(p.node(topo.node("worker-node2")!).fenced, false);
+});
+
+Deno.test("never seen in the boot window: no fence; workloads move to a healthy standby", () => {
+  const p = policy(["node/worker-node2"]);
+  const ds = p.onFailure(fail("node/worker-node2", "never-seen"));
+  assert.deepEqual(kinds(ds), ["never-seen", "failover", "failover"]);
+  for (const d of ds) {
+    if (d.kind !== "failover") continue;
+    assert.equal(d.desired.reason, "node-never-seen");
+    assert.equal(d.desired.nodeFault, false);
+    assert.equal(d.desired.removeFailed, false, "its pods may still be starting");
+  }
+  assert.equal(p.node(topo.node("worker-node2")!).fenced, false);
+});
+
+Deno.test("planned stop: workloads move first, no fence, no pod removal; its silence fences nothing", () => {
+  const unhealthy = new Set<string>();
+  const p = new FailoverPolicy({ topology: topo, isHealthy: (t) => !unhealthy.has(t.label) });
+  const n2 = topo.node("worker-node2")!;
+  const ds = p.onPlannedStop(n2);
+  assert.deepEqual(kinds(ds), ["failover", "failover"]);
+  for (const d of ds) {
+    assert.ok(d.kind === "failover");
+    assert.equal(d.desired.reason, "planned-stop");
+    assert.equal(d.desired.removeFailed, false);
+  }
+  assert.ok(p.isDraining(n2));
+  unhealthy.add("node/worker-node2");
+  assert.deepEqual(p.onFailure(fail("node/worker-node2", "offline")), [], "gone as announced");
+  assert.equal(p.node(n2).fenced, false);
+  unhealthy.delete("node/worker-node2");
+  assert.equal(p.onRecovered(n2), undefined, "back: nothing to unfence");
+  assert.ok(!p.isDraining(n2));
+});
+
+Deno.test("mass expiry: promotions to healthy standbys go out, fences and pod removal wait", () => {
+  const down = new Set(["node/worker-node1", "node/worker-node2"]);
+  const p = new FailoverPolicy({ topology: topo, isHealthy: (t) => !down.has(t.label) });
+  const ds = p.onFailures([fail("node/worker-node1"), fail("node/worker-node2")]);
+  // worker-node1 hosts no workload (nothing to fence); worker-node2's fence waits
+  assert.deepEqual(kinds(ds), ["fence-pending", "failover", "failover"]);
+  assert.ok(ds[0].kind === "fence-pending" && ds[0].why === "mass-expiry");
+  for (const d of ds) {
+    if (d.kind === "failover") {
+      assert.equal(d.desired.removeFailed, false, "pods wait for the confirmation");
+      assert.equal(d.desired.epoch, 1, "the data-plane switch is not delayed");
+    }
+  }
+  const confirmed = p.confirm(topo.node("worker-node2")!);
+  assert.equal(confirmed.node?.fenced, true);
+  assert.deepEqual(confirmed.workloads.map((w) => [w.workload.name, w.removeFailed]), [
+    ["lane-detection", true],
+    ["pose-estimation", true],
+  ]);
+});
+
+Deno.test("a standby that expires in the same batch is not promoted", () => {
+  const down = new Set(["node/worker-node2", "node/worker-node3"]);
+  const p = new FailoverPolicy({ topology: topo, isHealthy: (t) => !down.has(t.label) });
+  const ds = p.onFailures([fail("node/worker-node2"), fail("node/worker-node3")]);
+  assert.ok(ds.filter((d) => d.kind === "failover").length === 0, "nothing promoted");
+  assert.ok(ds.some((d) => d.kind === "blocked" && d.workload === lane));
+});
+
+Deno.test("a standby not ready in the cluster blocks the failover and says why", () => {
+  const p = new FailoverPolicy({
+    topology: topo,
+    isHealthy: () => true,
+    isReady: (pl) =>
+      pl.deployment === "lane-standby"
+        ? { ready: false, why: "no pod of lane-standby on worker-node3" }
+        : { ready: true },
+  });
+  const blocked = p.onFailure(fail("app/lane-detection/worker-node2"));
+  assert.equal(blocked[0].kind, "blocked");
+  assert.ok(blocked[0].kind === "blocked");
+  assert.match(blocked[0].why, /not ready in the cluster: no pod of lane-standby on worker-node3/);
+});
+
+Deno.test("undo: a fenced node OK again is unfenced; the next fault of the new active fails back", () => {
+  const down = new Set<string>();
+  const p = new FailoverPolicy({ topology: topo, isHealthy: (t) => !down.has(t.label) });
+  const n2 = topo.node("worker-node2")!;
+  down.add("node/worker-node2");
+  p.onFailure(fail("node/worker-node2"));
+  assert.equal(p.node(n2).fenced, true);
+  // a fenced standby is not trusted even with heartbeats
+  down.delete("node/worker-node2");
+  const blocked = p.onFailure(fail("app/lane-detection/worker-node3"));
+  assert.ok(blocked[0].kind === "blocked" && /node worker-node2 is fenced/.test(blocked[0].why));
+  const unfenced = p.onRecovered(n2);
+  assert.deepEqual([unfenced?.fenced, unfenced?.cordon, unfenced?.taint], [false, false, false]);
+  const back = p.onFailure(fail("node/worker-node3")).find((d) => d.kind === "failover");
+  assert.ok(back && back.kind === "failover");
+  assert.equal(back.desired.active, "primary");
+  assert.equal(back.desired.epoch, 2);
 });
 
 Deno.test("sensor expiry fails over only the workloads needing it, no node fence", () => {

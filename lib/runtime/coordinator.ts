@@ -26,7 +26,7 @@ import type {
   ReconcileReport,
   StepResult,
 } from "../reconcile/reconciler.ts";
-import type { Target, Workload } from "../topology/topology.ts";
+import type { NodeTarget, Target, Workload } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
 import type { Promotion } from "../wire/wire.ts";
 
@@ -36,6 +36,8 @@ const PROMOTION_ACK_WAIT_MS = 5;
 /** A timeline entry of the coordinator (monotonic ms). */
 export type CoordinatorEvent =
   | { type: "blocked"; atMs: number; decision: Extract<Decision, { kind: "blocked" }> }
+  | { type: "fence-pending"; atMs: number; decision: Extract<Decision, { kind: "fence-pending" }> }
+  | { type: "unfence"; atMs: number; node: NodeTarget; why: string }
   | { type: "promotion-sent"; atMs: number; desired: WorkloadDesired; promotion: Promotion }
   | { type: "promotion-acked"; atMs: number; workload: Workload; epoch: number }
   | { type: "reconciled"; atMs: number; report: ReconcileReport };
@@ -62,6 +64,8 @@ export class FailoverCoordinator {
   #reconciler: ClusterReconciler | undefined;
   /** Failures confirmed before the cluster state was adopted; decided once it is. */
   #deferred: Transition<Target>[] | undefined = [];
+  /** Confirmation timers of pending fences. */
+  readonly #confirmTimers = new Map<NodeTarget, unknown>();
   /** Epoch (workload) or fence trigger (node) whose first pass was already logged as done. */
   readonly #reported = new WeakMap<object, unknown>();
   #closed = false;
@@ -125,7 +129,7 @@ export class FailoverCoordinator {
       })),
       deferredFailures: deferred.length,
     });
-    for (const t of deferred) this.onFailure(t);
+    if (deferred.length) this.onFailures(deferred);
   }
 
   /** A retained or live promotion was seen on the bus: adopt a higher epoch. */
@@ -156,14 +160,93 @@ export class FailoverCoordinator {
     }
   }
 
-  /** A confirmed failure (OK/INIT → EXPIRED): decide and act, or wait for the cluster state. */
+  /** A confirmed failure (OK/INIT → EXPIRED); see {@linkcode FailoverCoordinator.onFailures}. */
   onFailure(t: Transition<Target>): void {
+    this.onFailures([t]);
+  }
+
+  /**
+   * A batch of failures confirmed together: decide on the state after the whole batch and act,
+   * or wait for the cluster state.
+   */
+  onFailures(batch: readonly Transition<Target>[]): void {
     if (this.#closed) return;
     if (this.#deferred) {
-      this.#deferred.push(t);
+      this.#deferred.push(...batch);
       return;
     }
-    const decisions = this.#policy.onFailure(t);
+    this.#act(this.#policy.onFailures(batch));
+  }
+
+  /** A node announced a planned stop: move its active workloads now, fence nothing. */
+  onPlannedStop(node: NodeTarget): void {
+    if (this.#closed) return;
+    this.#log.info("planned-stop", { node: node.name });
+    if (this.#deferred) {
+      // before the cluster state is known no epoch can be issued; the node's silence is no fault
+      this.#policy.onPlannedStop(node);
+      return;
+    }
+    this.#act(this.#policy.onPlannedStop(node));
+  }
+
+  /**
+   * A node is OK again (and its required sensors): cancel a pending fence, unfence what we
+   * fenced (its instances become the standbys of the workloads that left it).
+   */
+  onRecovered(node: NodeTarget): void {
+    if (this.#closed) return;
+    this.#cancelConfirm(node);
+    const desired = this.#policy.onRecovered(node);
+    if (desired) this.#unfence(desired, "node OK again for the recovery window");
+  }
+
+  /** An operator asked to unfence a node (`sdv-failover unfence`). */
+  onUnfenceRequest(node: NodeTarget, requestedAt: string): void {
+    if (this.#closed) return;
+    this.#cancelConfirm(node);
+    const desired = this.#policy.unfence(node);
+    if (desired) this.#unfence(desired, `operator request at ${requestedAt}`);
+    else this.#log.info("unfence-ignored", { node: node.name, why: "not fenced by us" });
+  }
+
+  #unfence(desired: NodeDesired, why: string): void {
+    this.#log.info("unfence", { node: desired.node.name, why });
+    this.#onEvent({ type: "unfence", atMs: this.#clock.nowMs(), node: desired.node, why });
+    this.#reconciler?.setNode(desired);
+  }
+
+  #cancelConfirm(node: NodeTarget): void {
+    const timer = this.#confirmTimers.get(node);
+    if (timer !== undefined) this.#clock.clearTimer(timer);
+    this.#confirmTimers.delete(node);
+  }
+
+  /** Schedules the confirmation of a pending fence. */
+  #scheduleConfirm(d: Extract<Decision, { kind: "fence-pending" }>): void {
+    this.#cancelConfirm(d.node);
+    this.#confirmTimers.set(
+      d.node,
+      this.#clock.setTimer(() => {
+        this.#confirmTimers.delete(d.node);
+        if (this.#closed) return;
+        const confirmed = this.#policy.confirm(d.node);
+        if (!confirmed.node && confirmed.workloads.length === 0) {
+          this.#log.info("fence-cancelled", { node: d.node.name, why: "node back within the window" });
+          return;
+        }
+        this.#log.warn("fence-confirmed", {
+          node: d.node.name,
+          silentForMs: d.confirmAfterMs,
+          why: d.why,
+        });
+        if (confirmed.node) this.#reconciler?.setNode(confirmed.node);
+        for (const w of confirmed.workloads) this.#reconciler?.setWorkload(w);
+      }, d.confirmAfterMs),
+    );
+  }
+
+  #act(decisions: Decision[]): void {
     const promoted: Promise<unknown>[] = [];
     for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.desired));
     const reconciler = this.#reconciler!;
@@ -177,15 +260,35 @@ export class FailoverCoordinator {
     if (promoted.length) this.#firstOf(Promise.all(promoted), PROMOTION_ACK_WAIT_MS).then(converge);
     else converge();
     for (const d of decisions) {
-      if (d.kind !== "blocked") continue;
-      this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision: d });
-      queueMicrotask(() =>
-        this.#log.error("failover-blocked", {
-          workload: d.workload.name,
-          reason: d.reason,
-          why: d.why,
-        })
-      );
+      if (d.kind === "fence-pending") {
+        this.#scheduleConfirm(d);
+        this.#onEvent({ type: "fence-pending", atMs: this.#clock.nowMs(), decision: d });
+        queueMicrotask(() =>
+          this.#log.warn("fence-pending", {
+            node: d.node.name,
+            reason: d.reason,
+            why: d.why,
+            confirmAfterMs: d.confirmAfterMs,
+            ...(d.why === "mass-expiry" ? { suspected: "infrastructure fault" } : {}),
+          })
+        );
+      } else if (d.kind === "never-seen") {
+        queueMicrotask(() =>
+          this.#log.warn("node-never-seen", {
+            node: d.node.name,
+            action: "no fence: it may still be booting",
+          })
+        );
+      } else if (d.kind === "blocked") {
+        this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision: d });
+        queueMicrotask(() =>
+          this.#log.error("failover-blocked", {
+            workload: d.workload.name,
+            reason: d.reason,
+            why: d.why,
+          })
+        );
+      }
     }
   }
 
@@ -251,6 +354,7 @@ export class FailoverCoordinator {
   /** Stops deciding (shutdown). */
   close(): void {
     this.#closed = true;
+    for (const node of [...this.#confirmTimers.keys()]) this.#cancelConfirm(node);
   }
 
   /** Publishes the retained QoS 1 promotion; resolves on PUBACK (or error). */

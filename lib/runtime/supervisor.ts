@@ -29,7 +29,12 @@ import type { WillOptions } from "../mqtt/options.ts";
 import { FailoverPolicy } from "../policy/policy.ts";
 import type { ClusterReconciler, ReconcileReport } from "../reconcile/reconciler.ts";
 import { supervisorStatusTopic } from "../topology/topics.ts";
-import { buildTopology, type Target, type Topology } from "../topology/topology.ts";
+import {
+  buildTopology,
+  type NodeTarget,
+  type Target,
+  type Topology,
+} from "../topology/topology.ts";
 import { type Transition, Watchdog } from "../watchdog/watchdog.ts";
 import { encodeBeat } from "../wire/wire.ts";
 import { type CoordinatorEvent, FailoverCoordinator, round } from "./coordinator.ts";
@@ -46,10 +51,14 @@ export type SupervisorEvent =
 /** The supervisor's lifecycle. */
 export type SupervisorState = "created" | "starting" | "running" | "stopping" | "stopped";
 
-/** Builds the reconciler once the supervisor is armed; `onReport` receives every pass. */
-export type ReconcilerFactory = (
-  hooks: { onReport: (report: ReconcileReport) => void },
-) => Promise<ClusterReconciler>;
+/**
+ * Builds the reconciler once the supervisor is armed; `onReport` receives every pass,
+ * `onUnfenceRequest` every operator request to unfence a node (`sdv-failover unfence`).
+ */
+export type ReconcilerFactory = (hooks: {
+  onReport: (report: ReconcileReport) => void;
+  onUnfenceRequest: (node: NodeTarget, requestedAt: string) => void;
+}) => Promise<ClusterReconciler>;
 
 /** Options of {@linkcode Supervisor}. */
 export interface SupervisorOptions {
@@ -101,6 +110,10 @@ export class Supervisor {
   #state: SupervisorState = "created";
   #armed = false;
   #connectedOnce = false;
+  /** Failures of the watchdog batch being delivered (decided together at its end). */
+  #batch: Transition<Target>[] = [];
+  /** Last degraded status per node (logged on change). */
+  readonly #degraded = new Map<NodeTarget, string>();
 
   /** Builds every part from the config. Nothing runs until `start()`. */
   constructor(options: SupervisorOptions) {
@@ -116,6 +129,12 @@ export class Supervisor {
     this.#watchdog = new Watchdog<Target>({
       clock: this.#clock,
       onTransition: (t) => this.#onTransition(t),
+      onBatchEnd: () => {
+        const batch = this.#batch;
+        this.#batch = [];
+        if (batch.length && this.#isLive()) this.#coordinator.onFailures(batch);
+        for (const t of batch) this.#logTransition(t); // logged after acting
+      },
       onIngestStall: (sinceMs) =>
         this.#ingest.fault(
           `ingest barrier not back after ${
@@ -128,11 +147,17 @@ export class Supervisor {
       barrierTimeoutMs: sup.barrierTimeoutMs,
       recoveryWindowMs: sup.recoveryWindowMs,
       lagToleranceMs: sup.lagToleranceMs,
+      slowBarrierMs: sup.lagToleranceMs,
     });
     for (const target of this.#topology.targets) this.#watchdog.add(target);
     this.#policy = new FailoverPolicy({
       topology: this.#topology,
       isHealthy: (target) => this.#watchdog.stateAt(target.index) === "OK",
+      isReady: (placement) =>
+        this.#reconciler?.placementReady(placement) ??
+          { ready: false, why: "cluster state not observed yet" },
+      massExpiryShare: sup.massExpiryShare,
+      fenceConfirmationMs: sup.fenceConfirmationMs,
     });
     this.#coordinator = new FailoverCoordinator({
       policy: this.#policy,
@@ -147,7 +172,27 @@ export class Supervisor {
       barrierTopic: this.#topics.barrier,
       watchdog: this.#watchdog,
       clock: this.#clock,
+      reconnectAllowanceMs: 2 * this.#config.mqtt.reconnectPeriodMs + 1000,
       onPromotion: (workload, p) => this.#coordinator.onPromotion(workload, p),
+      onNodeStatus: (node, status) => {
+        if (status.state === "draining") {
+          if (!this.#policy.isDraining(node)) this.#coordinator.onPlannedStop(node);
+        } else if (status.state === "degraded") {
+          const stale = status.stale.join(",");
+          if (this.#degraded.get(node) !== stale) {
+            this.#degraded.set(node, stale);
+            this.#log.warn("node-degraded", {
+              node: node.name,
+              stale,
+              action: "only the workloads needing these sensors move (their own deadlines)",
+            });
+          }
+        } else if (this.#degraded.delete(node)) {
+          this.#log.info("node-sensors-fresh", { node: node.name });
+        }
+      },
+      isDraining: (node) => this.#policy.isDraining(node),
+      onDrained: (node) => this.#deactivate(node),
       onFault: (why) => {
         this.#log.error("ingest-fault", { why, action: "supervision suspended, no failover" });
         this.#onEvent({ type: "ingest-fault", atMs: this.#clock.nowMs(), why });
@@ -277,6 +322,8 @@ export class Supervisor {
   async #startReconciler(signal: AbortSignal): Promise<void> {
     const reconciler = await this.#reconcilerFactory({
       onReport: (r) => this.#coordinator.onReport(r),
+      onUnfenceRequest: (node, requestedAt) =>
+        this.#coordinator.onUnfenceRequest(node, requestedAt),
     });
     this.#reconciler = reconciler;
     if (!this.#isLive()) return;
@@ -307,11 +354,54 @@ export class Supervisor {
     }, (error: Error) => this.#log.error("subscribe-failed", { error: error.message }));
   }
 
+  /** A drained node went offline: its node, sensors and app instances are no longer supervised. */
+  #deactivate(node: NodeTarget): void {
+    const atMs = this.#clock.nowMs();
+    this.#watchdog.deactivate(node.index, atMs);
+    for (const s of node.sensors) this.#watchdog.deactivate(s.index, atMs);
+    for (const p of node.placements) if (p.app) this.#watchdog.deactivate(p.app.index, atMs);
+    this.#log.info("node-deactivated", { node: node.name, why: "planned stop" });
+  }
+
+  /**
+   * A node (or one of its required sensors) became OK: when the node and every required sensor
+   * are OK after a recovery, it is recovered (unfence, roles swapped). A node first seen (INIT →
+   * OK) must stay OK for the recovery window too before it counts (a fence adopted at start-up).
+   */
+  #onOk(t: Transition<Target>): void {
+    const node = t.target.kind === "node"
+      ? t.target
+      : t.target.kind === "sensor" && t.target.node.requiredSensors.includes(t.target)
+      ? t.target.node
+      : undefined;
+    if (!node) return;
+    const check = () => {
+      if (!this.#isLive() || this.#watchdog.stateAt(node.index) !== "OK") return;
+      if (node.requiredSensors.some((s) => this.#watchdog.stateAt(s.index) !== "OK")) return;
+      this.#coordinator.onRecovered(node);
+    };
+    const fencedOrPending = this.#policy.node(node).fenced || this.#policy.isFencePending(node) ||
+      this.#policy.isDraining(node);
+    if (!fencedOrPending) return;
+    if (t.from === "INIT") {
+      this.#clock.setTimer(check, this.#config.supervisor.recoveryWindowMs);
+    } else check();
+  }
+
   #onTransition(t: Transition<Target>): void {
     this.#onEvent({ type: "transition", transition: t });
     // Act first, log after: the promotion and the API requests leave before any log line is
-    // formatted and written (a synchronous stderr write costs tenths of a millisecond).
-    if (t.isFailure && this.#isLive()) this.#coordinator.onFailure(t);
+    // formatted and written (a synchronous stderr write costs tenths of a millisecond). Failures
+    // are decided together at the end of their watchdog batch.
+    if (t.isFailure) {
+      if (this.#isLive()) this.#batch.push(t);
+      return;
+    }
+    if (t.to === "OK" && this.#isLive()) this.#onOk(t);
+    this.#logTransition(t);
+  }
+
+  #logTransition(t: Transition<Target>): void {
     const fields = {
       target: t.target.label,
       from: t.from,
@@ -320,6 +410,7 @@ export class Supervisor {
       ...(t.to === "EXPIRED"
         ? {
           cause: t.cause,
+          noticedAtMs: round(t.noticedAtMs),
           expiredAtMs: round(t.atMs),
           deadlineMs: round(t.deadlineMs),
           latenessMs: round(t.latenessMs),

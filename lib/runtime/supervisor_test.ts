@@ -4,6 +4,7 @@ import { ConfigSchema } from "../config/schema.ts";
 import { decodePromotion } from "../wire/wire.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { FakeReconciler } from "../../tests/fakes/fake_reconciler.ts";
+import { createLogger } from "../log/log.ts";
 import { buildTopology } from "../topology/topology.ts";
 import { Supervisor, type SupervisorEvent } from "./supervisor.ts";
 
@@ -299,4 +300,94 @@ Deno.test("supervisor: start twice is an error; stop before start is safe", asyn
   });
   await idle.stop();
   assert.equal(idle.state, "stopped");
+});
+
+Deno.test("supervisor: a planned stop moves the workloads first and its silence fences nothing", async () => {
+  const { clock, client, beat, reconciler, sup } = await setup();
+  for (let i = 0; i < 5; i++) {
+    beat();
+    clock.advance(10);
+  }
+  client.deliver("sdv/node/worker-node2/status", "draining");
+  const [p] = promotions(client);
+  assert.ok(p, "promotion at once");
+  assert.equal(decodePromotion(p.payload)!.reason, "planned-stop");
+  await ticks();
+  assert.deepEqual(reconciler.nodes, [], "no fence");
+  assert.equal(reconciler.workloads[0].removeFailed, false);
+  beat(); // still heartbeating while draining
+  client.deliver("sdv/node/worker-node2/status", "offline"); // ordered stop after the drain
+  assert.equal(sup.watchdog.stateAt(node2.index), "DEACTIVATED");
+  for (let i = 0; i < 30; i++) {
+    beat(["worker-node3"], ["cam3"]);
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(promotions(client).length, 1, "no new failover");
+  assert.deepEqual(reconciler.nodes, [], "still no fence");
+  // back after the update: supervised again
+  for (let i = 0; i < 30; i++) {
+    beat();
+    clock.advance(10);
+  }
+  assert.equal(sup.watchdog.stateAt(node2.index), "OK");
+  assert.equal(sup.policy.isDraining(node2), false);
+});
+
+Deno.test("supervisor: a degraded node keeps heartbeating: only the sensor's workloads move, no fence", async () => {
+  const { clock, client, beat, reconciler } = await setup();
+  for (let i = 0; i < 5; i++) {
+    beat();
+    clock.advance(10);
+  }
+  client.deliver("sdv/node/worker-node2/status", "degraded:cam2", { retain: false });
+  for (let i = 0; i < 5; i++) {
+    beat(["worker-node2", "worker-node3"], ["cam3"]); // cam2 silent, node2 alive
+    clock.advance(10);
+  }
+  await ticks();
+  const [p] = promotions(client);
+  assert.equal(decodePromotion(p.payload)!.reason, "sensor-expired:cam2");
+  assert.deepEqual(reconciler.nodes, [], "no fence: the node is alive");
+});
+
+Deno.test("supervisor: a fenced node OK for the recovery window is unfenced", async () => {
+  const { clock, client, beat, reconciler } = await setup();
+  beat();
+  clock.advance(5);
+  client.deliver("sdv/node/worker-node2/status", "offline"); // crash
+  await ticks();
+  assert.equal(reconciler.nodes.at(-1)?.fenced, true);
+  for (let i = 0; i < 150; i++) { // 1.5 s of heartbeats (recovery window 1 s)
+    beat();
+    clock.advance(10);
+  }
+  await ticks();
+  const last = reconciler.nodes.at(-1)!;
+  assert.equal(last.node, node2);
+  assert.equal(last.fenced, false, "unfenced after the recovery window");
+});
+
+Deno.test("supervisor: the expired line carries when the deadline was first noticed", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const clock = new FakeClock(0);
+  const client = new FakeMqttClient();
+  client.syncEcho = true;
+  const sup = new Supervisor({
+    config,
+    client,
+    reconciler: () => Promise.resolve(new FakeReconciler()),
+    clock,
+    log: createLogger({ format: "json", write: (line) => lines.push(JSON.parse(line)) }),
+  });
+  const started = sup.start();
+  client.connect();
+  await started;
+  client.deliver("sdv/node/worker-node2/hb", '{"seq":1}');
+  clock.advance(200);
+  await ticks();
+  const expired = lines.find((l) => l.event === "expired" && l.target === "node/worker-node2");
+  assert.ok(expired, JSON.stringify(lines));
+  assert.equal(typeof expired.noticedAtMs, "number");
+  assert.ok((expired.noticedAtMs as number) <= (expired.expiredAtMs as number));
 });

@@ -113,6 +113,13 @@ export interface WatchdogOptions<S extends TargetSpec = TargetSpec> {
   recoveryWindowMs?: number;
   /** Timer lateness above this counts as a supervisor lag event, ms (default 5). */
   lagToleranceMs?: number;
+  /**
+   * A barrier slower than this shows a stalled broker, ms (default 5): after a stall the broker
+   * may hand back the barrier before frames still queued in other clients' sockets (seen with a
+   * 200–300 ms SIGSTOP of mosquitto), so such a barrier confirms nothing and one more round trip
+   * is made; the frames read meanwhile refute the expiry.
+   */
+  slowBarrierMs?: number;
 }
 
 /** Counters exported as metrics. */
@@ -121,6 +128,8 @@ export interface WatchdogStats {
   expiries: number;
   /** Deadlines that passed but were refuted by a heartbeat read before the barrier returned. */
   refuted: number;
+  /** Barriers slower than `slowBarrierMs` (a stalled broker): one more round trip was made. */
+  slowBarriers: number;
   barriers: number;
   timerFirings: number;
   /** Timer firings later than `lagToleranceMs`. */
@@ -154,6 +163,9 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   readonly #barrierTimeoutMs: number;
   readonly #recoveryWindowMs: number;
   readonly #lagToleranceMs: number;
+  readonly #slowBarrierMs: number;
+  /** The last barrier was slow: the next one must come back before anything is confirmed. */
+  #recheck = false;
   readonly #targets: Target<S>[] = [];
   readonly #heap = new DeadlineHeap<Target<S>>();
   readonly #pending = new Set<Target<S>>();
@@ -174,6 +186,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     heartbeats: 0,
     expiries: 0,
     refuted: 0,
+    slowBarriers: 0,
     barriers: 0,
     timerFirings: 0,
     lagEvents: 0,
@@ -190,6 +203,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#barrierTimeoutMs = options.barrierTimeoutMs ?? 200;
     this.#recoveryWindowMs = options.recoveryWindowMs ?? 1000;
     this.#lagToleranceMs = options.lagToleranceMs ?? 5;
+    this.#slowBarrierMs = options.slowBarrierMs ?? 5;
   }
 
   /**
@@ -313,6 +327,14 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#barrierTimer = undefined;
     this.#stalled = false;
     const nowMs = this.#clock.nowMs();
+    if (nowMs - sentAtMs > this.#slowBarrierMs && !this.#recheck && this.#pending.size > 0) {
+      // A slow barrier: the broker was stalled; confirm only after one more round trip.
+      this.#recheck = true;
+      this.stats.slowBarriers++;
+      this.#sendBarrier(nowMs);
+      return;
+    }
+    this.#recheck = false;
     const confirmed = [...this.#pending].filter((t) => t.pendingSinceMs <= sentAtMs);
     const waiting = confirmed.length < this.#pending.size;
     this.#expireBatch(confirmed, nowMs);
@@ -340,6 +362,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   suspend(): void {
     if (this.#suspended) return;
     this.#suspended = true;
+    this.#recheck = false;
     this.#cancelTimer();
     this.#cancelBarrier();
     this.#pending.clear();

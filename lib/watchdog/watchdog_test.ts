@@ -278,3 +278,69 @@ Deno.test("a batch confirmed by one barrier expires nodes first, then sensors, t
     "app/w/n",
   ]);
 });
+
+Deno.test("deactivate: a planned stop's silence expires nothing; a heartbeat starts a recovery", () => {
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  wd.deactivate(i);
+  assert.equal(wd.stateAt(i), "DEACTIVATED");
+  clock.advance(10_000);
+  wd.offline(i); // its Last Will or ordered offline: nothing
+  clock.advance(100);
+  assert.deepEqual(failures(transitions), []);
+  assert.equal(wd.armedCount, 0, "no deadline while deactivated");
+  wd.heartbeatAt(i);
+  assert.equal(wd.stateAt(i), "RECOVERING");
+  for (let k = 0; k < 12; k++) {
+    clock.advance(10);
+    wd.heartbeatAt(i);
+  }
+  assert.equal(wd.stateAt(i), "OK");
+  clock.advance(31);
+  assert.equal(failures(transitions).length, 1, "supervised again");
+});
+
+Deno.test("expiries carry when they were first noticed; a batch ends with one onBatchEnd", () => {
+  let batches = 0;
+  let seenAtBatchEnd: string[] = [];
+  const { clock, wd, transitions, barriers } = setup({
+    useBarrier: true,
+    onBatchEnd: () => {
+      batches++;
+      seenAtBatchEnd = [a, b].map((x) => wd.stateAt(x)!);
+    },
+  });
+  const a = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  const b = wd.add({ label: "node/b", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  wd.heartbeatAt(a);
+  wd.heartbeatAt(b);
+  clock.advance(31); // both pass their deadline: pending, one barrier
+  assert.equal(barriers.length, 1);
+  clock.advance(4); // the barrier comes back 4 ms later
+  wd.barrierPassed(barriers[0]);
+  const fs = failures(transitions);
+  assert.equal(fs.length, 2);
+  for (const f of fs) {
+    assert.equal(f.noticedAtMs, 1031);
+    assert.equal(f.atMs, 1035);
+  }
+  assert.equal(batches, 1);
+  assert.deepEqual(seenAtBatchEnd, ["EXPIRED", "EXPIRED"], "the whole batch applied first");
+});
+
+Deno.test("a broker reconnect inside the boot window keeps the window for never-seen targets", () => {
+  const { clock, wd, transitions } = setup();
+  wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(5000);
+  clock.advance(100);
+  wd.suspend();
+  clock.advance(100);
+  wd.resume(0);
+  clock.advance(1000);
+  assert.deepEqual(failures(transitions), [], "not never-seen 30 ms after the resume");
+  clock.advance(3801);
+  assert.equal(failures(transitions)[0]?.cause, "never-seen");
+});

@@ -6,6 +6,8 @@
  * @module
  */
 import type { NodeDesired, WorkloadDesired } from "../../lib/policy/desired.ts";
+import type { Readiness } from "../../lib/policy/policy.ts";
+import type { Placement } from "../../lib/topology/topology.ts";
 import type {
   ClusterReconciler,
   ObservedFailoverState,
@@ -22,6 +24,8 @@ export class FakeReconciler implements ClusterReconciler {
   observedState: ObservedFailoverState = { workloads: new Map(), fencedNodes: new Map() };
   /** Resolve to let `start()` finish (already resolved unless `hold` was passed). */
   readonly release: () => void;
+  /** Placements reported not ready (deployment name → why). */
+  readonly notReady = new Map<string, string>();
   started = false;
   closed = false;
   readonly onReport: (r: ReconcileReport) => void;
@@ -49,6 +53,11 @@ export class FakeReconciler implements ClusterReconciler {
 
   setNode(desired: NodeDesired): void {
     this.nodes.push(desired);
+  }
+
+  placementReady(placement: Placement): Readiness {
+    const why = this.notReady.get(placement.deployment);
+    return why === undefined ? { ready: true } : { ready: false, why };
   }
 
   whenIdle(): Promise<void> {
