@@ -48,9 +48,10 @@ export function explainBounds(results: BenchResults): void {
                   fmtMs(probe.concurrentRound.p99)
                 }`
                 : "—"
-            }. deletePods and the fence are two sequential calls each (list → delete, read → ` +
-            `patch), each write a SQLite commit, while the scheduler, the ReplicaSet controller ` +
-            `and kwok write too.`
+            }. The reconciler reads from its watch-backed cache and issues writes only, but the ` +
+            `pod deletions wait for the node's fence (fence before delete) and every write is ` +
+            `a SQLite commit, serialized with the scheduler's, the ReplicaSet controller's and ` +
+            `kwok's writes.`
           : "");
     } else if (g.goal.startsWith("fault → promotion received")) {
       g.bound = `fault → detection ${p(fast.map((s) => s.faultToDetectionMs))} (a 30 ms timeout ` +
