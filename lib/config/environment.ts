@@ -10,8 +10,7 @@
  * @module
  */
 import { ClusterSchema, MqttSchema } from "./schema.ts";
-import type { PathSegment, SemanticIssue } from "./validate.ts";
-import { formatPath } from "./validate.ts";
+import { formatPath, type PathSegment, type SemanticIssue } from "./validate.ts";
 
 /** What a command needs besides the MQTT settings every command uses. */
 export interface ConfigNeeds {
@@ -64,8 +63,8 @@ export const SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/servic
  * Values that are themselves invalid are skipped (the schema reports them). Never throws;
  * relative paths are taken from the current directory, as the commands do. Messages name the
  * variable or file, never a value read from it.
- * @returns the problems, each at the path of the setting concerned (`""`-free {@linkcode formatPath}
- *   paths); `[]` when none.
+ * @returns the problems, each at the {@linkcode formatPath} path of the setting concerned (e.g.
+ *   `mqtt.tls.caFile`; `cluster.inCluster` for the service account); `[]` when none.
  */
 export async function environmentIssues(
   raw: unknown,
