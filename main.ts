@@ -3,7 +3,7 @@
  *
  * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover executor), server node
  * - `agent --config FILE --node NAME` the node agent (sensor-gated heartbeat), every node
- * - `check --config FILE`             validate a config, print the FTTI budget per workload
+ * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
  * - `demo`                            self-contained demo: in-process broker, dry-run executor
  * - `version`
@@ -16,6 +16,7 @@
 import { Command, CommanderError, Option } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import type { Config } from "./lib/config/schema.ts";
+import type { ConfigNeeds } from "./lib/config/environment.ts";
 import { createLogger, type Logger, type LogLevel } from "./lib/log/log.ts";
 
 /** The product version, from deno.json. */
@@ -34,11 +35,14 @@ function loggerFor(opts: { logFormat: "text" | "json"; logLevel: LogLevel }, rol
   return createLogger({ format: opts.logFormat, level: opts.logLevel }, { role });
 }
 
-/** Loads and validates the config; on error prints every issue and returns undefined. */
-async function loadOrReport(path: string): Promise<Config | undefined> {
+/**
+ * Loads and validates the config, and checks the files and variables it names (plus what `needs`
+ * asks for); on error prints every issue and returns undefined (the caller exits 2).
+ */
+async function loadOrReport(path: string, needs: ConfigNeeds = {}): Promise<Config | undefined> {
   const { loadConfig, ConfigError } = await import("./lib/config/load.ts");
   try {
-    return await loadConfig(path);
+    return await loadConfig(path, { needs });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);
@@ -96,7 +100,7 @@ export function buildCli(exit: (code: number) => void): Command {
       .requiredOption("-c, --config <file>", "config file (YAML)")
       .option("--dry-run", "print the failover plans, call no Kubernetes API", false),
   ).action(async (opts: CommonOptions & { dryRun: boolean }) => {
-    const config = await loadOrReport(opts.config);
+    const config = await loadOrReport(opts.config, { kubeconfig: !opts.dryRun });
     if (!config) return exit(EXIT_USAGE);
     const { runCommand } = await import("./lib/cli/run_command.ts");
     exit(
@@ -135,9 +139,20 @@ export function buildCli(exit: (code: number) => void): Command {
       "validate a config (every problem with line:column) and print the FTTI budget per workload",
     )
     .requiredOption("-c, --config <file>", "config file (YAML)")
-    .action(async (opts: { config: string }) => {
+    .option(
+      "--supervisor",
+      "also check what `run` (without --dry-run) needs: a readable cluster.kubeconfig, or the " +
+        "pod's service account with cluster.inCluster",
+      false,
+    )
+    .action(async (opts: { config: string; supervisor: boolean }) => {
       const { checkCommand } = await import("./lib/cli/check_command.ts");
-      exit(await checkCommand({ configPath: opts.config }));
+      exit(
+        await checkCommand({
+          configPath: opts.config,
+          needs: { kubeconfig: opts.supervisor },
+        }),
+      );
     });
 
   logOptions(

@@ -3,7 +3,11 @@ import assert from "node:assert/strict";
 import { spawnMain } from "./harness/supervisor_process.ts";
 
 async function run(args: string[]) {
-  const out = await spawnMain(args).output();
+  return await runWith(args, {});
+}
+
+async function runWith(args: string[], env: Record<string, string>) {
+  const out = await spawnMain(args, env).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -46,4 +50,52 @@ Deno.test("cli: agent with an unknown node exits 2", async () => {
   const r = await run(["agent", "--config", "config/example.yaml", "--node", "worker-node9"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr + r.stdout, /worker-node9/);
+});
+
+Deno.test("cli: limits.yaml (names, topics, URL, timers) exits 2 for check, run and agent", async () => {
+  const file = "tests/fixtures/limits.yaml";
+  const expected = [
+    `${file}:5:17 supervisor.bootWindowMs: must be at most 3600000 ms (1 h)`,
+    `${file}:7:8 mqtt.url: must not contain credentials`,
+    `${file}:8:16 mqtt.topicPrefix: starts with "$"`,
+    `${file}:12:25 nodes[0].heartbeatTimeoutMs: must be at most 3600000 ms`,
+    `${file}:13:18 nodes[0].statusTopic: contains U+0000`,
+    `${file}:17:21 nodes[1].heartbeatTopic: has an empty topic level`,
+  ];
+  const check = await run(["check", "--config", file]);
+  assert.equal(check.code, 2);
+  assert.equal(check.stdout, "");
+  const lines = check.stderr.trim().split("\n");
+  assert.equal(lines.length, expected.length + 1, check.stderr);
+  expected.forEach((start, i) => assert.ok(lines[i].startsWith(start), lines[i]));
+  assert.equal(lines.at(-1), `${file}: 6 problems`);
+  for (const cmd of [["run", "--dry-run"], ["run"], ["agent", "--node", "worker-node1"]]) {
+    const r = await run([...cmd, "--config", file]);
+    assert.equal(r.code, 2, cmd.join(" "));
+    assert.match(r.stderr, /limits\.yaml:7:8 mqtt\.url: must not contain credentials/);
+    assert.doesNotMatch(r.stderr + r.stdout, /hunter2/);
+  }
+  assert.doesNotMatch(check.stderr, /hunter2/);
+});
+
+Deno.test("cli: a missing file or variable the config names exits 2, not 1", async () => {
+  const file = "tests/fixtures/needs_files.yaml";
+  const user =
+    `${file}:9:16 mqtt.usernameEnv: the environment variable SDV_TEST_MQTT_USER is not set`;
+  const kube = `${file}:12:15 cluster.kubeconfig: the kubeconfig ` +
+    `"tests/fixtures/no-such-kubeconfig.yaml" cannot be used: it does not exist`;
+  for (const cmd of [["check"], ["run", "--dry-run"], ["agent", "--node", "worker-node1"]]) {
+    const r = await run([...cmd, "--config", file]);
+    assert.equal(r.code, 2, cmd.join(" "));
+    assert.ok(r.stderr.includes(user), r.stderr);
+    assert.ok(!r.stderr.includes("cluster.kubeconfig"), r.stderr); // not needed by these
+  }
+  const withUser = { SDV_TEST_MQTT_USER: "sdv" };
+  const check = await runWith(["check", "--config", file], withUser);
+  assert.equal(check.code, 0, check.stderr);
+  for (const cmd of [["check", "--supervisor"], ["run"]]) {
+    const r = await runWith([...cmd, "--config", file], withUser);
+    assert.equal(r.code, 2, cmd.join(" "));
+    assert.ok(r.stderr.includes(kube), r.stderr);
+  }
 });

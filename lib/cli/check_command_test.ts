@@ -1,16 +1,23 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { CHECK_INVALID, CHECK_OK, checkCommand } from "./check_command.ts";
+import {
+  CHECK_INVALID,
+  CHECK_OK,
+  checkCommand,
+  type CheckCommandOptions,
+} from "./check_command.ts";
+import type { EnvironmentAccess } from "../config/environment.ts";
 
 const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 const EXAMPLE = here("../../config/example.yaml");
 const FAST = here("../../config/fast.yaml");
 const BROKEN = here("../../tests/fixtures/broken.yaml");
 
-async function run(configPath: string) {
+async function run(configPath: string, more: Partial<CheckCommandOptions> = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await checkCommand({
+    ...more,
     configPath,
     out: (l) => out.push(l),
     err: (l) => err.push(l),
@@ -28,7 +35,8 @@ Deno.test("check example.yaml: 0, a summary and the budget table", async () => {
   assert.match(out[3], /^workload +asil +ftti ms/);
   assert.match(out[4], /^lane-detection +B +500 +300 +5 +25 +330 +\+170 /);
   assert.match(out[5], /^pose-estimation +QM +1000 +300 +5 +25 +330 +\+670 /);
-  assert.equal(out.length, 6);
+  assert.match(out[6], /end of the boot window, 120000 ms \(supervisor\.bootWindowMs\)\.$/);
+  assert.equal(out.length, 7);
 });
 
 Deno.test("check fast.yaml: 0, lane-detection fits 100 ms with 40 ms to spare", async () => {
@@ -86,4 +94,31 @@ Deno.test("a missing file makes check return 2, not throw or exit", async () => 
   const { code, err } = await run(path);
   assert.equal(code, 2);
   assert.match(err[0], new RegExp(`^${path.replaceAll(".", "\\.")}:1:1 \\(root\\): cannot read`));
+});
+
+Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its line:column", async () => {
+  const missing: EnvironmentAccess = {
+    stat: (path) => Promise.reject(new Deno.errors.NotFound(path)),
+    openForReading: () => Promise.resolve(),
+    getEnv: () => undefined,
+  };
+  // example.yaml names /etc/rancher/k3s/k3s.yaml at line 48; agents and dry runs do not need it.
+  assert.equal((await run(EXAMPLE, { environment: missing })).code, CHECK_OK);
+  const { code, out, err } = await run(EXAMPLE, {
+    environment: missing,
+    needs: { kubeconfig: true },
+  });
+  assert.equal(code, CHECK_INVALID);
+  assert.deepEqual(out, []);
+  assert.match(
+    err[0],
+    /example\.yaml:48:15 cluster\.kubeconfig: the kubeconfig "\/etc\/rancher\/k3s\/k3s\.yaml" cannot be used: it does not exist; /,
+  );
+  assert.equal(err[1], `${EXAMPLE}: 1 problem`);
+  const present: EnvironmentAccess = {
+    ...missing,
+    stat: () => Promise.resolve({ isFile: true, isDirectory: false }),
+  };
+  const ok = await run(EXAMPLE, { environment: present, needs: { kubeconfig: true } });
+  assert.equal(ok.code, CHECK_OK);
 });

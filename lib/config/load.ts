@@ -7,7 +7,9 @@
  * 2. the zod schema ({@linkcode ConfigSchema}): each issue at the YAML node its path names, a
  *    missing key at the mapping that lacks it, an unknown key at the key itself;
  * 3. the semantic checks of `validate.ts` (references, uniqueness, timing, FTTI budgets), run on
- *    the raw data even when the schema failed, so that one run reports everything.
+ *    the raw data even when the schema failed, so that one run reports everything;
+ * 4. ({@linkcode loadConfig} only) the environment check of `environment.ts`: the files and
+ *    environment variables the config names exist and are usable here.
  *
  * After a YAML *syntax* error the document's structure is the parser's guess, so passes 2 and 3
  * are skipped: their findings would be follow-ups of the syntax error, not problems of their own.
@@ -26,7 +28,16 @@ import {
 } from "yaml";
 import { z } from "zod";
 import { type Config, ConfigSchema } from "./schema.ts";
-import { formatPath, parsePath, type PathSegment, semanticIssues } from "./validate.ts";
+import {
+  formatPath,
+  parsePath,
+  type PathSegment,
+  type SemanticIssue,
+  semanticIssues,
+} from "./validate.ts";
+import { type ConfigNeeds, type EnvironmentAccess, environmentIssues } from "./environment.ts";
+
+export type { ConfigNeeds, EnvironmentAccess } from "./environment.ts";
 
 /** One problem of a configuration file. */
 export interface ConfigIssue {
@@ -79,7 +90,7 @@ export function formatIssue(file: string, issue: ConfigIssue): string {
 export const YAML_ENV_VARS: readonly string[] = ["LOG_TOKENS", "LOG_STREAM"];
 
 /**
- * Parses and validates configuration text.
+ * Parses and validates configuration text (the document only: no file or environment access).
  * @param text YAML text of one document.
  * @param file Name used in issues and messages (default `<config>`).
  * @returns the config with the schema's defaults applied.
@@ -89,12 +100,120 @@ export const YAML_ENV_VARS: readonly string[] = ["LOG_TOKENS", "LOG_STREAM"];
  *   which npm `yaml` reads while parsing (see {@linkcode YAML_ENV_VARS}).
  */
 export function parseConfig(text: string, file = "<config>"): Config {
+  const result = analyze(text);
+  if (result.config !== undefined && result.issues.length === 0) return result.config;
+  return fail(file, result.issues);
+}
+
+/** Largest configuration file {@linkcode loadConfig} reads, in bytes (1 MiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** Options of {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /**
+   * What the calling command needs beyond the MQTT settings (see {@linkcode ConfigNeeds}):
+   * `run` passes `{ kubeconfig: true }` unless `--dry-run`; `agent`, `publish` and `check`
+   * (without `--supervisor`) pass nothing.
+   */
+  needs?: ConfigNeeds;
+  /** How files and variables named by the config are checked (default: the real ones). */
+  environment?: EnvironmentAccess;
+  /** Size cap of the file in bytes (default {@linkcode MAX_CONFIG_BYTES}). */
+  maxBytes?: number;
+}
+
+/**
+ * Reads and validates a configuration file (UTF-8 YAML), then checks that the files and
+ * environment variables it names are there (`environment.ts`), so a config that cannot run is a
+ * {@linkcode ConfigError} before anything starts.
+ *
+ * The file must be a regular file (not a directory, FIFO or device such as `/dev/zero`, which
+ * would block or never end) of at most `maxBytes` (default 1 MiB, checked before reading; at most
+ * `maxBytes + 1` bytes are ever read) in valid UTF-8. Needs `--allow-read` for `path` and the
+ * files the config names, and env access to {@linkcode YAML_ENV_VARS} and the variables it names.
+ * @returns the config with the schema's defaults applied.
+ * @throws {ConfigError} when the file cannot be read (one issue at 1:1) or is invalid (every
+ *   problem, see {@linkcode parseConfig}, plus the environment's).
+ * @throws {Deno.errors.NotCapable} without env access to {@linkcode YAML_ENV_VARS}.
+ */
+export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<Config> {
+  const maxBytes = options.maxBytes ?? MAX_CONFIG_BYTES;
+  let text: string;
+  try {
+    text = await readConfigFile(path, maxBytes);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(path, [
+      { path: "", line: 1, column: 1, message: `cannot read the configuration file: ${reason}` },
+    ]);
+  }
+  const result = analyze(text);
+  if (result.raw !== undefined) {
+    const found = await environmentIssues(result.raw, options.needs, options.environment);
+    for (const issue of found) result.report(issue);
+  }
+  if (result.config !== undefined && result.issues.length === 0) return result.config;
+  return fail(path, result.issues);
+}
+
+/**
+ * The text of a configuration file: a regular file (checked with `stat` before opening, since
+ * opening a FIFO blocks, and again on the open file), at most `maxBytes`, valid UTF-8.
+ * @throws Error with a message that completes "cannot read the configuration file: ".
+ */
+async function readConfigFile(path: string, maxBytes: number): Promise<string> {
+  const notRegular = (info: Deno.FileInfo) =>
+    new Error(
+      `not a regular file (${
+        info.isDirectory ? "a directory" : "a device, FIFO or socket"
+      }); give the path of a YAML file`,
+    );
+  const tooLarge = () =>
+    new Error(`larger than ${maxBytes} bytes; a configuration file is at most that large`);
+  const before = await Deno.stat(path);
+  if (!before.isFile) throw notRegular(before);
+  if (before.size > maxBytes) throw tooLarge();
+  using file = await Deno.open(path, { read: true });
+  const info = await file.stat();
+  if (!info.isFile) throw notRegular(info);
+  const buffer = new Uint8Array(maxBytes + 1);
+  let length = 0;
+  while (length < buffer.length) {
+    const n = await file.read(buffer.subarray(length));
+    if (n === null) break;
+    length += n;
+  }
+  if (length > maxBytes) throw tooLarge();
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(0, length));
+  } catch {
+    throw new Error("not valid UTF-8; save the file as UTF-8");
+  }
+}
+
+interface Analysis {
+  /** The validated config when the schema passed (other issues may still exist). */
+  config?: Config;
+  /** The parsed data when the YAML had no syntax error (for the environment check). */
+  raw?: unknown;
+  /** Every issue so far, unsorted. */
+  issues: ConfigIssue[];
+  /** Adds an issue at the YAML position of its path. */
+  report(issue: SemanticIssue): void;
+}
+
+/** YAML, schema and semantic passes over `text` (see the module documentation). */
+function analyze(text: string): Analysis {
   const lineCounter = new LineCounter();
   const doc = parseYaml(text, lineCounter);
   const issues: ConfigIssue[] = [];
   const at = (offset: number, path: readonly PathSegment[], message: string) => {
     const { line, col } = lineCounter.linePos(offset);
     issues.push({ path: formatPath(path), line, column: col, message });
+  };
+  const report = (issue: SemanticIssue) => {
+    const path = parsePath(issue.path);
+    at(locate(doc, path, "value"), path, issue.message);
   };
 
   for (const error of doc.errors) {
@@ -116,67 +235,41 @@ export function parseConfig(text: string, file = "<config>"): Config {
         `YAML keys must be unique, the later value would silently replace the earlier one`,
     );
   }
+  if (doc.errors.length > 0) return { issues, report };
 
-  let config: Config | undefined;
-  if (doc.errors.length === 0) {
-    let raw: unknown;
-    try {
-      raw = doc.toJS();
-    } catch (error) {
-      at(0, [], `YAML: ${error instanceof Error ? error.message : String(error)}`);
-      return fail(file, issues);
-    }
-    const result = ConfigSchema.safeParse(raw);
-    if (result.success) config = result.data;
-    else {
-      for (const issue of result.error.issues) {
-        const path = issue.path.filter((p): p is PathSegment => typeof p !== "symbol");
-        if (issue.code === "unrecognized_keys") {
-          const allowed = allowedKeys(path);
-          for (const key of issue.keys) {
-            const suggestion = closest(key, allowed);
-            at(
-              locate(doc, [...path, key], "key"),
-              [...path, key],
-              `unknown key "${key}"` +
-                (suggestion
-                  ? `; did you mean "${suggestion}"?`
-                  : ` (allowed: ${allowed.join(", ")})`),
-            );
-          }
-          continue;
-        }
-        at(locate(doc, path, "value"), path, schemaMessage(issue, raw, path));
-      }
-    }
-    for (const issue of semanticIssues(raw)) {
-      const path = parsePath(issue.path);
-      at(locate(doc, path, "value"), path, issue.message);
-    }
-  }
-  if (config !== undefined && issues.length === 0) return config;
-  return fail(file, issues);
-}
-
-/**
- * Reads and validates a configuration file (UTF-8 YAML). Needs `--allow-read` for `path` and
- * env access to {@linkcode YAML_ENV_VARS}.
- * @returns the config with the schema's defaults applied.
- * @throws {ConfigError} when the file cannot be read (one issue at 1:1) or is invalid (every
- *   problem, see {@linkcode parseConfig}).
- * @throws {Deno.errors.NotCapable} without env access to {@linkcode YAML_ENV_VARS}.
- */
-export async function loadConfig(path: string): Promise<Config> {
-  let text: string;
+  let raw: unknown;
   try {
-    text = await Deno.readTextFile(path);
+    raw = doc.toJS();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(path, [
-      { path: "", line: 1, column: 1, message: `cannot read the configuration file: ${reason}` },
-    ]);
+    at(0, [], `YAML: ${error instanceof Error ? error.message : String(error)}`);
+    return { issues, report };
   }
-  return parseConfig(text, path);
+  let config: Config | undefined;
+  const result = ConfigSchema.safeParse(raw);
+  if (result.success) config = result.data;
+  else {
+    for (const issue of result.error.issues) {
+      const path = issue.path.filter((p): p is PathSegment => typeof p !== "symbol");
+      if (issue.code === "unrecognized_keys") {
+        const allowed = allowedKeys(path);
+        for (const key of issue.keys) {
+          const suggestion = closest(key, allowed);
+          at(
+            locate(doc, [...path, key], "key"),
+            [...path, key],
+            `unknown key "${key}"` +
+              (suggestion
+                ? `; did you mean "${suggestion}"?`
+                : ` (allowed: ${allowed.join(", ")})`),
+          );
+        }
+        continue;
+      }
+      at(locate(doc, path, "value"), path, schemaMessage(issue, raw, path));
+    }
+  }
+  for (const issue of semanticIssues(raw)) report(issue);
+  return { config, raw, issues, report };
 }
 
 function parseYaml(text: string, lineCounter: LineCounter): Document.Parsed {

@@ -152,10 +152,10 @@ Deno.test("a tab indentation error is a syntax error with a position", async () 
 });
 
 Deno.test("an unknown key is reported at the key, with a suggestion when it is a typo", async () => {
-  const text = MINIMAL + `supervisor:\n  startupGrace: 100\n  colour: red\n`;
+  const text = MINIMAL + `supervisor:\n  bootWindow: 100\n  colour: red\n`;
   const error = await issuesOf(() => parseConfig(text));
   assert.deepEqual(error.issues.map(where), [
-    "6:3 supervisor.startupGrace",
+    "6:3 supervisor.bootWindow",
     "7:3 supervisor.colour",
   ]);
   assert.equal(
@@ -288,5 +288,45 @@ Deno.test("parsing needs env access to LOG_TOKENS and LOG_STREAM only (npm:yaml 
     );
   } finally {
     await Deno.remove(script);
+  }
+});
+
+Deno.test("loadConfig reads only regular files: /dev/zero, a FIFO, a directory are errors", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/config.fifo`;
+    const mk = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(mk.code, 0);
+    for (const path of ["/dev/zero", fifo]) {
+      const error = await issuesOf(() => loadConfig(path));
+      assert.deepEqual(error.issues.map(where), ["1:1 "], path);
+      assert.match(
+        error.issues[0].message,
+        /^cannot read the configuration file: not a regular file \(a device, FIFO or socket\)/,
+      );
+    }
+    const error = await issuesOf(() => loadConfig(dir));
+    assert.match(error.issues[0].message, /not a regular file \(a directory\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadConfig caps the size (1 MiB) before reading, and wants UTF-8", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, MINIMAL + "#".repeat(1024 * 1024));
+    let error = await issuesOf(() => loadConfig(path));
+    assert.deepEqual(error.issues.map(where), ["1:1 "]);
+    assert.match(error.issues[0].message, /larger than 1048576 bytes/);
+    await Deno.writeTextFile(path, MINIMAL);
+    assert.equal((await loadConfig(path)).nodes.length, 1);
+    error = await issuesOf(() => loadConfig(path, { maxBytes: MINIMAL.length - 1 }));
+    assert.match(error.issues[0].message, /larger than \d+ bytes/);
+    await Deno.writeFile(path, new Uint8Array([...new TextEncoder().encode(MINIMAL), 0xff, 0x0a]));
+    error = await issuesOf(() => loadConfig(path));
+    assert.match(error.issues[0].message, /not valid UTF-8/);
+  } finally {
+    await Deno.remove(path);
   }
 });

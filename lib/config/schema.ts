@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import { brokerUrlProblem, mqttStringProblem, topicNameProblem } from "./mqtt_rules.ts";
 
 /** Automotive Safety Integrity Level (ISO 26262-1:2018, 3.6); QM = quality managed, no ASIL. */
 export const AsilSchema = z.enum(["QM", "A", "B", "C", "D"]);
@@ -27,59 +28,162 @@ export const FailoverActionSchema = z.enum([
 /** One failover action. */
 export type FailoverAction = z.infer<typeof FailoverActionSchema>;
 
-const name = z.string().regex(
-  /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
-  "must be a DNS-1123 name (lower case letters, digits, '-', '.')",
+// ---------------------------------------------------------------------------------------------
+// Building blocks.
+
+/**
+ * The longest delay `setTimeout` honours, 2^31 − 1 ms (≈ 24.8 days): a longer one is clamped to
+ * 1 ms (HTML Living Standard, timer initialisation steps; Deno and Node.js do the same), which
+ * would turn a timer into a busy loop. Every `...Ms` key is bounded by this or less.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+/** One hour in ms: the upper bound of every heartbeat, tick, FTTI and window setting. */
+export const HOUR_MS = 3_600_000;
+/** Upper bound of network timeouts and retry periods, ms (5 min). */
+export const NETWORK_TIMEOUT_MAX_MS = 300_000;
+
+/** Longest node name: a DNS-1123 subdomain, as Kubernetes requires of node names. */
+export const NODE_NAME_MAX_CHARS = 253;
+/**
+ * Longest Deployment name: Kubernetes allows a DNS-1123 subdomain (≤ 253), but the Deployment
+ * controller names its ReplicaSets `<deployment>-<pod-template-hash>` (hash ≤ 10 characters),
+ * which must fit in 253 too.
+ */
+export const DEPLOYMENT_NAME_MAX_CHARS = 242;
+/**
+ * Longest name of a sensor, a workload or the supervisor: a DNS-1123 label's 63 (each is one
+ * MQTT topic level; the supervisor id is also the value of our taint, and label/taint values are
+ * at most 63 characters in Kubernetes).
+ */
+export const LABEL_NAME_MAX_CHARS = 63;
+/** Longest `mqtt.topicPrefix`, in UTF-8 bytes (every topic starts with it). */
+export const TOPIC_PREFIX_MAX_BYTES = 256;
+
+const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A DNS-1123 name (Kubernetes' subdomain syntax) of at most `maxChars` characters. */
+function dnsName(maxChars: number, why: string) {
+  return z.string()
+    .max(maxChars, `must be at most ${maxChars} characters (${why})`)
+    .regex(DNS_1123_SUBDOMAIN, "must be a DNS-1123 name (lower case letters, digits, '-', '.')");
+}
+
+const nodeName = dnsName(NODE_NAME_MAX_CHARS, "a Kubernetes node name is a DNS-1123 subdomain");
+const sensorName = dnsName(LABEL_NAME_MAX_CHARS, "it is one MQTT topic level, like a DNS label");
+const workloadName = dnsName(LABEL_NAME_MAX_CHARS, "it is one MQTT topic level, like a DNS label");
+const deploymentName = dnsName(
+  DEPLOYMENT_NAME_MAX_CHARS,
+  "its ReplicaSets are named <deployment>-<10-character hash>, at most 253 characters",
 );
-const positiveMs = z.number().int().positive();
-const topic = z.string().min(1).refine((t) => !/[+#]/.test(t), "must not contain wildcards");
+const namespaceName = z.string()
+  .max(LABEL_NAME_MAX_CHARS, `must be at most ${LABEL_NAME_MAX_CHARS} characters (a DNS label)`)
+  .regex(
+    DNS_1123_LABEL,
+    "must be a DNS-1123 label (lower case letters, digits, '-'; no '.'), as Kubernetes " +
+      "requires of namespaces",
+  );
+
+/**
+ * A duration in ms from `minMs` to `maxMs` (≤ {@linkcode MAX_TIMER_MS}); `why` explains the
+ * upper bound in the message.
+ */
+function durationMs(minMs: 0 | 1, maxMs: number, why: string) {
+  return z.number().int().min(minMs).max(maxMs, `must be at most ${maxMs} ms (${why})`);
+}
+const heartbeatMs = durationMs(1, HOUR_MS, "1 h; longer would not supervise anything");
+const windowMs = durationMs(0, HOUR_MS, "1 h");
+const networkMs = durationMs(1, NETWORK_TIMEOUT_MAX_MS, "5 min");
+
+/** A string that passes `check` (a problem sentence or `undefined`), as a zod refinement. */
+function refined(check: (value: string) => string | undefined) {
+  return z.string().superRefine((value, ctx) => {
+    const problem = check(value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  });
+}
+
+const topic = refined((t) => topicNameProblem(t));
+const envName = z.string().regex(
+  /^[A-Za-z_][A-Za-z0-9_]*$/,
+  "must be an environment variable name (letters, digits and '_', not starting with a digit)",
+);
+const filePath = z.string().min(1, "must be a file path");
+
+/**
+ * A Kubernetes qualified name (label, annotation and taint keys): an optional DNS-1123
+ * subdomain prefix of ≤ 253 characters and `/`, then a name of ≤ 63 characters made of
+ * alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric (apimachinery
+ * `IsQualifiedName`).
+ */
+export function qualifiedNameProblem(value: string): string | undefined {
+  const slash = value.lastIndexOf("/");
+  const prefix = slash < 0 ? undefined : value.slice(0, slash);
+  const name = value.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_1123_SUBDOMAIN.test(prefix))) {
+    return "must be a qualified name: its prefix before '/' must be a DNS-1123 subdomain of at " +
+      "most 253 characters";
+  }
+  if (
+    name.length === 0 || name.length > 63 ||
+    !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)
+  ) {
+    return "must be a qualified name ([PREFIX/]NAME, NAME at most 63 characters: letters, digits, " +
+      "'-', '_', '.', starting and ending with a letter or digit)";
+  }
+  return undefined;
+}
 
 /** MQTT connection settings. Credentials come from the environment or a file, never inline. */
 export const MqttSchema = z.strictObject({
-  url: z.string().regex(
-    /^(mqtts?|wss?|tcp|ssl):\/\//,
-    "must be an mqtt://, mqtts://, ws:// or wss:// URL",
-  )
-    .default("mqtt://127.0.0.1:1883"),
-  clientId: z.string().min(1).optional(),
-  topicPrefix: z.string().min(1).regex(/^[^+#]+$/, "must not contain wildcards").default("sdv"),
+  /** Broker URL, `SCHEME://HOST[:PORT][/PATH]`; see `brokerUrlProblem` in `mqtt_rules.ts`. */
+  url: refined(brokerUrlProblem).default("mqtt://127.0.0.1:1883"),
+  clientId: refined((id) => id === "" ? "must not be empty" : mqttStringProblem(id)).optional(),
+  topicPrefix: refined((t) => topicNameProblem(t, TOPIC_PREFIX_MAX_BYTES)).default("sdv"),
+  /** MQTT 3.1.1 §3.1.2.10: a 16-bit number of seconds. */
   keepaliveS: z.number().int().min(0).max(65535).default(5),
-  connectTimeoutMs: positiveMs.default(5000),
-  reconnectPeriodMs: positiveMs.default(500),
-  username: z.string().optional(),
-  usernameEnv: z.string().optional(),
-  passwordEnv: z.string().optional(),
-  passwordFile: z.string().optional(),
+  connectTimeoutMs: networkMs.default(5000),
+  reconnectPeriodMs: networkMs.default(500),
+  username: refined(mqttStringProblem).optional(),
+  usernameEnv: envName.optional(),
+  passwordEnv: envName.optional(),
+  passwordFile: filePath.optional(),
   tls: z.strictObject({
-    caFile: z.string().optional(),
-    certFile: z.string().optional(),
-    keyFile: z.string().optional(),
+    caFile: filePath.optional(),
+    certFile: filePath.optional(),
+    keyFile: filePath.optional(),
     rejectUnauthorized: z.boolean().default(true),
   }).optional(),
 });
 
 /** Kubernetes API access. */
 export const ClusterSchema = z.strictObject({
-  kubeconfig: z.string().default("/etc/rancher/k3s/k3s.yaml"),
+  kubeconfig: filePath.default("/etc/rancher/k3s/k3s.yaml"),
   inCluster: z.boolean().default(false),
-  requestTimeoutMs: positiveMs.default(2000),
+  requestTimeoutMs: networkMs.default(2000),
   retries: z.number().int().min(0).max(10).default(3),
-  retryBackoffMs: positiveMs.default(20),
-  taintKey: z.string().default("sdv-failover.io/unreachable"),
-  eventSource: z.string().default("sdv-failover"),
+  /** First requeue delay, doubled per retry. */
+  retryBackoffMs: durationMs(1, 60_000, "1 min; it doubles per retry").default(20),
+  taintKey: refined(qualifiedNameProblem).default("sdv-failover.io/unreachable"),
+  /** Kubernetes limits an Event's reporting component to 128 characters. */
+  eventSource: refined((s) =>
+    s.length > 128
+      ? "must be at most 128 characters (Kubernetes Event reportingComponent)"
+      : qualifiedNameProblem(s)
+  ).default("sdv-failover"),
 });
 
 /** Supervisor-wide timing. */
 export const SupervisorSchema = z.strictObject({
-  id: name.default("supervisor"),
+  id: workloadName.default("supervisor"),
   /**
    * Boot window after the supervisor starts, ms: a target never heard from in it causes no
    * failure; at its end a never-seen node is reported (no fence) and a workload whose primary
    * never appeared fails over to a healthy standby. Default 120 s: a Jetson's cold boot (≈ 30–90 s
    * to a running k3s-agent) plus the agent's own start.
    */
-  bootWindowMs: z.number().int().min(0).max(3_600_000).default(120_000),
-  recoveryWindowMs: z.number().int().min(0).default(1000),
+  bootWindowMs: windowMs.default(120_000),
+  recoveryWindowMs: windowMs.default(1000),
   /**
    * Mass expiry: when more than this share of the nodes expires within one node timeout, it is
    * suspected to be the infrastructure (broker, network, the supervisor itself), not the nodes:
@@ -92,53 +196,53 @@ export const SupervisorSchema = z.strictObject({
    * How long a node must stay silent before it is fenced when its expiry is suspect (mass
    * expiry) or moved no workload (nothing gained by hurrying), ms.
    */
-  fenceConfirmationMs: z.number().int().min(0).max(3_600_000).default(2000),
-  reactionBudgetMs: positiveMs.default(25),
-  lagToleranceMs: positiveMs.default(5),
-  barrierTimeoutMs: positiveMs.default(200),
-  shutdownTimeoutMs: positiveMs.default(2000),
+  fenceConfirmationMs: windowMs.default(2000),
+  reactionBudgetMs: durationMs(1, HOUR_MS, "1 h, the largest FTTI").default(25),
+  lagToleranceMs: durationMs(1, HOUR_MS, "1 h, the largest FTTI").default(5),
+  barrierTimeoutMs: durationMs(1, 60_000, "1 min").default(200),
+  shutdownTimeoutMs: networkMs.default(2000),
   /** Period of the `stats` log line (ingest rate, watchdog lag, RSS), ms; 0 disables it. */
-  statsIntervalMs: z.number().int().min(0).default(10000),
+  statsIntervalMs: windowMs.default(10000),
 });
 
 /** A supervised node (a Jetson running the `agent`). */
 export const NodeSchema = z.strictObject({
-  name,
-  heartbeatPeriodMs: positiveMs,
-  heartbeatTimeoutMs: positiveMs,
+  name: nodeName,
+  heartbeatPeriodMs: heartbeatMs,
+  heartbeatTimeoutMs: heartbeatMs,
   heartbeatTopic: topic.optional(),
   statusTopic: topic.optional(),
   /** Sensors whose freshness gates this node's heartbeat (the origin gates on camera frames). */
-  requiredSensors: z.array(name).default([]),
+  requiredSensors: z.array(sensorName).default([]),
 });
 
 /** A supervised sensor, attached to one node, ticking once per frame. */
 export const SensorSchema = z.strictObject({
-  name,
-  node: name,
-  periodMs: positiveMs,
-  timeoutMs: positiveMs,
+  name: sensorName,
+  node: nodeName,
+  periodMs: heartbeatMs,
+  timeoutMs: heartbeatMs,
   topic: topic.optional(),
 });
 
 /** One side (primary or standby) of a workload. */
 export const PlacementSchema = z.strictObject({
-  deployment: name,
-  node: name,
-  sensors: z.array(name).default([]),
+  deployment: deploymentName,
+  node: nodeName,
+  sensors: z.array(sensorName).default([]),
 });
 
 /** A safety-relevant application with a hot standby. */
 export const WorkloadSchema = z.strictObject({
-  name,
-  namespace: name.default("default"),
+  name: workloadName,
+  namespace: namespaceName.default("default"),
   asil: AsilSchema,
-  fttiMs: positiveMs,
+  fttiMs: durationMs(1, HOUR_MS, "1 h"),
   primary: PlacementSchema,
   standby: PlacementSchema,
   appHeartbeat: z.strictObject({
-    periodMs: positiveMs,
-    timeoutMs: positiveMs,
+    periodMs: heartbeatMs,
+    timeoutMs: heartbeatMs,
   }).optional(),
   actions: z.array(FailoverActionSchema).min(1).default([...FailoverActionSchema.options]),
 });

@@ -31,6 +31,7 @@ import {
   sensorTickTopic,
   supervisorStatusTopic,
 } from "../topology/topics.ts";
+import { MAX_MQTT_STRING_BYTES, TLS_URL_SCHEMES, utf8ByteLength } from "./mqtt_rules.ts";
 import { type BudgetWorkload, workloadBudget } from "./budget.ts";
 
 /** A semantic problem; `load.ts` adds the YAML position of {@linkcode SemanticIssue.path}. */
@@ -77,6 +78,9 @@ export function parsePath(path: string): PathSegment[] {
  *   placement's node);
  * - failover sanity: primary and standby on different nodes and in different Deployments, and no
  *   Deployment (namespace/name) used by two workload sides;
+ * - every topic (derived or configured) at most 65,535 UTF-8 bytes (MQTT 3.1.1 §1.5.3);
+ * - MQTT settings that conflict (see `checkMqttSettings`): two sources of one credential, a
+ *   password without a user name, TLS files with a non-TLS URL, a certificate without its key;
  * - timing: every timeout ≥ 2 × its period (nodes, sensors, app heartbeats: heartbeats are QoS 0,
  *   one lost heartbeat must not expire a target), `supervisor.recoveryWindowMs` ≥ the largest
  *   period;
@@ -101,6 +105,7 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
   checkReferences(model, report);
   checkPlacements(model, report);
   checkTopics(model, report);
+  checkMqttSettings(root, model, report);
   checkTiming(model, report);
   checkBudgets(model, report);
   return issues;
@@ -167,7 +172,7 @@ interface Model {
   sensorByName: Map<string, LooseSensor>;
 }
 
-const nameSchema = NodeSchema.shape.name;
+const sensorNameSchema = SensorSchema.shape.name;
 const appHeartbeatSchema = WorkloadSchema.shape.appHeartbeat.unwrap();
 
 function looseModel(root: Record<string, unknown>): Model {
@@ -254,7 +259,7 @@ function refs(value: unknown): { items: Ref[]; complete: boolean } {
   if (!Array.isArray(value)) return { items: [], complete: false };
   const items: Ref[] = [];
   value.forEach((v, index) => {
-    if (nameSchema.safeParse(v).success) items.push({ name: v as string, index });
+    if (sensorNameSchema.safeParse(v).success) items.push({ name: v as string, index });
   });
   return { items, complete: items.length === value.length };
 }
@@ -484,6 +489,16 @@ function checkTopics(model: Model, report: Report): void {
   }
   const first = new Map<string, TopicUse>();
   for (const use of uses) {
+    const bytes = utf8ByteLength(use.topic);
+    if (bytes > MAX_MQTT_STRING_BYTES) {
+      // Derived topics are bounded by the name and prefix limits; this guards the sum.
+      report(
+        use.custom ? use.path : ["mqtt", "topicPrefix"],
+        `${use.what} is ${bytes} bytes long in UTF-8; MQTT topics are at most ` +
+          `${MAX_MQTT_STRING_BYTES} bytes (MQTT 3.1.1 §1.5.3)`,
+      );
+      continue;
+    }
     const earlier = first.get(use.topic);
     if (earlier === undefined) {
       first.set(use.topic, use);
@@ -495,6 +510,55 @@ function checkTopics(model: Model, report: Report): void {
       at.path,
       `MQTT topic "${use.topic}" is also ${other.what}; every supervised target needs a topic ` +
         `of its own, or one target's messages would keep the other alive`,
+    );
+  }
+}
+
+/**
+ * MQTT settings that are valid one by one but not together: one source per credential, a
+ * password only with a user name (MQTT 3.1.1 §3.1.2.9: "If the User Name Flag is set to 0, the
+ * Password Flag MUST be set to 0"), TLS files only with a TLS URL (else they are silently
+ * ignored), and a client certificate only with its key.
+ */
+function checkMqttSettings(root: Record<string, unknown>, model: Model, report: Report): void {
+  const given = isRecord(root.mqtt) ? root.mqtt : {};
+  const { mqtt } = model;
+  const has = (key: string) => given[key] !== undefined;
+  if (has("username") && has("usernameEnv")) {
+    report(
+      ["mqtt", "usernameEnv"],
+      "both username and usernameEnv are set; give the user name one way only",
+    );
+  }
+  if (has("passwordEnv") && has("passwordFile")) {
+    report(
+      ["mqtt", "passwordFile"],
+      "both passwordEnv and passwordFile are set; give the password one way only",
+    );
+  }
+  if ((has("passwordEnv") || has("passwordFile")) && !has("username") && !has("usernameEnv")) {
+    report(
+      ["mqtt", has("passwordEnv") ? "passwordEnv" : "passwordFile"],
+      "a password needs a user name (mqtt.username or mqtt.usernameEnv): MQTT 3.1.1 §3.1.2.9 " +
+        "allows no password without a user name",
+    );
+  }
+  const tls = isRecord(given.tls) ? given.tls : undefined;
+  if (tls === undefined) return;
+  const scheme = mqtt.url === undefined ? undefined : mqtt.url.slice(0, mqtt.url.indexOf(":"));
+  const files = ["caFile", "certFile", "keyFile"].filter((k) => tls[k] !== undefined);
+  if (scheme !== undefined && files.length > 0 && !TLS_URL_SCHEMES.includes(scheme.toLowerCase())) {
+    report(
+      ["mqtt", "tls"],
+      `TLS files are set but mqtt.url uses ${scheme}://, which does not use TLS, so they would ` +
+        `be ignored; use ${TLS_URL_SCHEMES.map((s) => `${s}://`).join(", ")}`,
+    );
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    const missing = tls.certFile === undefined ? "certFile" : "keyFile";
+    report(
+      ["mqtt", "tls", tls.certFile === undefined ? "keyFile" : "certFile"],
+      `a client certificate needs both certFile and keyFile; ${missing} is missing`,
     );
   }
 }
