@@ -9,8 +9,10 @@ import type { NodeDesired, WorkloadDesired } from "../../lib/policy/desired.ts";
 import type {
   ClusterReconciler,
   ObservedFailoverState,
+  PlacementReadiness,
   ReconcileReport,
 } from "../../lib/reconcile/reconciler.ts";
+import type { Placement } from "../../lib/topology/topology.ts";
 
 /** A fake reconciler. */
 export class FakeReconciler implements ClusterReconciler {
@@ -20,6 +22,10 @@ export class FakeReconciler implements ClusterReconciler {
   readonly nodes: NodeDesired[] = [];
   /** What `observed()` returns. */
   observedState: ObservedFailoverState = { workloads: new Map(), fencedNodes: new Map() };
+  /** What `placementReady()` answers per deployment name (default: ready). */
+  readonly readiness = new Map<string, PlacementReadiness>();
+  /** Placements asked about, in order. */
+  readonly readinessAsked: Placement[] = [];
   /** Resolve to let `start()` finish (already resolved unless `hold` was passed). */
   readonly release: () => void;
   started = false;
@@ -41,6 +47,11 @@ export class FakeReconciler implements ClusterReconciler {
 
   observed(): ObservedFailoverState {
     return this.observedState;
+  }
+
+  placementReady(placement: Placement): PlacementReadiness {
+    this.readinessAsked.push(placement);
+    return this.readiness.get(placement.deployment) ?? { ready: true };
   }
 
   setWorkload(desired: WorkloadDesired): void {
