@@ -4,6 +4,7 @@
  * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover executor), server node
  * - `agent --config FILE --node NAME` the node agent (sensor-gated heartbeat), every node
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
+ * - `unfence --config FILE --node NAME [--kubeconfig PATH]`  ask the supervisor to lift its fence
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
  * - `demo`                            self-contained demo: in-process broker, dry-run executor
  * - `version`
@@ -151,6 +152,28 @@ export function buildCli(exit: (code: number) => void): Command {
         await checkCommand({
           configPath: opts.config,
           needs: { kubeconfig: opts.supervisor },
+        }),
+      );
+    });
+
+  program.command("unfence")
+    .description(
+      "ask the supervisor to lift its fence (our cordon and taint) from a node: writes the Node " +
+        "annotation sdv-failover.io/unfence-requested",
+    )
+    .requiredOption("-c, --config <file>", "config file (YAML)")
+    .requiredOption("-n, --node <name>", "the node's name, as in the config")
+    .option("--kubeconfig <path>", "your kubeconfig (default: the config's cluster.kubeconfig)")
+    .action(async (opts: { config: string; node: string; kubeconfig?: string }) => {
+      const config = await loadOrReport(opts.config);
+      if (!config) return exit(EXIT_USAGE);
+      const { unfenceCommand } = await import("./lib/cli/unfence_command.ts");
+      exit(
+        await unfenceCommand({
+          config,
+          nodeName: opts.node,
+          kubeconfigPath: opts.kubeconfig,
+          signal: shutdownSignal(),
         }),
       );
     });

@@ -1,7 +1,8 @@
 /**
  * The informer-backed cache and the Kubernetes reconciler against a real control plane
  * (kine + kube-apiserver + controller-manager + scheduler + kwok nodes, `harness/control_plane.ts`),
- * authenticated as the least-privilege runtime identity (config/k3s/rbac.yaml).
+ * authenticated as the least-privilege runtime identity (config/k3s/rbac.yaml); the operator's
+ * `unfence` request is written with the admin identity.
  *
  * Skipped when SDV_SKIP_CONTROLPLANE=1. Never builds the binaries (SDV_CP_NO_BUILD=1).
  *
@@ -22,6 +23,7 @@ import { buildTopology } from "../lib/topology/topology.ts";
 import { createKubeClient } from "../lib/kube/kube_client.ts";
 import { KubeReconciler, type ReconcileReport } from "../lib/reconcile/reconciler.ts";
 import { ANNOTATIONS } from "../lib/reconcile/annotations.ts";
+import { unfenceCommand } from "../lib/cli/unfence_command.ts";
 
 const SKIP = Deno.env.get("SDV_SKIP_CONTROLPLANE") === "1";
 const NODES = ["worker-node1", "worker-node2"];
@@ -103,6 +105,7 @@ Deno.test({
       const cache = kube.openCache({ namespaces: [NS] });
       const t0 = performance.now();
       const reports: ReconcileReport[] = [];
+      const unfenceRequests: string[] = [];
       reconciler = new KubeReconciler({
         topology,
         cluster: config.cluster,
@@ -110,6 +113,11 @@ Deno.test({
         api: kube.api,
         view: cache,
         onReport: (r) => reports.push(r),
+        // The supervisor's part: honour the request by setting the node's desired state.
+        onUnfenceRequest: (node, at) => {
+          unfenceRequests.push(`${node.name} ${at}`);
+          reconciler?.setNode({ node, fenced: false, cordon: false, taint: false });
+        },
       });
       await reconciler.start(AbortSignal.timeout(30_000));
       console.log(`cache synced in ${(performance.now() - t0).toFixed(1)} ms`);
@@ -122,10 +130,13 @@ Deno.test({
 
       const lane = topology.workloads[0];
       const node1 = topology.node("worker-node1")!;
-      // decided now: the pods were created seconds ago (≥ 1 s before, Kubernetes timestamps have
-      // second resolution; a real failed instance runs far longer)
-      const failedAt = new Date(Date.now() + 1500).toISOString();
+      await until(
+        "lane-standby ready (Running and Ready on worker-node2)",
+        60_000,
+        () => reconciler!.placementReady(lane.standby).ready ? true : undefined,
+      );
       const tSet = performance.now();
+      const failedAt = new Date(Date.now() + 1500).toISOString();
       reconciler.setNode({
         node: node1,
         fenced: true,
@@ -140,6 +151,8 @@ Deno.test({
         reason: "node-expired",
         removeFailed: true,
         nodeFault: true,
+        // decided now: the pods were created seconds ago (≥ 1 s before, Kubernetes timestamps have
+        // second resolution; a real failed instance runs far longer)
         failedAt,
       });
       await reconciler.whenIdle();
@@ -187,6 +200,10 @@ Deno.test({
         reason: "node-expired",
         failedAt,
       });
+      assert.deepEqual(reconciler.placementReady(lane.primary), {
+        ready: false,
+        why: "node worker-node1 is fenced (our taint)",
+      });
 
       // Someone removes our taint: the reconciler puts it back (it keeps the cluster converged).
       const patches = reports.length;
@@ -204,6 +221,54 @@ Deno.test({
         `taint restored ${(performance.now() - tRemoved).toFixed(1)} ms after its removal`,
       );
       assert.ok(reports.length > patches);
+
+      // Un-fence round trip: an operator taint added while fenced stays; our taint, our cordon
+      // and our annotations go; the failed side's replacement is scheduled and becomes ready.
+      const fenced = await admin.core.readNode({ name: "worker-node1" });
+      const operatorTaint = { key: "operator/maintenance", value: "x", effect: "PreferNoSchedule" };
+      await admin.core.patchNode(
+        {
+          name: "worker-node1",
+          body: { spec: { taints: [...(fenced.spec?.taints ?? []), operatorTaint] } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+      const lines: string[] = [];
+      const tRequest = performance.now();
+      assert.equal(
+        await unfenceCommand({
+          config,
+          nodeName: "worker-node1",
+          kubeconfigPath: cp.adminKubeconfigPath,
+          out: (l) => lines.push(l),
+          err: (l) => lines.push(l),
+        }),
+        0,
+        lines.join("\n"),
+      );
+      const unfenced = await until("worker-node1 unfenced", 10_000, async () => {
+        const n = await admin.core.readNode({ name: "worker-node1" });
+        const a = n.metadata?.annotations ?? {};
+        return !n.spec?.unschedulable && !n.spec?.taints?.some((x) => x.key === TAINT) &&
+            !(ANNOTATIONS.cordonedBy in a) && !(ANNOTATIONS.fenceReason in a) &&
+            !(ANNOTATIONS.unfenceRequested in a)
+          ? n
+          : undefined;
+      });
+      console.log(`unfenced ${(performance.now() - tRequest).toFixed(1)} ms after the request`);
+      assert.equal(unfenceRequests.length, 1);
+      assert.deepEqual(
+        unfenced.spec?.taints?.filter((x) => x.key === operatorTaint.key).map((x) => x.effect),
+        ["PreferNoSchedule"],
+      );
+      const unfenceEvents = await admin.core.listNamespacedEvent({ namespace: "default" });
+      assert.ok(unfenceEvents.items.some((e) => e.reason === "FailoverUnfenced"));
+      assert.equal(reconciler.observed().fencedNodes.size, 0);
+      await until(
+        "lane-primary ready again on worker-node1",
+        60_000,
+        () => reconciler!.placementReady(lane.primary).ready ? true : undefined,
+      );
     } finally {
       await reconciler?.close();
       client.close();

@@ -11,7 +11,7 @@ import type { Logger } from "../log/log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import { openSession } from "../mqtt/session.ts";
 import { DryRunReconciler } from "../reconcile/dry_run.ts";
-import type { ClusterReconciler, ReconcileReport } from "../reconcile/reconciler.ts";
+import type { ClusterReconciler } from "../reconcile/reconciler.ts";
 import { type ReconcilerFactory, Supervisor, supervisorWill } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
 
@@ -45,7 +45,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           supervisorId: config.supervisor.id,
         }),
       )
-    : ({ onReport }) => kubeReconciler(config, topology, log, onReport);
+    : (hooks) => kubeReconciler(config, topology, log, hooks);
   let client: MqttClientLike;
   try {
     client = openSession({
@@ -82,7 +82,7 @@ async function kubeReconciler(
   config: Config,
   topology: Topology,
   log: Logger,
-  onReport: (report: ReconcileReport) => void,
+  hooks: Parameters<ReconcilerFactory>[0],
 ): Promise<ClusterReconciler> {
   const [{ createKubeClient }, { KubeReconciler }] = await Promise.all([
     import("../kube/kube_client.ts"),
@@ -100,7 +100,8 @@ async function kubeReconciler(
     api: kube.api,
     view: kube.openCache({ namespaces: new Set(topology.workloads.map((w) => w.namespace)), log }),
     log,
-    onReport,
+    onReport: hooks.onReport,
+    onUnfenceRequest: hooks.onUnfenceRequest,
   });
   // The reconciler does not own the client: release its sockets after it stopped.
   const close = reconciler.close.bind(reconciler);

@@ -14,6 +14,11 @@
  * A replacement informer lists before it is swapped in; objects that differ from the old cache are
  * reported through `onChange`, so nothing changed during the gap is missed.
  *
+ * Pods are indexed by namespace and node, converted once per watch event (frozen
+ * {@linkcode ObservedPod}s, phase and Ready condition included): `pods()` looks at the pods of
+ * one namespace on one node only and allocates just the result array, because the standby's
+ * readiness is asked on the failover hot path.
+ *
  * @module
  */
 import type { V1Deployment, V1Node, V1Pod } from "@kubernetes/client-node";
@@ -78,11 +83,71 @@ interface Meta {
   };
 }
 
+/** A derived index of a slot's objects, kept in step with its live informer. */
+interface SlotIndex<T> {
+  /** Rebuilds from a freshly swapped-in informer's objects. */
+  reset(objects: readonly T[]): void;
+  /** Applies one event of the live informer. */
+  apply(verb: InformerObjectVerb, obj: T): void;
+}
+
+interface PodEntry {
+  labels: Readonly<Record<string, string>> | undefined;
+  observed: ObservedPod;
+}
+
+/** The pods of one namespace by node name, converted once per event. */
+class PodIndex implements SlotIndex<V1Pod> {
+  /** nodeName → pod name → entry (unscheduled pods are kept under ""). */
+  readonly byNode = new Map<string, Map<string, PodEntry>>();
+  readonly #nodeOf = new Map<string, string>();
+
+  reset(objects: readonly V1Pod[]): void {
+    this.byNode.clear();
+    this.#nodeOf.clear();
+    for (const p of objects) this.apply("add", p);
+  }
+
+  apply(verb: InformerObjectVerb, p: V1Pod): void {
+    const name = p.metadata?.name ?? "";
+    const before = this.#nodeOf.get(name);
+    if (before !== undefined) {
+      const bucket = this.byNode.get(before)!;
+      bucket.delete(name);
+      if (bucket.size === 0) this.byNode.delete(before);
+      this.#nodeOf.delete(name);
+    }
+    if (verb === "delete") return;
+    const nodeName = p.spec?.nodeName ?? "";
+    let bucket = this.byNode.get(nodeName);
+    if (!bucket) this.byNode.set(nodeName, bucket = new Map());
+    bucket.set(name, { labels: p.metadata?.labels, observed: observedPod(p) });
+    this.#nodeOf.set(name, nodeName);
+  }
+}
+
+/** A client-node Pod as an {@linkcode ObservedPod} (frozen: shared by every query). */
+function observedPod(p: V1Pod): ObservedPod {
+  return Object.freeze({
+    name: p.metadata?.name ?? "",
+    uid: p.metadata?.uid ?? "",
+    deleting: p.metadata?.deletionTimestamp !== undefined &&
+      p.metadata?.deletionTimestamp !== null,
+    createdAt: isoOf(p.metadata?.creationTimestamp),
+    nodeName: p.spec?.nodeName,
+    resourceVersion: p.metadata?.resourceVersion,
+    phase: p.status?.phase,
+    ready: p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+  });
+}
+
 /** One watched collection: its current informer and restart state. */
 class Slot<T extends Meta> {
   readonly kind: ChangeKind;
   readonly namespace: string | undefined;
   readonly make: () => InformerLike<T>;
+  /** Kept in step with the live informer (optional). */
+  readonly index: SlotIndex<T> | undefined;
   informer: InformerLike<T> | undefined;
   synced = false;
   lastEventMs = 0;
@@ -98,10 +163,12 @@ class Slot<T extends Meta> {
     namespace: string | undefined,
     make: () => InformerLike<T>,
     backoffMs: number,
+    index?: SlotIndex<T>,
   ) {
     this.kind = kind;
     this.namespace = namespace;
     this.make = make;
+    this.index = index;
     this.backoffMs = backoffMs;
     this.firstSync = new Promise((resolve) => this.resolveFirstSync = resolve);
   }
@@ -116,6 +183,7 @@ export class WatchCache implements ClusterView {
   readonly #nodes: Slot<V1Node>;
   readonly #deployments = new Map<string, Slot<V1Deployment>>();
   readonly #pods = new Map<string, Slot<V1Pod>>();
+  readonly #podIndex = new Map<string, PodIndex>();
   readonly #listeners = new Set<ChangeListener>();
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -142,7 +210,9 @@ export class WatchCache implements ClusterView {
         ns,
         new Slot("deployment", ns, () => f.deployments(ns), this.#baseBackoffMs),
       );
-      this.#pods.set(ns, new Slot("pod", ns, () => f.pods(ns), this.#baseBackoffMs));
+      const index = new PodIndex();
+      this.#podIndex.set(ns, index);
+      this.#pods.set(ns, new Slot("pod", ns, () => f.pods(ns), this.#baseBackoffMs, index));
     }
   }
 
@@ -200,20 +270,17 @@ export class WatchCache implements ClusterView {
     };
   }
 
+  /**
+   * Pods of `namespace` on `nodeName` matching `selector`: O(pods of that namespace on that
+   * node). The returned objects are frozen and shared between calls.
+   */
   pods(namespace: string, selector: Record<string, string>, nodeName: string): ObservedPod[] {
-    const informer = this.#pods.get(namespace)?.informer;
-    if (!informer) return [];
-    return informer.list(namespace)
-      .filter((p) => p.spec?.nodeName === nodeName && matchesSelector(p.metadata?.labels, selector))
-      .map((p) => ({
-        name: p.metadata?.name ?? "",
-        uid: p.metadata?.uid ?? "",
-        deleting: p.metadata?.deletionTimestamp !== undefined &&
-          p.metadata?.deletionTimestamp !== null,
-        createdAt: isoOf(p.metadata?.creationTimestamp),
-        nodeName: p.spec?.nodeName,
-        resourceVersion: p.metadata?.resourceVersion,
-      }));
+    const out: ObservedPod[] = [];
+    if (nodeName === "") return out;
+    const bucket = this.#podIndex.get(namespace)?.byNode.get(nodeName);
+    if (!bucket) return out;
+    for (const e of bucket.values()) if (matchesSelector(e.labels, selector)) out.push(e.observed);
+    return out;
   }
 
   node(name: string): ObservedNode | undefined {
@@ -269,9 +336,10 @@ export class WatchCache implements ClusterView {
     const fresh = slot.make();
     let failed: unknown;
     let live = false; // events are forwarded only once swapped in
-    const onObject = (obj: Meta) => {
+    const onObjectOf = (verb: InformerObjectVerb) => (obj: Meta) => {
       if (!live || this.#closed) return;
       slot.lastEventMs = this.#clock.nowMs();
+      slot.index?.apply(verb, obj);
       this.#emit(slot.kind, obj);
     };
     const onConnect = () => {
@@ -287,11 +355,12 @@ export class WatchCache implements ClusterView {
       this.#scheduleReplace(slot);
     };
     const verbs: InformerObjectVerb[] = ["add", "update", "delete"];
-    for (const v of verbs) fresh.on(v, onObject);
+    const handlers = verbs.map((v) => [v, onObjectOf(v)] as const);
+    for (const [v, h] of handlers) fresh.on(v, h);
     fresh.on("connect", onConnect);
     fresh.on("error", onError);
     const detach = () => {
-      for (const v of verbs) fresh.off(v, onObject);
+      for (const [v, h] of handlers) fresh.off(v, h);
       fresh.off("connect", onConnect);
       fresh.off("error", onError);
     };
@@ -330,6 +399,7 @@ export class WatchCache implements ClusterView {
     const before = new Map((old?.list() ?? []).map((o) => [key(o), o.metadata?.resourceVersion]));
     slot.informer = fresh;
     slot.detach = detach;
+    slot.index?.reset(fresh.list());
     live = true;
     slot.lastEventMs = this.#clock.nowMs();
     slot.backoffMs = this.#baseBackoffMs;

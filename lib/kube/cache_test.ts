@@ -265,3 +265,74 @@ Deno.test("WatchCache start: rejects on abort, retries a hanging start after sta
   assert.ok(hanging.stopped);
   cache.close();
 });
+
+Deno.test("WatchCache pods: phase and Ready mapped, indexed by node and kept in step with events", async () => {
+  const running = (name: string, nodeName: string, ready: boolean): V1Pod => ({
+    ...pod("adas", name, "lane", nodeName),
+    status: {
+      phase: "Running",
+      conditions: [
+        { type: "PodScheduled", status: "True" },
+        { type: "Ready", status: ready ? "True" : "False" },
+      ],
+    },
+  });
+  const pods = new FakeInformer([running("p1", "n1", true), pod("adas", "p2", "lane", "")]);
+  const cache = new WatchCache({
+    namespaces: ["adas"],
+    informers: factory({
+      nodes: [new FakeInformer([])],
+      deployments: [new FakeInformer([])],
+      pods: [pods],
+    }),
+    clock: new FakeClock(),
+  });
+  await cache.start(new AbortController().signal);
+  const view = (nodeName: string) =>
+    cache.pods("adas", { app: "lane" }, nodeName).map((p) => `${p.name} ${p.phase} ${p.ready}`);
+  assert.deepEqual(view("n1"), ["p1 Running true"]);
+  assert.deepEqual(view(""), []); // unscheduled pods are never "on" a node
+  assert.equal(
+    cache.pods("adas", { app: "lane" }, "n1")[0],
+    cache.pods("adas", { app: "lane" }, "n1")[0],
+  );
+  assert.ok(Object.isFrozen(cache.pods("adas", { app: "lane" }, "n1")[0]));
+  // Scheduled, then Ready; p1 loses Ready; p1 deleted.
+  pods.upsert(running("p2", "n2", false));
+  assert.deepEqual(view("n2"), ["p2 Running false"]);
+  pods.upsert(running("p2", "n2", true));
+  pods.upsert(running("p1", "n1", false));
+  assert.deepEqual(view("n1"), ["p1 Running false"]);
+  assert.deepEqual(view("n2"), ["p2 Running true"]);
+  pods.remove(running("p1", "n1", false));
+  assert.deepEqual(view("n1"), []);
+  assert.deepEqual(view("n2"), ["p2 Running true"]);
+  assert.deepEqual(cache.pods("other-ns", { app: "lane" }, "n2"), []);
+  cache.close();
+});
+
+Deno.test("WatchCache pods: a replaced informer's list rebuilds the index", async () => {
+  const clock = new FakeClock(0);
+  const first = new FakeInformer([pod("adas", "p1", "lane", "n1")]);
+  const second = new FakeInformer([pod("adas", "p2", "lane", "n1")]);
+  const cache = new WatchCache({
+    namespaces: ["adas"],
+    informers: factory({
+      nodes: [new FakeInformer([])],
+      deployments: [new FakeInformer([])],
+      pods: [first, second],
+    }),
+    clock,
+    restartBackoffMs: 10,
+    inactivityMs: 0,
+  });
+  await cache.start(new AbortController().signal);
+  assert.deepEqual(cache.pods("adas", { app: "lane" }, "n1").map((p) => p.name), ["p1"]);
+  first.fire("error", new Error("watch closed"));
+  clock.advance(10);
+  await tick();
+  assert.deepEqual(cache.pods("adas", { app: "lane" }, "n1").map((p) => p.name), ["p2"]);
+  first.upsert(pod("adas", "p9", "lane", "n1")); // the replaced informer is ignored
+  assert.deepEqual(cache.pods("adas", { app: "lane" }, "n1").map((p) => p.name), ["p2"]);
+  cache.close();
+});

@@ -26,6 +26,12 @@ export const ANNOTATIONS = {
   cordonedBy: "sdv-failover.io/cordoned-by",
   /** Node annotation: why we fenced the node. */
   fenceReason: "sdv-failover.io/fence-reason",
+  /**
+   * Node annotation: an operator's request (`sdv-failover unfence`) to lift our fence, valued
+   * with the wall time (ISO 8601) of the request. The supervisor owns the desired state: it sees
+   * the request, sets the node's desired state to unfenced, and the un-fence step removes it.
+   */
+  unfenceRequested: "sdv-failover.io/unfence-requested",
 } as const;
 
 /**

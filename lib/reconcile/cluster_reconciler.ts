@@ -11,7 +11,7 @@
  * @module
  */
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
-import type { NodeTarget, Side, Topology, Workload } from "../topology/topology.ts";
+import type { NodeTarget, Placement, Side, Topology, Workload } from "../topology/topology.ts";
 import { ANNOTATIONS, parseEpoch } from "./annotations.ts";
 import type { ClusterView } from "./cluster_view.ts";
 import { hasOurTaint } from "./steps.ts";
@@ -23,7 +23,10 @@ export type ReconcileKey =
 
 /** What one step (or Event) of a pass did. */
 export interface StepResult {
-  /** `markActive`, `markFailed`, `deletePods`, `fenceNode`, `awaitFence`, `event:<Reason>`. */
+  /**
+   * `markActive`, `markFailed`, `deletePods`, `fenceNode`, `unfenceNode`, `awaitFence`,
+   * `event:<Reason>`.
+   */
   action: string;
   /** `deployment/<ns>/<name>`, `pod/<ns>/<name>`, `node/<name>`, `event/<ns>/<Reason>`. */
   object: string;
@@ -83,6 +86,15 @@ export interface ObservedFailoverState {
   >;
 }
 
+/**
+ * Whether the cluster shows a placement able to take over (see
+ * {@linkcode ClusterReconciler.placementReady}); `why` is one human-readable reason.
+ */
+export type PlacementReadiness = { ready: true } | { ready: false; why: string };
+
+/** The one `ready` answer (shared: the query allocates nothing when the placement is ready). */
+export const READY: PlacementReadiness = Object.freeze({ ready: true as const });
+
 /** Converges the cluster to desired failover states. */
 export interface ClusterReconciler {
   /** Starts the watches; resolves once synced. Retries with backoff until synced or `signal` aborts (then rejects). */
@@ -93,12 +105,55 @@ export interface ClusterReconciler {
   setWorkload(desired: WorkloadDesired): void;
   /** Sets the desired state of a node and reconciles it at once. */
   setNode(desired: NodeDesired): void;
+  /**
+   * Whether the cluster shows `placement` able to take the active role: its Node exists and
+   * carries neither our taint nor a cordon, and a pod of its Deployment (the Deployment's
+   * selector) bound to that node is `Running` and `Ready` and not terminating. Synchronous, read
+   * from the cache (acknowledged writes overlaid), O(pods of that Deployment's namespace on that
+   * node), allocation-free when ready: it is asked on the failover hot path, besides the
+   * placement's heartbeats. Not ready before the cache has synced.
+   */
+  placementReady(placement: Placement): PlacementReadiness;
   /** Resolves when no key is queued or in flight (keys waiting for a backoff requeue do not count). */
   whenIdle(): Promise<void>;
   /** Keys waiting (for a pass, a requeue or the initial sync) or in flight (a metric). */
   readonly queueDepth: number;
   /** Stops passes and watches; in-flight requests are aborted. */
   close(): Promise<void>;
+}
+
+/**
+ * The readiness of `placement` as `view` shows it (see
+ * {@linkcode ClusterReconciler.placementReady}). Checks, first failing wins: cache synced, Node
+ * present, not fenced by our taint, not cordoned, Deployment present, a pod Running and Ready.
+ */
+export function placementReadiness(
+  view: ClusterView,
+  placement: Placement,
+  taintKey: string,
+): PlacementReadiness {
+  if (!view.synced) return { ready: false, why: "cache not synced" };
+  const nodeName = placement.node.name;
+  const node = view.node(nodeName);
+  if (!node) return { ready: false, why: `node ${nodeName} not found` };
+  if (hasOurTaint(node, taintKey)) {
+    return { ready: false, why: `node ${nodeName} is fenced (our taint)` };
+  }
+  if (node.unschedulable) return { ready: false, why: `node ${nodeName} is cordoned` };
+  const ns = placement.workload.namespace;
+  const deployment = view.deployment(ns, placement.deployment);
+  if (!deployment) {
+    return { ready: false, why: `deployment ${ns}/${placement.deployment} not found` };
+  }
+  const pods = view.pods(ns, deployment.selector as Record<string, string>, nodeName);
+  let why: string | undefined;
+  for (const p of pods) {
+    if (p.deleting) why ??= `pod ${p.name} is terminating`;
+    else if (p.phase !== "Running") why ??= `pod ${p.name} is ${p.phase ?? "in an unknown phase"}`;
+    else if (p.ready !== true) why ??= `pod ${p.name} not Ready`;
+    else return READY;
+  }
+  return { ready: false, why: why ?? `no pod of ${placement.deployment} on ${nodeName}` };
 }
 
 /** Reads the persisted failover state of every workload and node of `topology` from `view`. */

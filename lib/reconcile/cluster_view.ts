@@ -27,6 +27,10 @@ export interface ObservedPod {
   /** `spec.nodeName` (empty when not scheduled). */
   nodeName?: string;
   resourceVersion?: string;
+  /** `status.phase` (`Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`); absent: unknown. */
+  phase?: string;
+  /** True when the `Ready` condition of `status.conditions` is `True`. */
+  ready?: boolean;
 }
 
 /** A Node taint. */
@@ -84,7 +88,11 @@ export function matchesSelector(
   labels: Readonly<Record<string, string>> | undefined,
   selector: Readonly<Record<string, string>>,
 ): boolean {
-  const entries = Object.entries(selector);
-  if (entries.length === 0) return false;
-  return entries.every(([k, v]) => labels?.[k] === v);
+  // Allocation-free: called per pod on the failover hot path.
+  let any = false;
+  for (const k in selector) {
+    if (labels?.[k] !== selector[k]) return false;
+    any = true;
+  }
+  return any;
 }

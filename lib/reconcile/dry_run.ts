@@ -6,7 +6,11 @@
  * The model holds every node of the topology and both Deployments of every workload, each with
  * one pod on its placement's node. Planned steps are applied to the model, so setting the same
  * desired state again plans nothing, and the order matches a real run: pod deletions of a node
- * fault are planned only once the node's fence is (planned and) applied.
+ * fault are planned only once the node's fence is (planned and) applied. Un-fencing is applied the
+ * same way (our taint, our cordon and our annotations removed).
+ *
+ * {@linkcode DryRunReconciler.placementReady} reads the model: every placement is ready (its pod
+ * Running and Ready) until a planned step changed that (its node fenced, its pod deleted).
  *
  * @module
  */
@@ -14,7 +18,7 @@ import { type Clock, systemClock } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
 import { otherSide } from "../topology/topology.ts";
-import type { NodeTarget, Topology, Workload } from "../topology/topology.ts";
+import type { NodeTarget, Placement, Topology, Workload } from "../topology/topology.ts";
 import { ANNOTATIONS } from "./annotations.ts";
 import {
   type ChangeListener,
@@ -28,6 +32,8 @@ import {
   type ClusterReconciler,
   type ObservedFailoverState,
   observedFailoverState,
+  type PlacementReadiness,
+  placementReadiness,
   type ReconcileKey,
   type ReconcileReport,
   type StepResult,
@@ -105,6 +111,8 @@ class ModelCluster implements ClusterView {
           deleting: false,
           labels: { ...selector },
           nodeName: p.node.name,
+          phase: "Running",
+          ready: true,
         });
       }
     }
@@ -123,7 +131,14 @@ class ModelCluster implements ClusterView {
       .filter((p) =>
         p.namespace === namespace && p.nodeName === nodeName && matchesSelector(p.labels, selector)
       )
-      .map((p) => ({ name: p.name, uid: p.uid, deleting: p.deleting, nodeName: p.nodeName }));
+      .map((p) => ({
+        name: p.name,
+        uid: p.uid,
+        deleting: p.deleting,
+        nodeName: p.nodeName,
+        phase: p.phase,
+        ready: p.ready,
+      }));
   }
 
   node(name: string): ObservedNode | undefined {
@@ -165,6 +180,17 @@ class ModelCluster implements ClusterView {
           }];
         }
         n.annotations[ANNOTATIONS.fenceReason] = step.reason;
+        n.resourceVersion = this.rv();
+        return;
+      }
+      case "unfenceNode": {
+        const n = this.nodes.get(step.node.name);
+        if (!n) return;
+        if (step.uncordon) n.unschedulable = false;
+        if (step.untaint) {
+          n.taints = n.taints.filter((t) => !(t.key === ctx.taintKey && t.effect === "NoExecute"));
+        }
+        for (const k of step.annotations) delete n.annotations[k];
         n.resourceVersion = this.rv();
         return;
       }
@@ -219,6 +245,11 @@ export class DryRunReconciler implements ClusterReconciler {
     return observedFailoverState(this.#topology, this.#model, this.#ctx.taintKey);
   }
 
+  /** The placement's readiness in the model: ready unless a planned step changed that. */
+  placementReady(placement: Placement): PlacementReadiness {
+    return placementReadiness(this.#model, placement, this.#ctx.taintKey);
+  }
+
   /** Plans (and applies to the model) what a real run would write for this workload. */
   setWorkload(desired: WorkloadDesired): void {
     if (this.#closed) return;
@@ -226,7 +257,7 @@ export class DryRunReconciler implements ClusterReconciler {
     this.#pass({ kind: "workload", workload: desired.workload }, desired);
   }
 
-  /** Plans the node's fence; then the pod deletions that waited for it. */
+  /** Plans the node's fence (or un-fence); then the pod deletions that waited for a fence. */
   setNode(desired: NodeDesired): void {
     if (this.#closed) return;
     this.#desired.set(desired.node, desired);

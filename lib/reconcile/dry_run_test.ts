@@ -113,3 +113,44 @@ Deno.test("dry run: the epoch is planned on both Deployments without markDeploym
     "deletePods pod/adas/radar-standby-dry-run",
   ]);
 });
+
+Deno.test("dry run: un-fencing is planned and applied; placements are ready until the model changes", () => {
+  const t = testTopology();
+  const lane = t.workload("lane")!;
+  const dry = new DryRunReconciler({ topology: t, supervisorId: "sup-a" });
+  assert.deepEqual(dry.placementReady(lane.primary), { ready: true });
+  assert.deepEqual(dry.placementReady(lane.standby), { ready: true });
+  const node = t.node("worker-node1")!;
+  dry.setNode({ node, fenced: true, cordon: true, taint: true, reason: "node-offline" });
+  assert.deepEqual(dry.placementReady(lane.primary), {
+    ready: false,
+    why: "node worker-node1 is fenced (our taint)",
+  });
+  dry.setNode({ node, fenced: false, cordon: false, taint: false });
+  assert.deepEqual(dry.planned.map((p) => `${p.action} ${p.object}`), [
+    "fenceNode node/worker-node1",
+    "unfenceNode node/worker-node1",
+  ]);
+  assert.deepEqual(
+    dry.reports.at(-1)!.results.map((x) => `${x.action} ${x.outcome}`),
+    ["unfenceNode planned", "event:FailoverUnfenced planned"],
+  );
+  assert.equal(dry.observed().fencedNodes.size, 0);
+  assert.deepEqual(dry.placementReady(lane.primary), { ready: true });
+  dry.setNode({ node, fenced: false, cordon: false, taint: false });
+  assert.equal(dry.planned.length, 2); // idempotent
+  // A deleted pod makes its placement not ready.
+  dry.setWorkload({
+    workload: lane,
+    active: "standby",
+    epoch: 1,
+    reason: "app-expired",
+    removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
+    nodeFault: false,
+  });
+  assert.deepEqual(dry.placementReady(lane.primary), {
+    ready: false,
+    why: "no pod of lane-primary on worker-node1",
+  });
+});

@@ -20,6 +20,10 @@
  * operator may fix RBAC). A cache change to a managed object (our taint removed, a pod back on a
  * failed node, a Deployment's annotations edited) re-reconciles the key.
  *
+ * A node's desired state may go from fenced to unfenced and back (`unfenceNode` removes only what
+ * we added); an operator asks for that through the `sdv-failover.io/unfence-requested` Node
+ * annotation, reported once per new value to {@linkcode ReconcilerOptions.onUnfenceRequest}.
+ *
  * @module
  */
 import { type Clock, systemClock, type TimerHandle } from "../clock/clock.ts";
@@ -28,13 +32,16 @@ import type { KubeApi } from "../kube/kube_api.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
 import { otherSide } from "../topology/topology.ts";
-import type { NodeTarget, Topology, Workload } from "../topology/topology.ts";
+import type { NodeTarget, Placement, Topology, Workload } from "../topology/topology.ts";
+import { ANNOTATIONS } from "./annotations.ts";
 import { AckOverlay } from "./ack_overlay.ts";
 import type { ChangeKind, ClusterView, ObservedNode } from "./cluster_view.ts";
 import {
   type ClusterReconciler,
   type ObservedFailoverState,
   observedFailoverState,
+  type PlacementReadiness,
+  placementReadiness,
   type ReconcileKey,
   type ReconcileReport,
   type StepResult,
@@ -55,11 +62,15 @@ import {
   planWorkload,
   type Step,
   stepEvent,
+  unfenceNeeded,
+  unfenceNodePatch,
+  type UnfenceNodeStep,
 } from "./steps.ts";
 
 export type {
   ClusterReconciler,
   ObservedFailoverState,
+  PlacementReadiness,
   ReconcileKey,
   ReconcileReport,
   StepResult,
@@ -94,6 +105,15 @@ export interface ReconcilerOptions {
   maxRequeueDelayMs?: number;
   /** Wall-clock source of Event timestamps (default `Date.now`). */
   wallNowMs?: () => number;
+  /**
+   * Called once per new value of a managed Node's `sdv-failover.io/unfence-requested` annotation
+   * (`requestedAt`: the value, the request's ISO 8601 wall time), from the cache's node change
+   * events. Requests already present at start are reported after {@linkcode KubeReconciler.start}
+   * resolved (on a 0 ms timer of the clock), so the caller adopts the persisted state first. The
+   * caller decides: to honour a request, set the node's desired state to unfenced; the
+   * `unfenceNode` step then also removes the annotation.
+   */
+  onUnfenceRequest?: (node: NodeTarget, requestedAt: string) => void;
 }
 
 type Target = Workload | NodeTarget;
@@ -133,6 +153,11 @@ export class KubeReconciler implements ClusterReconciler {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #onReport?: (report: ReconcileReport) => void;
+  readonly #onUnfenceRequest?: (node: NodeTarget, requestedAt: string) => void;
+  /** Last unfence-request value reported per node (absent: none seen). */
+  readonly #unfenceSeen = new Map<NodeTarget, string>();
+  /** True once requests present at start were scanned (changes are reported from then on). */
+  #unfenceScanned = false;
   readonly #capMs: number;
   readonly #wallNowMs: () => number;
   readonly #states = new Map<Target, KeyState>();
@@ -154,6 +179,7 @@ export class KubeReconciler implements ClusterReconciler {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
     this.#onReport = options.onReport;
+    this.#onUnfenceRequest = options.onUnfenceRequest;
     this.#capMs = options.maxRequeueDelayMs ?? 1000;
     this.#wallNowMs = options.wallNowMs ?? Date.now;
     for (const w of this.#topology.workloads) {
@@ -192,11 +218,35 @@ export class KubeReconciler implements ClusterReconciler {
         this.#trigger(state, "sync");
       }
     }
+    if (this.#onUnfenceRequest && !this.#unfenceScanned) {
+      // After the caller's continuation (it adopts the persisted state first).
+      this.#clock.setTimer(() => {
+        if (this.#closed || this.#unfenceScanned) return;
+        this.#unfenceScanned = true;
+        for (const node of this.#topology.nodes) this.#checkUnfenceRequest(node);
+      }, 0);
+    }
   }
 
   /** Persisted failover state from the cache (with acknowledged writes overlaid). */
   observed(): ObservedFailoverState {
     return observedFailoverState(this.#topology, this.#overlay, this.#cluster.taintKey);
+  }
+
+  /**
+   * Whether the cluster shows `placement` able to take over (see
+   * {@linkcode ClusterReconciler.placementReady}); also not ready while this reconciler is
+   * fencing its node (desired fenced, not yet observed).
+   */
+  placementReady(placement: Placement): PlacementReadiness {
+    const ns = this.#states.get(placement.node);
+    if (ns && (ns.desired as NodeDesired).fenced && this.#view.synced) {
+      const observed = this.#overlay.node(placement.node.name);
+      if (observed && planNode(ns.desired as NodeDesired, this.#overlay, this.#ctx()).length > 0) {
+        return { ready: false, why: `node ${placement.node.name} is being fenced` };
+      }
+    }
+    return placementReadiness(this.#overlay, placement, this.#cluster.taintKey);
   }
 
   /** Workloads whose persisted epoch is higher than their desired one (last seen in a pass). */
@@ -312,6 +362,7 @@ export class KubeReconciler implements ClusterReconciler {
       const ns = this.#states.get(node);
       if (ns) this.#trigger(ns, "change");
       this.#fenceChanged(node);
+      if (this.#unfenceScanned) this.#checkUnfenceRequest(node);
     } else if (kind === "deployment") {
       const w = this.#deploymentOwner.get(`${namespace}/${name}`);
       const ws = w && this.#states.get(w);
@@ -329,6 +380,23 @@ export class KubeReconciler implements ClusterReconciler {
         const pods = this.#overlay.pods(w.namespace, { ...dep.selector }, failed.node.name);
         if (pods.some((p) => p.name === name && !p.deleting)) this.#trigger(ws, "change");
       }
+    }
+  }
+
+  /** Reports a new value of `node`'s unfence-request annotation (once per value). */
+  #checkUnfenceRequest(node: NodeTarget): void {
+    const value = this.#overlay.node(node.name)?.annotations[ANNOTATIONS.unfenceRequested];
+    if (value === undefined) {
+      this.#unfenceSeen.delete(node); // handled (or withdrawn): the same value may come again
+      return;
+    }
+    if (this.#unfenceSeen.get(node) === value) return;
+    this.#unfenceSeen.set(node, value);
+    this.#log.info("unfence-requested", { node: node.name, requestedAt: value });
+    try {
+      this.#onUnfenceRequest?.(node, value);
+    } catch (error) {
+      this.#log.error("unfence-listener-failed", { error: errorText(error) });
     }
   }
 
@@ -512,6 +580,8 @@ export class KubeReconciler implements ClusterReconciler {
         return await this.#persist(step, signal);
       case "fenceNode":
         return await this.#fenceNode(step, signal);
+      case "unfenceNode":
+        return await this.#unfenceNode(step, signal);
       case "deletePod": {
         const ns = step.workload.namespace;
         if (this.#overlay.podDeleted(step.uid)) return { outcome: "unchanged", detail: "deleted" };
@@ -575,6 +645,28 @@ export class KubeReconciler implements ClusterReconciler {
         annotations: { ...observed.annotations, ...meta.annotations },
       });
     }
+    return { outcome: "done" as const, detail: describeStep(now).detail };
+  }
+
+  async #unfenceNode(step: UnfenceNodeStep, signal: AbortSignal) {
+    const observed = this.#overlay.node(step.node.name);
+    if (!observed) return { outcome: "unchanged" as const, detail: "node not found" };
+    // Re-check what is left now (a retry after a 409 must not clobber a newer state).
+    const need = unfenceNeeded(observed, this.#cluster.taintKey);
+    if (!need) return { outcome: "unchanged" as const, detail: "already unfenced" };
+    const now: UnfenceNodeStep = { ...step, ...need };
+    const body = unfenceNodePatch(now, observed, this.#ctx());
+    const res = await this.#api.patchNode(step.node.name, body, "strategic", signal);
+    const spec = body.spec as { unschedulable?: boolean; taints?: ObservedNode["taints"] };
+    const annotations = { ...observed.annotations };
+    for (const k of now.annotations) delete annotations[k];
+    this.#overlay.recordNode(step.node.name, {
+      ...observed,
+      resourceVersion: res?.metadata?.resourceVersion ?? observed.resourceVersion,
+      unschedulable: spec.unschedulable ?? observed.unschedulable,
+      taints: spec.taints ?? observed.taints,
+      annotations,
+    });
     return { outcome: "done" as const, detail: describeStep(now).detail };
   }
 

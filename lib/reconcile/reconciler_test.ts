@@ -9,7 +9,7 @@ import {
 } from "../../tests/fakes/fake_kube.ts";
 import { ClusterSchema } from "../config/schema.ts";
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
-import type { Topology, Workload } from "../topology/topology.ts";
+import type { NodeTarget, Topology, Workload } from "../topology/topology.ts";
 import { ANNOTATIONS } from "./annotations.ts";
 import { KubeReconciler, type ReconcileReport } from "./reconciler.ts";
 import { persistEpochPatch, planWorkload } from "./steps.ts";
@@ -24,6 +24,8 @@ interface Setup {
   reports: ReconcileReport[];
   r: KubeReconciler;
   lane: Workload;
+  /** Unfence requests reported, as `node requestedAt`. */
+  unfenceRequests: string[];
 }
 
 async function setup(
@@ -33,6 +35,7 @@ async function setup(
     cluster?: (t: Topology) => FakeCluster;
     start?: boolean;
     radarActions?: string[];
+    onUnfenceRequest?: boolean;
   } = {},
 ): Promise<Setup> {
   const t = testTopology({ radarActions: options.radarActions });
@@ -40,6 +43,7 @@ async function setup(
   const api = new FakeKubeApi(cluster);
   const clock = new FakeClock(0);
   const reports: ReconcileReport[] = [];
+  const unfenceRequests: string[] = [];
   const r = new KubeReconciler({
     topology: t,
     cluster: ClusterSchema.parse({ retries: options.retries ?? 0, retryBackoffMs: 20 }),
@@ -49,9 +53,15 @@ async function setup(
     clock,
     onReport: (report) => reports.push(report),
     maxRequeueDelayMs: options.cap,
+    ...(options.onUnfenceRequest
+      ? {
+        onUnfenceRequest: (node: NodeTarget, at: string) =>
+          unfenceRequests.push(`${node.name} ${at}`),
+      }
+      : {}),
   });
   if (options.start !== false) await r.start(new AbortController().signal);
-  return { t, cluster, api, clock, reports, r, lane: t.workload("lane")! };
+  return { t, cluster, api, clock, reports, r, lane: t.workload("lane")!, unfenceRequests };
 }
 
 function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDesired {
@@ -508,5 +518,233 @@ Deno.test("pod deletions wait for the fence write, not for the node's Event", as
   gate.release();
   await r.whenIdle();
   assert.ok(s.reports.every((x) => x.converged));
+  await r.close();
+});
+
+const unfence = (t: Topology, name: string): NodeDesired => ({
+  node: t.node(name)!,
+  fenced: false,
+  cordon: false,
+  taint: false,
+});
+
+const OPERATOR_TAINT = { key: "operator/maintenance", value: "x", effect: "NoSchedule" };
+
+Deno.test("un-fence: fenced → unfenced → fenced again, idempotent; only what we added is removed", async () => {
+  const s = await setup();
+  const { t, api, cluster, r } = s;
+  cluster.mutateNode("worker-node1", (n) => n.taints = [OPERATOR_TAINT]);
+  r.setNode(fence(t, "worker-node1"));
+  await r.whenIdle();
+  cluster.mutateNode("worker-node1", (n) => n.annotations["operator/note"] = "keep");
+  await r.whenIdle();
+  const fencedCalls = api.calls.length;
+  const rvBefore = cluster.node("worker-node1")!.resourceVersion;
+  r.setNode(unfence(t, "worker-node1"));
+  await r.whenIdle();
+  const patches = api.ok("patchNode");
+  assert.equal(patches.length, 2);
+  assert.deepEqual(patches[1].body, {
+    metadata: {
+      annotations: { [ANNOTATIONS.cordonedBy]: null, [ANNOTATIONS.fenceReason]: null },
+      resourceVersion: rvBefore, // the atomic taint list's precondition
+    },
+    spec: { unschedulable: false, taints: [OPERATOR_TAINT] },
+  });
+  assert.equal(patches[1].type, "strategic");
+  const node = cluster.node("worker-node1")!;
+  assert.equal(node.unschedulable, false);
+  assert.deepEqual(node.taints, [OPERATOR_TAINT]);
+  assert.deepEqual(node.annotations, { "operator/note": "keep" });
+  const report = s.reports.at(-1)!;
+  assert.ok(report.converged && report.key.kind === "node");
+  assert.deepEqual(report.results.map((x) => `${x.action} ${x.outcome}`), [
+    "unfenceNode done",
+    "event:FailoverUnfenced done",
+  ]);
+  const ev = api.ok("createEvent").at(-1)!.body!;
+  assert.equal(ev.type, "Normal");
+  assert.match(String(ev.message), /^unfenced \(remove taint NoExecute \+ uncordon/);
+  assert.equal(r.observed().fencedNodes.size, 0);
+  // Idempotent: setting it again, or a change echo, writes nothing.
+  const n = api.calls.length;
+  r.setNode(unfence(t, "worker-node1"));
+  cluster.mutateNode("worker-node1", (x) => x.annotations["operator/other"] = "y");
+  await r.whenIdle();
+  assert.equal(api.calls.length, n);
+  // Fenced again: our cordon, taint and annotations come back; the operator's taint stays.
+  r.setNode(fence(t, "worker-node1"));
+  await r.whenIdle();
+  const again = cluster.node("worker-node1")!;
+  assert.equal(again.unschedulable, true);
+  assert.deepEqual(again.taints.map((x) => x.key), [OPERATOR_TAINT.key, TAINT]);
+  assert.equal(again.annotations[ANNOTATIONS.cordonedBy], "sup-a");
+  assert.ok(fencedCalls > 0 && api.ok("patchNode").length === 3);
+  await r.close();
+});
+
+Deno.test("un-fence never lifts an operator's cordon, and our taint removed by hand stays removed", async () => {
+  const s = await setup();
+  const { t, api, cluster, r } = s;
+  cluster.mutateNode("worker-node2", (n) => n.unschedulable = true); // the operator's
+  r.setNode(fence(t, "worker-node2"));
+  await r.whenIdle();
+  assert.equal(cluster.node("worker-node2")!.annotations[ANNOTATIONS.cordonedBy], undefined);
+  r.setNode(unfence(t, "worker-node2"));
+  await r.whenIdle();
+  const body = api.ok("patchNode").at(-1)!.body as { spec: Record<string, unknown> };
+  assert.deepEqual(body.spec, { taints: [] });
+  assert.equal(cluster.node("worker-node2")!.unschedulable, true);
+  assert.deepEqual(cluster.node("worker-node2")!.taints, []);
+  // Unfenced: the reconciler does not restore a fence someone adds or removes by hand.
+  const n = api.calls.length;
+  cluster.mutateNode("worker-node2", (x) => x.unschedulable = false);
+  await r.whenIdle();
+  assert.equal(api.calls.length, n);
+  await r.close();
+});
+
+Deno.test("un-fence: a concurrent taint change fails with 409 and is retried with the fresh taint list", async () => {
+  const s = await setup();
+  const { t, api, cluster, r } = s;
+  r.setNode(fence(t, "worker-node1"));
+  await r.whenIdle();
+  const gate = api.hold("patchNode");
+  r.setNode(unfence(t, "worker-node1"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(gate.held, 1);
+  // Someone adds a taint while our patch is in flight (built from the older list).
+  cluster.mutateNode("worker-node1", (n) => n.taints.push(OPERATOR_TAINT));
+  gate.release();
+  await r.whenIdle();
+  const first = s.reports.at(-1)!;
+  assert.equal(first.converged, false);
+  assert.match(first.results[0].detail!, /HTTP 409/);
+  assert.equal(first.requeueAfterMs, 20);
+  assert.equal(cluster.node("worker-node1")!.unschedulable, true); // nothing half-applied
+  await advance(s, 20);
+  assert.ok(s.reports.at(-1)!.converged);
+  assert.deepEqual(api.calls.filter((c) => c.op === "patchNode").map((c) => c.result), [
+    "ok",
+    "409",
+    "ok",
+  ]);
+  const node = cluster.node("worker-node1")!;
+  assert.deepEqual(node.taints, [OPERATOR_TAINT]); // the concurrent taint survived
+  assert.equal(node.unschedulable, false);
+  await r.close();
+});
+
+Deno.test("placementReady: Running and Ready pod on a node that is neither fenced nor cordoned", async () => {
+  const s = await setup({ start: false });
+  const { t, api, cluster, r, lane } = s;
+  cluster.synced = false;
+  assert.deepEqual(r.placementReady(lane.standby), { ready: false, why: "cache not synced" });
+  await r.start(new AbortController().signal);
+  const ready = r.placementReady(lane.standby);
+  assert.deepEqual(ready, { ready: true });
+  assert.equal(r.placementReady(lane.primary), ready); // the shared answer: no allocation
+  cluster.mutatePod("adas", "lane-standby-pod", (p) => p.ready = false);
+  assert.deepEqual(r.placementReady(lane.standby), {
+    ready: false,
+    why: "pod lane-standby-pod not Ready",
+  });
+  cluster.mutatePod("adas", "lane-standby-pod", (p) => p.phase = "Pending");
+  assert.deepEqual(r.placementReady(lane.standby), {
+    ready: false,
+    why: "pod lane-standby-pod is Pending",
+  });
+  // A second pod that is Running and Ready (a rollout) is enough.
+  cluster.addPod("adas", "lane-standby-pod2", "lane-standby", "worker-node2");
+  assert.deepEqual(r.placementReady(lane.standby), { ready: true });
+  cluster.mutatePod("adas", "lane-standby-pod2", (p) => p.deleting = true);
+  assert.deepEqual(r.placementReady(lane.standby), {
+    ready: false,
+    why: "pod lane-standby-pod is Pending",
+  });
+  cluster.server.pods.delete("adas/lane-standby-pod");
+  cluster.server.pods.delete("adas/lane-standby-pod2");
+  cluster.flush();
+  assert.deepEqual(r.placementReady(lane.standby), {
+    ready: false,
+    why: "no pod of lane-standby on worker-node2",
+  });
+  // A pod of it on another node does not count.
+  cluster.addPod("adas", "lane-standby-elsewhere", "lane-standby", "worker-node3");
+  assert.equal(r.placementReady(lane.standby).ready, false);
+  // The node: cordoned (by anyone), fenced by our taint.
+  const radar = t.workload("radar")!;
+  assert.deepEqual(r.placementReady(radar.standby), { ready: true });
+  cluster.mutateNode("worker-node3", (n) => n.unschedulable = true);
+  assert.deepEqual(r.placementReady(radar.standby), {
+    ready: false,
+    why: "node worker-node3 is cordoned",
+  });
+  cluster.mutateNode("worker-node3", (n) => {
+    n.unschedulable = false;
+    n.taints = [{ key: TAINT, value: "sup-a", effect: "NoExecute" }];
+  });
+  assert.deepEqual(r.placementReady(radar.standby), {
+    ready: false,
+    why: "node worker-node3 is fenced (our taint)",
+  });
+  cluster.mutateNode("worker-node3", (n) => n.taints = []);
+  assert.deepEqual(r.placementReady(radar.standby), { ready: true });
+  // Being fenced by this reconciler (write in flight): not ready before the cache shows it.
+  const gate = api.hold("patchNode");
+  r.setNode(fence(t, "worker-node3"));
+  assert.deepEqual(r.placementReady(radar.standby), {
+    ready: false,
+    why: "node worker-node3 is being fenced",
+  });
+  gate.release();
+  await r.whenIdle();
+  assert.deepEqual(r.placementReady(radar.standby), {
+    ready: false,
+    why: "node worker-node3 is fenced (our taint)",
+  });
+  cluster.server.deployments.delete("adas/lane-standby");
+  cluster.flush();
+  assert.deepEqual(r.placementReady(lane.standby), {
+    ready: false,
+    why: "deployment adas/lane-standby not found",
+  });
+  await r.close();
+});
+
+Deno.test("unfence requests: reported once per value, at start after the caller's continuation, then on changes", async () => {
+  const s = await setup({ start: false, onUnfenceRequest: true });
+  const { t, api, cluster, r, clock, unfenceRequests } = s;
+  cluster.synced = false;
+  r.setNode(fence(t, "worker-node1"));
+  cluster.mutateNode("worker-node1", (n) => n.annotations[ANNOTATIONS.unfenceRequested] = "T1");
+  assert.deepEqual(unfenceRequests, []); // not started: nothing reported
+  await r.start(new AbortController().signal);
+  assert.deepEqual(unfenceRequests, []); // the caller adopts first
+  clock.advance(0);
+  assert.deepEqual(unfenceRequests, ["worker-node1 T1"]);
+  await r.whenIdle();
+  // Our own writes (the fence) and unrelated changes do not repeat it.
+  cluster.mutateNode("worker-node1", (n) => n.annotations.foo = "bar");
+  cluster.mutateNode("worker-node2", (n) => n.annotations.foo = "bar");
+  await r.whenIdle();
+  assert.deepEqual(unfenceRequests, ["worker-node1 T1"]);
+  assert.equal(cluster.node("worker-node1")!.annotations[ANNOTATIONS.unfenceRequested], "T1");
+  // A new request value is reported; a request on a node outside the topology is not.
+  cluster.mutateNode("worker-node1", (n) => n.annotations[ANNOTATIONS.unfenceRequested] = "T2");
+  cluster.addNode("other-node", { annotations: { [ANNOTATIONS.unfenceRequested]: "T9" } });
+  assert.deepEqual(unfenceRequests, ["worker-node1 T1", "worker-node1 T2"]);
+  // The caller honours it: the un-fence step removes the request too.
+  r.setNode(unfence(t, "worker-node1"));
+  await r.whenIdle();
+  const node = cluster.node("worker-node1")!;
+  assert.equal(node.annotations[ANNOTATIONS.unfenceRequested], undefined);
+  assert.equal(node.unschedulable, false);
+  assert.deepEqual(node.taints, []);
+  assert.equal(api.ok("patchNode").length, 2);
+  // A later request (even with an old value) is reported again.
+  cluster.mutateNode("worker-node1", (n) => n.annotations[ANNOTATIONS.unfenceRequested] = "T2");
+  assert.deepEqual(unfenceRequests.length, 3);
+  await r.whenIdle();
   await r.close();
 });

@@ -11,6 +11,11 @@
  *   (only when not already set; then `sdv-failover.io/cordoned-by` records that WE cordoned it, so
  *   a later un-fence never lifts an operator's cordon), our NoExecute taint, and
  *   `sdv-failover.io/fence-reason`.
+ * - `unfenceNode`: one strategic-merge patch that removes only what WE added: our NoExecute taint
+ *   (the atomic taint list rewritten without it, with a resourceVersion precondition; every other
+ *   taint kept), the cordon only when `sdv-failover.io/cordoned-by` records that we set it (an
+ *   operator's cordon stays), and our annotations (`cordoned-by`, `fence-reason`,
+ *   `unfence-requested`).
  * - `persistEpoch`: a merge patch of a Deployment's metadata only (never the pod template): epoch,
  *   active node, role, failed node and reason annotations, plus the role label when the workload
  *   allows `markDeployments`. The epoch is always persisted on both Deployments once it is > 0:
@@ -38,6 +43,21 @@ export interface FenceNodeStep {
   taint: boolean;
   /** Why, written to `sdv-failover.io/fence-reason`. */
   reason: string;
+}
+
+/**
+ * Lift our fence from a node: remove only what we added and is still there (`untaint`/`uncordon`
+ * true = to be removed by this step).
+ */
+export interface UnfenceNodeStep {
+  kind: "unfenceNode";
+  node: NodeTarget;
+  /** Remove our NoExecute taint (it is present). */
+  untaint: boolean;
+  /** Clear `spec.unschedulable` (set, and `cordoned-by` says we set it). */
+  uncordon: boolean;
+  /** Our annotations present on the Node, removed by this step. */
+  annotations: string[];
 }
 
 /** Persist a workload's epoch and role on one of its Deployments (metadata only). */
@@ -73,7 +93,12 @@ export interface DeletePodStep {
 }
 
 /** Any step. */
-export type Step = FenceNodeStep | PersistEpochStep | AwaitFenceStep | DeletePodStep;
+export type Step =
+  | FenceNodeStep
+  | UnfenceNodeStep
+  | PersistEpochStep
+  | AwaitFenceStep
+  | DeletePodStep;
 
 /** What planning needs besides the desired state and the view. */
 export interface PlanContext {
@@ -90,7 +115,7 @@ export interface PlanContext {
 
 /** A step as one log line / dry-run row. */
 export interface StepDescription {
-  /** `markActive`, `markFailed`, `deletePods`, `fenceNode`, `awaitFence`. */
+  /** `markActive`, `markFailed`, `deletePods`, `fenceNode`, `unfenceNode`, `awaitFence`. */
   action: string;
   /** `deployment/<ns>/<name>`, `pod/<ns>/<name>` or `node/<name>`. */
   object: string;
@@ -188,6 +213,54 @@ export function fenceNodePatch(
   return { metadata, spec };
 }
 
+/** The Node annotations an {@linkcode UnfenceNodeStep} removes (when present). */
+export const OUR_NODE_ANNOTATIONS: readonly string[] = [
+  ANNOTATIONS.cordonedBy,
+  ANNOTATIONS.fenceReason,
+  ANNOTATIONS.unfenceRequested,
+];
+
+/**
+ * What lifting our fence from `observed` would still remove: our NoExecute taint, the cordon
+ * (only when `cordoned-by` records it is ours), our annotations. Undefined when nothing is left.
+ */
+export function unfenceNeeded(
+  observed: ObservedNode,
+  taintKey: string,
+): Pick<UnfenceNodeStep, "untaint" | "uncordon" | "annotations"> | undefined {
+  const untaint = hasOurTaint(observed, taintKey);
+  const uncordon = observed.unschedulable && ANNOTATIONS.cordonedBy in observed.annotations;
+  const annotations = OUR_NODE_ANNOTATIONS.filter((k) => k in observed.annotations);
+  if (!untaint && !uncordon && annotations.length === 0) return undefined;
+  return { untaint, uncordon, annotations };
+}
+
+/**
+ * The strategic-merge-patch body of an {@linkcode UnfenceNodeStep}, built against the Node as
+ * observed now: our annotations set to `null` (removed), `spec.unschedulable: false` only when
+ * the cordon is ours, and — when our taint goes — the full list of the other taints (atomic list)
+ * with `metadata.resourceVersion` as precondition, so a concurrent taint change fails with 409
+ * and is retried against the fresher cache instead of being overwritten.
+ */
+export function unfenceNodePatch(
+  step: UnfenceNodeStep,
+  observed: ObservedNode | undefined,
+  ctx: Pick<PlanContext, "taintKey">,
+): { metadata: object; spec: object } {
+  const annotations: Record<string, null> = {};
+  for (const k of step.annotations) annotations[k] = null;
+  const metadata: Record<string, unknown> = { annotations };
+  const spec: Record<string, unknown> = {};
+  if (step.uncordon) spec.unschedulable = false;
+  if (step.untaint) {
+    spec.taints = (observed?.taints ?? []).filter((t) =>
+      !(t.key === ctx.taintKey && t.effect === "NoExecute")
+    );
+    if (observed?.resourceVersion) metadata.resourceVersion = observed.resourceVersion;
+  }
+  return { metadata, spec };
+}
+
 /**
  * True when a pod created at `createdAt` is the failed instance of a failover decided at
  * `failedAt` rather than a replacement the ReplicaSet created afterwards: without this, a
@@ -280,13 +353,16 @@ export function planWorkload(
  * with only the missing parts (a cordon already set — ours or an operator's — and our taint
  * already present are not re-patched). Plans nothing for a Node missing from the view.
  *
- * `fenced: false` plans nothing for now. Extension point (un-fencing): remove our taint and,
- * only when `sdv-failover.io/cordoned-by` is present, the cordon.
+ * `fenced: false` plans at most one `unfenceNode` removing only what we added and is still there
+ * (see {@linkcode unfenceNeeded}): our taint, our cordon (never an operator's), our annotations.
  */
 export function planNode(desired: NodeDesired, view: ClusterView, ctx: PlanContext): Step[] {
-  if (!desired.fenced) return []; // un-fencing: a later issue (see above)
   const observed = view.node(desired.node.name);
   if (!observed) return [];
+  if (!desired.fenced) {
+    const need = unfenceNeeded(observed, ctx.taintKey);
+    return need ? [{ kind: "unfenceNode", node: desired.node, ...need }] : [];
+  }
   const cordon = desired.cordon && !observed.unschedulable;
   const taint = desired.taint && !hasOurTaint(observed, ctx.taintKey);
   if (!cordon && !taint) return [];
@@ -297,6 +373,7 @@ export function planNode(desired: NodeDesired, view: ClusterView, ctx: PlanConte
 function stepObject(step: Step): string {
   switch (step.kind) {
     case "fenceNode":
+    case "unfenceNode":
     case "awaitFence":
       return `node/${step.node.name}`;
     case "persistEpoch":
@@ -318,6 +395,16 @@ export function describeStep(step: Step): StepDescription {
           step.cordon && "unschedulable",
           step.taint && "taint NoExecute",
         ].filter(Boolean).join(" + ") + (step.reason ? ` (${step.reason})` : ""),
+      };
+    case "unfenceNode":
+      return {
+        action: "unfenceNode",
+        object,
+        detail: [
+          step.untaint && "remove taint NoExecute",
+          step.uncordon && "uncordon",
+          step.annotations.length > 0 && `remove ${step.annotations.join(", ")}`,
+        ].filter(Boolean).join(" + "),
       };
     case "persistEpoch":
       return {
@@ -361,7 +448,8 @@ const workloadTag = (w: Workload) => `workload ${w.name}, ASIL ${w.asil}, FTTI $
 
 /**
  * The Event for a step that changed something, or undefined when none is due: the workload does
- * not allow `events` (for a node: no workload placed on it does), or the step is a barrier.
+ * not allow `events` (for a node: no workload placed on it does), the step is a barrier, or an
+ * un-fence that only removes our annotations.
  */
 export function stepEvent(step: Step): StepEvent | undefined {
   switch (step.kind) {
@@ -379,6 +467,20 @@ export function stepEvent(step: Step): StepEvent | undefined {
         reason,
         type: "Warning",
         message: `fenced (${describeStep(step).detail}) [${workloads.map(workloadTag).join("; ")}]`,
+        involved: { kind: "Node", name: step.node.name },
+        namespace: "default",
+      };
+    }
+    case "unfenceNode": {
+      if (!step.untaint && !step.uncordon) return undefined; // only our annotations: no news
+      const workloads = eventWorkloadsOn(step.node);
+      if (workloads.length === 0) return undefined;
+      return {
+        reason: "FailoverUnfenced",
+        type: "Normal",
+        message: `unfenced (${describeStep(step).detail}) [${
+          workloads.map(workloadTag).join("; ")
+        }]`,
         involved: { kind: "Node", name: step.node.name },
         namespace: "default",
       };

@@ -19,6 +19,7 @@ import {
   planWorkload,
   type Step,
   stepEvent,
+  unfenceNodePatch,
 } from "./steps.ts";
 
 const ctx: PlanContext = { taintKey: "sdv-failover.io/unreachable", supervisorId: "sup-a" };
@@ -61,6 +62,12 @@ async function apply(api: FakeKubeApi, cluster: FakeCluster, steps: Step[]): Pro
       await api.patchNode(
         s.node.name,
         fenceNodePatch(s, cluster.node(s.node.name), ctx),
+        "strategic",
+      );
+    } else if (s.kind === "unfenceNode") {
+      await api.patchNode(
+        s.node.name,
+        unfenceNodePatch(s, cluster.node(s.node.name), ctx),
         "strategic",
       );
     } else if (s.kind === "deletePod") {
@@ -234,7 +241,8 @@ Deno.test("planNode adds only what is missing and never claims an operator's cor
   assert.deepEqual(b2.spec, { unschedulable: true });
   assert.equal(b2.metadata.annotations[ANNOTATIONS.cordonedBy], "sup-a");
   assert.equal(b2.metadata.resourceVersion, undefined);
-  // Un-fencing is not planned yet; missing nodes plan nothing.
+  // Nothing of ours on the node: un-fencing plans nothing (the operator's cordon and taint stay);
+  // missing nodes plan nothing.
   assert.deepEqual(planNode(fence(t, "worker-node1", { fenced: false }), cluster, ctx), []);
   assert.deepEqual(
     planNode(
@@ -244,6 +252,94 @@ Deno.test("planNode adds only what is missing and never claims an operator's cor
     ),
     [],
   );
+});
+
+Deno.test("planNode un-fence removes only what we added, keeps an operator's cordon and taints", async () => {
+  const t = testTopology();
+  const cluster = seededCluster(t);
+  const api = new FakeKubeApi(cluster);
+  const k3sTaint = {
+    key: "node.kubernetes.io/unreachable",
+    effect: "NoExecute",
+    timeAdded: "2026-01-01T00:00:00Z",
+  };
+  // worker-node1: fenced by us (cordon + taint), with another taint added before and after.
+  cluster.mutateNode("worker-node1", (n) => n.taints = [k3sTaint]);
+  await apply(api, cluster, planNode(fence(t, "worker-node1"), cluster, ctx));
+  cluster.mutateNode("worker-node1", (n) => {
+    n.taints.push({ key: "operator/maintenance", value: "x", effect: "NoSchedule" });
+    n.annotations[ANNOTATIONS.unfenceRequested] = "2026-12-02T08:00:00.000Z";
+    n.annotations["operator/note"] = "keep";
+  });
+  const unfenced = fence(t, "worker-node1", { fenced: false, reason: undefined });
+  const steps = planNode(unfenced, cluster, ctx);
+  assert.equal(steps.length, 1);
+  const step = steps[0];
+  assert.ok(step.kind === "unfenceNode");
+  assert.deepEqual([step.untaint, step.uncordon], [true, true]);
+  assert.deepEqual(step.annotations.sort(), [
+    ANNOTATIONS.cordonedBy,
+    ANNOTATIONS.fenceReason,
+    ANNOTATIONS.unfenceRequested,
+  ]);
+  const observed = cluster.node("worker-node1")!;
+  const body = unfenceNodePatch(step, observed, ctx) as {
+    metadata: { annotations: Record<string, null>; resourceVersion?: string };
+    spec: { unschedulable?: boolean; taints?: unknown[] };
+  };
+  assert.equal(body.metadata.resourceVersion, observed.resourceVersion);
+  assert.equal(body.spec.unschedulable, false);
+  assert.deepEqual(body.spec.taints, [
+    k3sTaint,
+    { key: "operator/maintenance", value: "x", effect: "NoSchedule" },
+  ]);
+  assert.deepEqual(Object.values(body.metadata.annotations), [null, null, null]);
+  assert.deepEqual(describeStep(step), {
+    action: "unfenceNode",
+    object: "node/worker-node1",
+    detail:
+      "remove taint NoExecute + uncordon + remove sdv-failover.io/cordoned-by, sdv-failover.io/fence-reason, sdv-failover.io/unfence-requested",
+  });
+  await apply(api, cluster, steps);
+  const after = cluster.node("worker-node1")!;
+  assert.equal(after.unschedulable, false);
+  assert.deepEqual(after.taints.map((x) => x.key), [k3sTaint.key, "operator/maintenance"]);
+  assert.deepEqual(after.annotations, { "operator/note": "keep" });
+  assert.deepEqual(planNode(unfenced, cluster, ctx), []); // idempotent
+  // Fenced again: our cordon and taint come back.
+  await apply(api, cluster, planNode(fence(t, "worker-node1"), cluster, ctx));
+  assert.equal(cluster.node("worker-node1")!.unschedulable, true);
+  assert.equal(cluster.node("worker-node1")!.annotations[ANNOTATIONS.cordonedBy], "sup-a");
+
+  // worker-node2: cordoned by the operator first, then tainted by us: the cordon stays.
+  cluster.mutateNode("worker-node2", (n) => n.unschedulable = true);
+  await apply(api, cluster, planNode(fence(t, "worker-node2"), cluster, ctx));
+  assert.equal(cluster.node("worker-node2")!.annotations[ANNOTATIONS.cordonedBy], undefined);
+  const s2 = planNode(fence(t, "worker-node2", { fenced: false }), cluster, ctx);
+  assert.ok(s2[0].kind === "unfenceNode" && s2[0].untaint && !s2[0].uncordon);
+  const b2 = unfenceNodePatch(s2[0], cluster.node("worker-node2"), ctx) as {
+    spec: { unschedulable?: boolean; taints?: unknown[] };
+  };
+  assert.deepEqual(b2.spec, { taints: [] });
+  await apply(api, cluster, s2);
+  assert.equal(cluster.node("worker-node2")!.unschedulable, true);
+  assert.deepEqual(cluster.node("worker-node2")!.taints, []);
+  assert.equal(stepEvent(s2[0])!.reason, "FailoverUnfenced");
+  assert.equal(stepEvent(s2[0])!.type, "Normal");
+
+  // worker-node3: only a stale request annotation: removed, no taint list, no precondition, no Event.
+  cluster.mutateNode("worker-node3", (n) => n.annotations[ANNOTATIONS.unfenceRequested] = "x");
+  const s3 = planNode(fence(t, "worker-node3", { fenced: false }), cluster, ctx);
+  assert.ok(s3[0].kind === "unfenceNode" && !s3[0].untaint && !s3[0].uncordon);
+  const b3 = unfenceNodePatch(s3[0], cluster.node("worker-node3"), ctx) as {
+    metadata: Record<string, unknown>;
+    spec: object;
+  };
+  assert.deepEqual(b3, {
+    metadata: { annotations: { [ANNOTATIONS.unfenceRequested]: null } },
+    spec: {},
+  });
+  assert.equal(stepEvent(s3[0]), undefined);
 });
 
 Deno.test("describeStep and stepEvent name the actions and Events", () => {

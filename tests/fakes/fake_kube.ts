@@ -54,6 +54,10 @@ export interface FakePod {
   deleting: boolean;
   /** `metadata.creationTimestamp` (ISO 8601); absent: created long ago. */
   createdAt?: string;
+  /** `status.phase` (default `Running`). */
+  phase: string;
+  /** The `Ready` condition is `True` (default true). */
+  ready: boolean;
 }
 
 interface Store {
@@ -149,6 +153,8 @@ export class FakeCluster implements ClusterView {
       labels: { app: deployment },
       nodeName,
       deleting: false,
+      phase: "Running",
+      ready: true,
     };
     this.server.pods.set(`${namespace}/${name}`, p);
     this.flush();
@@ -168,6 +174,14 @@ export class FakeCluster implements ClusterView {
     const d = this.server.deployments.get(`${namespace}/${name}`)!;
     fn(d);
     d.resourceVersion = this.nextRv();
+    this.written();
+  }
+
+  /** Mutates a server Pod (see {@linkcode mutateNode}). */
+  mutatePod(namespace: string, name: string, fn: (p: FakePod) => void): void {
+    const p = this.server.pods.get(`${namespace}/${name}`)!;
+    fn(p);
+    p.resourceVersion = this.nextRv();
     this.written();
   }
 
@@ -222,6 +236,8 @@ export class FakeCluster implements ClusterView {
         createdAt: p.createdAt,
         nodeName: p.nodeName,
         resourceVersion: p.resourceVersion,
+        phase: p.phase,
+        ready: p.ready,
       }));
   }
 

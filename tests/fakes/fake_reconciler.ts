@@ -6,13 +6,13 @@
  * @module
  */
 import type { NodeDesired, WorkloadDesired } from "../../lib/policy/desired.ts";
-import type { Readiness } from "../../lib/policy/policy.ts";
-import type { Placement } from "../../lib/topology/topology.ts";
 import type {
   ClusterReconciler,
   ObservedFailoverState,
+  PlacementReadiness,
   ReconcileReport,
 } from "../../lib/reconcile/reconciler.ts";
+import type { Placement } from "../../lib/topology/topology.ts";
 
 /** A fake reconciler. */
 export class FakeReconciler implements ClusterReconciler {
@@ -22,10 +22,12 @@ export class FakeReconciler implements ClusterReconciler {
   readonly nodes: NodeDesired[] = [];
   /** What `observed()` returns. */
   observedState: ObservedFailoverState = { workloads: new Map(), fencedNodes: new Map() };
+  /** What `placementReady()` answers per deployment name (default: ready). */
+  readonly readiness = new Map<string, PlacementReadiness>();
+  /** Placements asked about, in order. */
+  readonly readinessAsked: Placement[] = [];
   /** Resolve to let `start()` finish (already resolved unless `hold` was passed). */
   readonly release: () => void;
-  /** Placements reported not ready (deployment name → why). */
-  readonly notReady = new Map<string, string>();
   started = false;
   closed = false;
   readonly onReport: (r: ReconcileReport) => void;
@@ -47,17 +49,17 @@ export class FakeReconciler implements ClusterReconciler {
     return this.observedState;
   }
 
+  placementReady(placement: Placement): PlacementReadiness {
+    this.readinessAsked.push(placement);
+    return this.readiness.get(placement.deployment) ?? { ready: true };
+  }
+
   setWorkload(desired: WorkloadDesired): void {
     this.workloads.push(desired);
   }
 
   setNode(desired: NodeDesired): void {
     this.nodes.push(desired);
-  }
-
-  placementReady(placement: Placement): Readiness {
-    const why = this.notReady.get(placement.deployment);
-    return why === undefined ? { ready: true } : { ready: false, why };
   }
 
   whenIdle(): Promise<void> {
