@@ -715,8 +715,11 @@ Deno.test({
               5000,
               "unfence of worker-node2 once OK for the recovery window",
             );
-            await until("our cordon and taint removed", 5000, async () =>
-              (await fencedNow()) ? undefined : true);
+            await until(
+              "our cordon and taint removed",
+              5000,
+              async () => (await fencedNow()) ? undefined : true,
+            );
             await back;
             await sup.waitFor(
               (l) =>
@@ -729,8 +732,11 @@ Deno.test({
               2000,
               "fence waits: the expiry moved no workload",
             );
-            await until("fenced again after the confirmation window", 6000, async () =>
-              (await fencedNow()) ? true : undefined);
+            await until(
+              "fenced again after the confirmation window",
+              6000,
+              async () => (await fencedNow()) ? true : undefined,
+            );
             assert.equal(live(), liveBefore, "no new promotion");
             assert.deepEqual(
               (await Promise.all(

@@ -352,7 +352,9 @@ export class FailoverPolicy {
       if (suspect || moved === 0) {
         const pending: PendingFence = this.#pending.get(target) ??
           { reason: nodeReason, trigger, workloads: new Set() };
-        for (const d of decisions) if (d.kind === "failover") pending.workloads.add(d.desired.workload);
+        for (const d of decisions) {
+          if (d.kind === "failover") pending.workloads.add(d.desired.workload);
+        }
         if (!this.#nodes.get(target)!.fenced && this.#fenceable(target)) {
           this.#pending.set(target, pending);
           decisions.unshift({

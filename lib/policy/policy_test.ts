@@ -96,13 +96,12 @@ Deno.test("node expiry: fence first, then every workload active on it fails over
   assert.equal(p.node(topo.node("worker-node3")!).fenced, false);
 });
 
-Deno.test("a repeated expiry of the same node plans no failover, only the same fence", () => {
+Deno.test("a repeated expiry of the same node plans nothing: no failover, the fence stands", () => {
   const p = policy();
   const [first] = p.onFailure(fail("node/worker-node2"));
-  const again = p.onFailure(fail("node/worker-node2"));
-  assert.deepEqual(kinds(again), ["fence"]);
-  assert.ok(first.kind === "fence" && again[0].kind === "fence");
-  assert.equal(again[0].desired, first.desired, "unchanged desired state");
+  assert.ok(first.kind === "fence");
+  assert.deepEqual(p.onFailure(fail("node/worker-node2")), []);
+  assert.equal(p.node(topo.node("worker-node2")!), first.desired, "unchanged desired state");
   assert.equal(p.workload(lane).epoch, 1);
 });
 
@@ -303,6 +302,11 @@ Deno.test("adoption: a higher epoch is taken over, an older one ignored, epochs 
   assert.equal(p.adopt(lane, { epoch: 3, active: "primary" }), undefined, "older ignored");
   assert.equal(p.adopt(lane, { epoch: 4, active: "standby" }), undefined, "same: no change");
   assert.equal(p.adopt(lane, { epoch: Number.NaN, active: "primary" }), undefined);
+  // the failed node is fenced: no promotion back onto it until it is unfenced
+  const blocked = p.onFailure(fail("node/worker-node3")).find((d) => d.kind === "blocked");
+  assert.ok(blocked && blocked.kind === "blocked" && /worker-node2 is fenced/.test(blocked.why));
+  p.onRecovered(topo.node("worker-node2")!);
+  p.onRecovered(topo.node("worker-node3")!);
   // the new active's node fails later: back to the primary with the next epoch
   const back = p.onFailure(fail("node/worker-node3")).find((d) =>
     d.kind === "failover" && d.desired.workload === lane

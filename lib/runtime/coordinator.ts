@@ -232,7 +232,10 @@ export class FailoverCoordinator {
         if (this.#closed) return;
         const confirmed = this.#policy.confirm(d.node);
         if (!confirmed.node && confirmed.workloads.length === 0) {
-          this.#log.info("fence-cancelled", { node: d.node.name, why: "node back within the window" });
+          this.#log.info("fence-cancelled", {
+            node: d.node.name,
+            why: "node back within the window",
+          });
           return;
         }
         this.#log.warn("fence-confirmed", {

@@ -284,7 +284,10 @@ Deno.test("supervisor: right after a broker reconnect a Last Will waits for the 
   beat();
   clock.advance(20);
   assert.equal(promotions(client).length, 0, "no failover of a live node");
-  clock.advance(100); // past the quiet window: a Last Will is a fast path again
+  for (let i = 0; i < 10; i++) { // past the quiet window: a Last Will is a fast path again
+    beat();
+    clock.advance(10);
+  }
   beat();
   client.deliver("sdv/node/worker-node2/status", "offline");
   assert.equal(promotions(client).length, 1);
@@ -325,8 +328,8 @@ Deno.test("supervisor: a planned stop moves the workloads first and its silence 
   await ticks();
   assert.equal(promotions(client).length, 1, "no new failover");
   assert.deepEqual(reconciler.nodes, [], "still no fence");
-  // back after the update: supervised again
-  for (let i = 0; i < 30; i++) {
+  // back after the update: supervised again (after the 1 s recovery window)
+  for (let i = 0; i < 120; i++) {
     beat();
     clock.advance(10);
   }
@@ -390,4 +393,31 @@ Deno.test("supervisor: the expired line carries when the deadline was first noti
   assert.ok(expired, JSON.stringify(lines));
   assert.equal(typeof expired.noticedAtMs, "number");
   assert.ok((expired.noticedAtMs as number) <= (expired.expiredAtMs as number));
+});
+
+Deno.test("supervisor: oversized payloads are dropped before parsing and counted", async () => {
+  const { client, sup } = await setup();
+  client.deliver("sdv/node/worker-node2/hb", `{"seq":1,"pad":"${"x".repeat(300)}"}`);
+  client.deliver("sdv/workload/lane/promotion", "{" + " ".repeat(5000) + "}");
+  assert.equal(sup.ingest.oversized, 2);
+  assert.equal(sup.ingest.malformed, 2);
+  assert.equal(sup.watchdog.stateAt(node2.index), "INIT", "not a heartbeat");
+});
+
+Deno.test("supervisor: after a long broker outage, clients get time to reconnect", async () => {
+  const { clock, client, beat, events } = await setup();
+  beat();
+  clock.advance(10);
+  client.drop();
+  clock.advance(5000); // a long stall / restart: the agents' keepalive ran out
+  client.connect();
+  await ticks();
+  assert.ok(events.some((e) => e.type === "ingest-restored"));
+  clock.advance(1500); // the agents are still reconnecting: 1.5 s of silence
+  beat();
+  clock.advance(20);
+  beat();
+  await ticks();
+  assert.equal(promotions(client).length, 0, "no failover while clients reconnect");
+  assert.ok(!events.some((e) => e.type === "transition" && e.transition.isFailure));
 });
