@@ -156,7 +156,8 @@ export class NodeAgent {
   readonly #listeners = new Set<(event: PromotionEvent) => void>();
   readonly #schedule: PeriodicSchedule;
   #started = false;
-  #startedAtMs = 0;
+  /** Since when ticks can reach the agent: its last connect (the start while never connected). */
+  #watchingSinceMs = 0;
   #stopping: Promise<void> | undefined;
   #draining: Promise<DrainResult> | undefined;
   #drain: Drain | undefined;
@@ -228,15 +229,17 @@ export class NodeAgent {
    * Subscribes to the required sensors' ticks and to the promotions of the workloads placed on
    * this node, announces its status (now if the client is already connected, and on every later
    * connect), and starts the heartbeat schedule; the first heartbeat slot is one period after this
-   * call. A required sensor not seen yet counts as having ticked at this call (it is reported stale
-   * only `timeoutMs` later). A second call is a no-op.
+   * call. Ticks reach the agent through the broker, so a disconnected agent has no evidence about
+   * its sensors: the status is not re-evaluated while disconnected, and after every (re)connect a
+   * sensor not reported stale yet is reported only when it has not ticked for `timeoutMs` since the
+   * connect (one already reported stays stale until it ticks). A second call is a no-op.
    * @throws Error when called after {@linkcode NodeAgent.stop}.
    */
   start(): void {
     if (this.#stopping) throw new Error(`agent ${this.#node.name} was stopped; create a new one`);
     if (this.#started) return;
     this.#started = true;
-    this.#startedAtMs = this.#clock.nowMs();
+    this.#watchingSinceMs = this.#clock.nowMs();
     const client = this.#client;
     client.on("connect", () => this.#onConnect());
     client.on("message", (topic, payload, packet) => this.#onMessage(topic, payload, packet));
@@ -257,7 +260,7 @@ export class NodeAgent {
       });
     }
     if (client.connected) this.#onConnect();
-    this.#schedule.start(this.#startedAtMs);
+    this.#schedule.start(this.#watchingSinceMs);
     this.#log.info("agent-started", {
       heartbeatTopic: this.#node.topic,
       periodMs: this.#node.periodMs,
@@ -391,6 +394,7 @@ export class NodeAgent {
   #onConnect(): void {
     if (this.#stopping) return;
     this.#lastError = undefined;
+    this.#watchingSinceMs = this.#clock.nowMs();
     this.#publishStatus();
     this.#log.info("connected", {
       statusTopic: this.#node.statusTopic,
@@ -420,17 +424,18 @@ export class NodeAgent {
       this.#client.publish(this.#node.topic, encodeBeat(this.#seq), { qos: 0, retain: false });
       this.#heartbeatsSent++;
       this.#lastHeartbeatAtMs = nowMs;
+      if (!this.#draining) this.#checkSensors(nowMs, lateMs);
     } else {
-      // Never queue: a heartbeat delivered late is a stale one.
+      // Never queue: a heartbeat delivered late is a stale one. No ticks arrive either: no
+      // evidence about the sensors, the status stays as it was.
       this.#offlinePeriods++;
     }
-    if (!this.#draining) this.#checkSensors(nowMs, lateMs);
   }
 
   /** Updates the `online` / `degraded:…` status from the required sensors' freshness. */
   #checkSensors(nowMs: number, lateMs: number): void {
-    const stale = this.#staleSensors(nowMs);
     const current = this.#status.state === "degraded" ? this.#status.stale : [];
+    const stale = this.#staleSensors(nowMs, current);
     const worse = stale.some((name) => !current.includes(name));
     if (worse && lateMs > this.#node.periodMs / 2) {
       // An event-loop stall: ticks that arrived during it may still be queued behind this timer.
@@ -449,12 +454,18 @@ export class NodeAgent {
     if (this.#status.state === "degraded") this.#degradedPeriods++;
   }
 
-  /** Names (sorted) of the required sensors without a tick within their `timeoutMs`. */
-  #staleSensors(nowMs: number): string[] {
+  /**
+   * Names (sorted) of the required sensors without a tick within their `timeoutMs`. Ticks arrive
+   * through the broker, so a sensor not yet reported stale (`reported`) gets a full `timeoutMs`
+   * after the last connect before it is; one already reported stays stale until it ticks.
+   */
+  #staleSensors(nowMs: number, reported: readonly string[]): string[] {
     const stale: string[] = [];
     for (const sensor of this.#ticks.values()) {
-      const at = this.#lastTickAtMs.get(sensor) ?? this.#startedAtMs;
-      if (nowMs - at > sensor.timeoutMs) stale.push(sensor.name);
+      const at = this.#lastTickAtMs.get(sensor) ?? -Infinity;
+      if (nowMs - at <= sensor.timeoutMs) continue;
+      const watchedLongEnough = nowMs - this.#watchingSinceMs > sensor.timeoutMs;
+      if (watchedLongEnough || reported.includes(sensor.name)) stale.push(sensor.name);
     }
     return stale.sort();
   }

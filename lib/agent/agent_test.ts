@@ -244,7 +244,7 @@ Deno.test("degraded names every stale required sensor, sorted, in the wire forma
   assert.equal(agent.stats.heartbeatsSent, 6);
 });
 
-Deno.test("a reconnect announces the current status, degraded included", () => {
+Deno.test("a reconnect announces the current status, degraded included, without flapping", () => {
   const { clock, client, agent } = setup();
   agent.start();
   client.connect();
@@ -254,6 +254,28 @@ Deno.test("a reconnect announces the current status, degraded included", () => {
   client.connect();
   assert.deepEqual(statuses(client), ["online", "degraded:cam-front", "degraded:cam-front"]);
   assert.equal(agent.stats.offlinePeriods, 1);
+  clock.advance(33 * 3);
+  assert.equal(statuses(client).length, 3, "still stale: no online in between");
+  client.deliver("sdv/sensor/cam-front/tick", '{"seq":1}');
+  clock.advance(33);
+  assert.deepEqual(statuses(client).at(-1), "online");
+});
+
+Deno.test("disconnected, ticks cannot arrive: no evidence, no degraded after the reconnect", () => {
+  const { clock, client, agent } = setup();
+  agent.start();
+  client.connect();
+  tickFor(clock, client, 33 * 3); // fresh; the last tick at +99
+  client.drop(); // e.g. a partition: neither ticks nor heartbeats pass
+  clock.advance(500);
+  assert.equal(agent.stats.offlinePeriods, 15);
+  client.connect();
+  assert.deepEqual(statuses(client), ["online", "online"]);
+  clock.advance(132); // within 150 ms of the connect: no verdict yet, though no tick came
+  assert.deepEqual(statuses(client), ["online", "online"]);
+  assert.equal(agent.stats.heartbeatsSent, 3 + 4);
+  clock.advance(33); // 165 ms connected without a tick: now that is evidence
+  assert.deepEqual(statuses(client), ["online", "online", "degraded:cam-front"]);
 });
 
 Deno.test("freshness boundary: a tick exactly timeoutMs old still counts, older does not", () => {
