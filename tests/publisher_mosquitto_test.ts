@@ -559,15 +559,24 @@ Deno.test("publishCommand: bad syntax and unknown names → 2; a run prints its 
     const code = await publishCommand({
       ...base,
       config: testConfig(broker.url),
-      faults: ["node-hang:worker-node2@100ms", "app-hang:perception@5s"],
+      faults: [
+        "node-hang:worker-node2@100ms",
+        "app-hang:perception@5s",
+        "planned-stop:worker-node3@150ms",
+      ],
       durationMs: 300,
       out: (l) => out.push(l),
     });
     assert.equal(code, 0, errors.join("\n"));
     const text = out.join("\n");
     assert.match(text, /^publisher: ran 3\d\d ms/);
-    assert.match(text, /node worker-node2: hung, \d+ heartbeats/);
-    assert.match(text, /node worker-node3: running, \d+ heartbeats/);
+    assert.match(text, /node worker-node2: hung, \d+ heartbeats .*, \d+ degraded periods/);
+    assert.match(text, /node worker-node3: stopped, \d+ heartbeats/);
+    // worker-node3 runs only the standby: nothing to move.
+    assert.match(
+      text,
+      /fault planned-stop:worker-node3@150ms: applied .*, drained, switchover 0\.0 ms, offline \d+\.\d ms after it/,
+    );
     assert.match(text, /fault node-hang:worker-node2@100ms: applied \+10\d\.\d ms/);
     assert.match(text, /fault app-hang:perception@5s: not applied/);
   } finally {
