@@ -1,16 +1,18 @@
 /**
  * `sdv-failover`: the one binary flashed onto every Jetson image.
  *
- * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover executor), server node
- * - `agent --config FILE --node NAME` the node agent (sensor-gated heartbeat), every node
+ * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover reconciler), server node
+ * - `agent --config FILE --node NAME [--drain-timeout D]` the node agent (heartbeat, node status),
+ *   every node
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
  * - `unfence --config FILE --node NAME [--kubeconfig PATH]`  ask the supervisor to lift its fence
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
- * - `demo`                            self-contained demo: in-process broker, dry-run executor
+ * - `demo`                            self-contained demo: in-process broker, dry-run reconciler
  * - `version`
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. SIGINT/SIGTERM start an ordered
- * shutdown. Only this file calls `Deno.exit`.
+ * shutdown; for `agent`, SIGHUP too (a planned stop, like SIGTERM). Only this file calls
+ * `Deno.exit`.
  *
  * @module
  */
@@ -53,10 +55,13 @@ async function loadOrReport(path: string, needs: ConfigNeeds = {}): Promise<Conf
   }
 }
 
-/** An AbortSignal that fires on SIGINT or SIGTERM (the ordered-shutdown trigger). */
-function shutdownSignal(): AbortSignal {
+/**
+ * An AbortSignal that fires on SIGINT or SIGTERM (the ordered-shutdown trigger), or on one of
+ * `extra`; its reason is the signal's name.
+ */
+function shutdownSignal(extra: readonly Deno.Signal[] = []): AbortSignal {
   const controller = new AbortController();
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  for (const sig of ["SIGINT", "SIGTERM", ...extra] as const) {
     try {
       Deno.addSignalListener(sig, () => controller.abort(sig));
     } catch {
@@ -117,19 +122,36 @@ export function buildCli(exit: (code: number) => void): Command {
   logOptions(
     program.command("agent")
       .description(
-        "run the node agent: publish this node's heartbeat while its required sensors are fresh",
+        "run the node agent: publish this node's heartbeat and status (online, degraded:SENSORS); " +
+          "SIGTERM/SIGHUP drain the node first",
       )
       .requiredOption("-c, --config <file>", "config file (YAML)")
-      .requiredOption("-n, --node <name>", "this node's name, as in the config"),
-  ).action(async (opts: CommonOptions & { node: string }) => {
+      .requiredOption("-n, --node <name>", "this node's name, as in the config")
+      .option(
+        "--drain-timeout <time>",
+        "planned stop: longest wait for the workloads to move away (e.g. 3s, 1500ms)",
+        "3s",
+      ),
+  ).action(async (opts: CommonOptions & { node: string; drainTimeout: string }) => {
     const config = await loadOrReport(opts.config);
     if (!config) return exit(EXIT_USAGE);
-    const { agentCommand } = await import("./lib/cli/agent_command.ts");
+    const [{ agentCommand }, { parseDurationMs }] = await Promise.all([
+      import("./lib/cli/agent_command.ts"),
+      import("./lib/publisher/faults.ts"),
+    ]);
+    let drainTimeoutMs: number;
+    try {
+      drainTimeoutMs = parseDurationMs(opts.drainTimeout);
+    } catch (error) {
+      console.error(`--drain-timeout: ${(error as Error).message}`);
+      return exit(EXIT_USAGE);
+    }
     exit(
       await agentCommand({
         config,
         nodeName: opts.node,
-        signal: shutdownSignal(),
+        drainTimeoutMs,
+        signal: shutdownSignal(["SIGHUP"]),
         log: loggerFor(opts, "agent"),
       }),
     );
@@ -185,7 +207,7 @@ export function buildCli(exit: (code: number) => void): Command {
       .option(
         "-f, --fault <spec>",
         "fault to inject (repeatable): node-crash:NODE@T, node-hang:NODE@T, sensor-loss:SENSOR@T, " +
-          "app-hang:WORKLOAD@T, jitter:NODE:MS, partition:NODE@T+DUR",
+          "app-hang:WORKLOAD@T, jitter:NODE:MS, partition:NODE@T+DUR, planned-stop:NODE@T",
         (value: string, previous: string[]) => [...previous, value],
         [] as string[],
       )

@@ -1,6 +1,7 @@
 /**
  * The publisher against a real mosquitto: Last Will on node-crash, silence without Last Will on
- * node-hang, heartbeat gating on sensor-loss, Last Will and recovery on partition.
+ * node-hang, a retained `degraded:` status (heartbeats going on) on sensor-loss, Last Will and
+ * recovery on partition, the drain handshake of a planned stop.
  */
 import assert from "node:assert/strict";
 import { type Config, ConfigSchema } from "../lib/config/schema.ts";
@@ -139,25 +140,32 @@ function logger(): Logger {
   return Deno.env.get("SDV_TEST_LOG") ? createLogger({ level: "debug" }) : silentLogger;
 }
 
-/** Starts a broker and an observer, runs the publisher with `faults`, always cleans up. */
+/**
+ * Starts a broker and an observer, runs the publisher with `faults`, always cleans up. `during`
+ * runs alongside the publisher (it must end before the run does).
+ */
 async function scenario(
   faults: string[],
   check: (r: { report: PublisherReport; seen: Seen[]; url: string }) => Promise<void> | void,
   random?: () => number,
+  during?: (url: string) => Promise<void>,
 ): Promise<void> {
   const broker = await startMosquitto();
   try {
     const obs = await observe(broker.url);
     let report: PublisherReport;
     try {
-      report = await withTimeout(
-        runPublisher({
-          config: testConfig(broker.url),
-          faults: faults.map(parseFault),
-          durationMs: RUN_MS,
-          log: logger(),
-          random,
-        }),
+      [report] = await withTimeout(
+        Promise.all([
+          runPublisher({
+            config: testConfig(broker.url),
+            faults: faults.map(parseFault),
+            durationMs: RUN_MS,
+            log: logger(),
+            random,
+          }),
+          during?.(broker.url),
+        ]),
         RUN_MS + 10_000,
         "publisher run",
       );
@@ -260,42 +268,118 @@ Deno.test("node-hang: heartbeats, ticks and app beats stop, and no offline is pu
   });
 });
 
-Deno.test("sensor-loss of a required sensor stops the node heartbeat (gating), not the app", async () => {
-  await scenario(["sensor-loss:cam-front@500ms"], ({ report, seen }) => {
-    const fault = report.faults[0];
-    assert.equal(fault.node, "worker-node2");
-    assert.deepEqual(
-      between(seen, "sdv/sensor/cam-front/tick", fault.appliedAtMs + IN_FLIGHT_MS, Infinity),
-      [],
-    );
-    // The last tick stays fresh for timeoutMs (150 ms); one period of slack, then silence.
-    const quietFrom = fault.appliedAtMs + 150 + HB_PERIOD_MS + IN_FLIGHT_MS;
-    assert.deepEqual(between(seen, hb("worker-node2"), quietFrom, Infinity), []);
-    const beforeLoss = between(seen, hb("worker-node2"), 0, fault.appliedAtMs);
-    assert.ok(beforeLoss.length >= 10);
-    const lastHb = seen.filter((s) => s.topic === hb("worker-node2")).at(-1)!;
-    const gapMs = lastHb.atMs - fault.appliedAtMs;
-    console.log(`worker-node2's last heartbeat ${gapMs.toFixed(1)} ms after the sensor loss`);
-    assert.ok(gapMs > 100, `gating is not immediate: the last tick is fresh for 150 ms (${gapMs})`);
-    assert.ok(
-      report.nodes["worker-node2"].gatedPeriods >= 30,
-      `${report.nodes["worker-node2"].gatedPeriods}`,
-    );
-    assert.equal(report.nodes["worker-node2"].state, "running");
-    // The node is alive: its app keeps beating and its status stays online until the shutdown.
-    assert.ok(
-      between(seen, "sdv/app/perception/worker-node2/hb", quietFrom, report.shutdownAtMs).length >
-        0,
-    );
-    assert.deepEqual(
-      between(seen, status("worker-node2"), 0, report.shutdownAtMs).filter((s) =>
-        s.payload === "offline"
-      ),
-      [],
-    );
-    const after = between(seen, hb("worker-node3"), quietFrom, report.shutdownAtMs);
-    assert.ok(after.length >= ((report.shutdownAtMs - quietFrom) / HB_PERIOD_MS) * 0.7);
-  });
+Deno.test("sensor-loss of a required sensor: heartbeats go on, retained degraded status", async () => {
+  let retainedDuringRun: Seen | undefined;
+  // At +1100 ms the sensor (lost at +500) has been stale for ≥ 450 ms; the run ends at +1500.
+  const during = async (url: string) => {
+    await sleep(1100);
+    retainedDuringRun = await retainedOn(url, status("worker-node2"));
+  };
+  await scenario(
+    ["sensor-loss:cam-front@500ms"],
+    ({ report, seen }) => {
+      const fault = report.faults[0];
+      assert.equal(fault.node, "worker-node2");
+      assert.deepEqual(
+        between(seen, "sdv/sensor/cam-front/tick", fault.appliedAtMs + IN_FLIGHT_MS, Infinity),
+        [],
+      );
+      // The node is alive: its heartbeat is not gated on the sensor and goes on to the end.
+      const quietFrom = fault.appliedAtMs + 150 + HB_PERIOD_MS + IN_FLIGHT_MS;
+      const after = between(seen, hb("worker-node2"), quietFrom, report.shutdownAtMs);
+      assert.ok(
+        after.length >= ((report.shutdownAtMs - quietFrom) / HB_PERIOD_MS) * 0.7,
+        `worker-node2 heartbeats after the loss: ${after.length}`,
+      );
+      // Its status says which sensor is stale, once, not before the last tick is timeoutMs old.
+      const statuses = between(seen, status("worker-node2"), 0, report.shutdownAtMs);
+      assert.deepEqual(statuses.map((s) => s.payload), ["online", "degraded:cam-front"]);
+      const delayMs = statuses[1].atMs - fault.appliedAtMs;
+      console.log(`worker-node2 degraded ${delayMs.toFixed(1)} ms after the sensor loss`);
+      assert.ok(delayMs > 100, `not immediate: the last tick is fresh for 150 ms (${delayMs})`);
+      assert.ok(delayMs < 150 + HB_PERIOD_MS + IN_FLIGHT_MS, `${delayMs}`);
+      assert.deepEqual(
+        retainedDuringRun && [retainedDuringRun.payload, retainedDuringRun.retain],
+        ["degraded:cam-front", true],
+        "retained: a supervisor connecting now learns it at once",
+      );
+      assert.ok(
+        report.nodes["worker-node2"].degradedPeriods >= 30,
+        `${report.nodes["worker-node2"].degradedPeriods}`,
+      );
+      assert.equal(report.nodes["worker-node2"].state, "running");
+      assert.ok(
+        between(seen, "sdv/app/perception/worker-node2/hb", quietFrom, report.shutdownAtMs).length >
+          0,
+      );
+      // worker-node3 is unaffected.
+      assert.deepEqual(
+        between(seen, status("worker-node3"), 0, report.shutdownAtMs).map((s) => s.payload),
+        ["online"],
+      );
+    },
+    undefined,
+    during,
+  );
+});
+
+Deno.test("planned-stop: draining, the promotion, then offline without Last Will; switchover reported", async () => {
+  // Plays the supervisor: on `draining` it publishes the retained promotion to the standby.
+  const during = async (url: string) => {
+    const sup = testSession(url, "test-supervisor");
+    sup.on("error", () => {});
+    try {
+      await withTimeout(new Promise((r) => sup.on("connect", r)), 3000, "supervisor connect");
+      const draining = new Promise<void>((resolve) =>
+        sup.on("message", (_t, payload) => {
+          if (text(payload) === "draining") resolve();
+        })
+      );
+      await sup.subscribeAsync(status("worker-node2"), { qos: 1 });
+      await withTimeout(draining, 3000, "draining");
+      await sleep(30); // the supervisor's reaction
+      await sup.publishAsync(
+        "sdv/workload/perception/promotion",
+        JSON.stringify({
+          v: 1,
+          workload: "perception",
+          namespace: "default",
+          activeNode: "worker-node3",
+          activeDeployment: "perception-b",
+          failedNode: "worker-node2",
+          epoch: 1,
+          reason: "node-draining",
+          supervisor: "test-supervisor",
+          issuedAt: new Date().toISOString(),
+        }),
+        { qos: 1, retain: true },
+      );
+    } finally {
+      await sup.endAsync();
+    }
+  };
+  await scenario(
+    ["planned-stop:worker-node2@500ms"],
+    async ({ report, seen, url }) => {
+      const fault = report.faults[0];
+      assert.equal(report.nodes["worker-node2"].state, "stopped");
+      const drain = fault.drain!;
+      assert.equal(drain.outcome, "drained");
+      assert.deepEqual(drain.moved, ["perception"]);
+      console.log(`planned stop: switchover ${drain.switchoverMs!.toFixed(1)} ms`);
+      assert.ok(drain.switchoverMs! >= 30 && drain.switchoverMs! < 1000, `${drain.switchoverMs}`);
+      const statuses = seen.filter((s) => s.topic === status("worker-node2"));
+      assert.deepEqual(statuses.map((s) => s.payload), ["online", "draining", "offline"]);
+      // Heartbeats go on while draining, stop after the offline.
+      const [, drainingAt, offlineAt] = statuses.map((s) => s.atMs);
+      assert.ok(between(seen, hb("worker-node2"), drainingAt, offlineAt).length >= 1);
+      assert.deepEqual(between(seen, hb("worker-node2"), offlineAt + IN_FLIGHT_MS, Infinity), []);
+      const retained = await retainedOn(url, status("worker-node2"));
+      assert.deepEqual(retained && [retained.payload, retained.retain], ["offline", true]);
+    },
+    undefined,
+    during,
+  );
 });
 
 Deno.test("partition: Last Will at T, online again and heartbeats resume after DUR", async () => {
@@ -391,7 +475,7 @@ Deno.test("agentCommand: unknown node → 2 with the configured names", async ()
   );
 });
 
-Deno.test("agentCommand against mosquitto: online, sensor-gated heartbeats, offline on abort → 0", async () => {
+Deno.test("agentCommand against mosquitto: heartbeats regardless of sensors, degraded → online, SIGTERM drains → 0", async () => {
   const broker = await startMosquitto();
   try {
     const obs = await observe(broker.url);
@@ -404,14 +488,17 @@ Deno.test("agentCommand against mosquitto: online, sensor-gated heartbeats, offl
         config: testConfig(broker.url),
         nodeName: "worker-node3",
         signal: controller.signal,
+        drainTimeoutMs: 2000,
         log: logger(),
       });
-      await sleep(150);
-      assert.deepEqual(
-        between(obs.seen, hb("worker-node3"), 0, Infinity),
-        [],
-        "gated: no cam-rear ticks yet",
+      await sleep(300);
+      assert.ok(
+        between(obs.seen, hb("worker-node3"), 0, Infinity).length >= 5,
+        "heartbeats without any cam-rear tick",
       );
+      const statusesNow = () =>
+        obs.seen.filter((s) => s.topic === status("worker-node3")).map((s) => s.payload);
+      assert.deepEqual(statusesNow(), ["online", "degraded:cam-rear"], "never seen in 150 ms");
       let seq = 0;
       const timer = setInterval(
         () => ticker.publish("sdv/sensor/cam-rear/tick", `{"seq":${++seq}}`),
@@ -419,15 +506,18 @@ Deno.test("agentCommand against mosquitto: online, sensor-gated heartbeats, offl
       );
       await sleep(300);
       clearInterval(timer);
-      const beats = between(obs.seen, hb("worker-node3"), 0, Infinity);
-      assert.ok(beats.length >= 8, `heartbeats while ticks flow: ${beats.length}`);
-      controller.abort("test");
+      assert.deepEqual(statusesNow(), ["online", "degraded:cam-rear", "online"]);
+      // SIGTERM: worker-node3 runs the standby only, nothing to move: drained at once.
+      controller.abort("SIGTERM");
       assert.equal(await withTimeout(running, 5000, "agentCommand"), 0);
       await sleep(50);
-      const statuses = obs.seen.filter((s) => s.topic === status("worker-node3")).map((s) =>
-        s.payload
-      );
-      assert.deepEqual(statuses, ["online", "offline"]);
+      assert.deepEqual(statusesNow(), [
+        "online",
+        "degraded:cam-rear",
+        "online",
+        "draining",
+        "offline",
+      ]);
       const retained = await retainedOn(broker.url, status("worker-node3"));
       assert.deepEqual(retained && [retained.payload, retained.retain], ["offline", true]);
     } finally {
@@ -469,15 +559,24 @@ Deno.test("publishCommand: bad syntax and unknown names → 2; a run prints its 
     const code = await publishCommand({
       ...base,
       config: testConfig(broker.url),
-      faults: ["node-hang:worker-node2@100ms", "app-hang:perception@5s"],
+      faults: [
+        "node-hang:worker-node2@100ms",
+        "app-hang:perception@5s",
+        "planned-stop:worker-node3@150ms",
+      ],
       durationMs: 300,
       out: (l) => out.push(l),
     });
     assert.equal(code, 0, errors.join("\n"));
     const text = out.join("\n");
     assert.match(text, /^publisher: ran 3\d\d ms/);
-    assert.match(text, /node worker-node2: hung, \d+ heartbeats/);
-    assert.match(text, /node worker-node3: running, \d+ heartbeats/);
+    assert.match(text, /node worker-node2: hung, \d+ heartbeats .*, \d+ degraded periods/);
+    assert.match(text, /node worker-node3: stopped, \d+ heartbeats/);
+    // worker-node3 runs only the standby: nothing to move.
+    assert.match(
+      text,
+      /fault planned-stop:worker-node3@150ms: applied .*, drained, switchover 0\.0 ms, offline \d+\.\d ms after it/,
+    );
     assert.match(text, /fault node-hang:worker-node2@100ms: applied \+10\d\.\d ms/);
     assert.match(text, /fault app-hang:perception@5s: not applied/);
   } finally {

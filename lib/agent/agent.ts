@@ -2,13 +2,20 @@
  * The node agent: the node-side role that runs on every Jetson.
  *
  * It publishes the node heartbeat (the node target's topic, QoS 0, `{"seq":n}`) on a drift-free
- * monotonic schedule, but only while every sensor in the node's `requiredSensors` ticked within
- * that sensor's `timeoutMs` (the origin project gates on camera frames seen within 150 ms), so a
- * node whose cameras went dark stops looking alive. It announces itself with a retained QoS 1
- * `online` on every (re)connect (the retained `offline` Last Will is set by the caller in the
- * connect options, see {@linkcode agentWill}) and a retained `offline` on an orderly stop. It
- * watches the retained promotions of the workloads placed on its node and logs `fenced` when a
- * newer epoch names another node as active (the old primary stands down).
+ * monotonic schedule whenever it is connected: the heartbeat means "this node and its agent are
+ * alive", nothing more. The node's retained QoS 1 status (a {@linkcode NodeStatus}) says the rest:
+ * - `online` on every (re)connect while every sensor in the node's `requiredSensors` ticked within
+ *   that sensor's `timeoutMs` (the origin project gates on camera frames seen within 150 ms);
+ * - `degraded:<stale sensors, sorted>` when one of them is stale (published on change only; `online`
+ *   again once all are fresh), so that only the workloads needing those sensors are failed over and
+ *   no node is fenced for a camera glitch;
+ * - `draining` during a planned stop ({@linkcode NodeAgent.drain}), then `offline` and DISCONNECT
+ *   ({@linkcode NodeAgent.stop}); the retained `offline` Last Will is set by the caller in the connect
+ *   options (see {@linkcode agentWill}).
+ *
+ * It watches the retained promotions of the workloads placed on its node, logs `fenced` when a newer
+ * epoch names another node as active (the old primary stands down), and knows from them which
+ * workloads are active here (the drain waits until none is).
  *
  * Every topic, sensor and workload comes from the node's {@linkcode NodeTarget} in the topology
  * (`buildTopology`); the agent builds no topic and parses none.
@@ -22,11 +29,21 @@ import { type Logger, silentLogger } from "../log/log.ts";
 import type { IncomingPacket, MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import type { NodeTarget, Placement, SensorTarget, Side } from "../topology/topology.ts";
-import { decodeBeat, decodePromotion, encodeBeat, type Promotion } from "../wire/wire.ts";
+import {
+  decodeBeat,
+  decodePromotion,
+  encodeBeat,
+  encodeNodeStatus,
+  type NodeStatus,
+  type Promotion,
+} from "../wire/wire.ts";
 import { PeriodicSchedule } from "./periodic_schedule.ts";
 
 /** Default bound of {@linkcode NodeAgent.stop}, in ms. */
 const DEFAULT_AGENT_STOP_TIMEOUT_MS = 2000;
+
+/** Default bound of {@linkcode NodeAgent.drain}, in ms. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 3000;
 
 /**
  * The Last Will a node agent's connection must carry: retained QoS 1 `offline` on the node's status
@@ -42,11 +59,20 @@ export function agentWill(node: NodeTarget): WillOptions {
 export interface NodeAgentStats {
   /** Node heartbeats handed to the MQTT client. */
   readonly heartbeatsSent: number;
-  /** Heartbeat slots withheld because a required sensor was stale (or never seen). */
-  readonly gatedPeriods: number;
+  /** Heartbeat slots at which the node was `degraded` (a required sensor stale or never seen). */
+  readonly degradedPeriods: number;
+  /**
+   * Slots at which a newly stale sensor was not reported because the timer fired more than half a
+   * period late (an event-loop stall: ticks received meanwhile may still be queued); the next
+   * punctual slot decides.
+   */
+  readonly deferredSensorChecks: number;
   /** Heartbeat slots skipped because the client was not connected (never queued for later). */
   readonly offlinePeriods: number;
-  /** Heartbeat slots skipped because the timer fired more than a period late. */
+  /**
+   * Heartbeat slots merged into a late one because the timer fired more than a period late (the
+   * late slot is still sent, at once).
+   */
   readonly missedSlots: number;
   /** Clock reading (ms, monotonic) of the last heartbeat sent; `undefined` before the first. */
   readonly lastHeartbeatAtMs: number | undefined;
@@ -56,6 +82,28 @@ export interface NodeAgentStats {
   readonly malformed: number;
   /** Promotions that named another node active for a workload of this node (stand-downs). */
   readonly fenced: number;
+  /** The node's current status (the last one published, or to be published on connect). */
+  readonly status: NodeStatus;
+}
+
+/** The outcome of {@linkcode NodeAgent.drain}. */
+export interface DrainResult {
+  /**
+   * `drained`: no workload is active on this node any more; `timed-out`: the bound passed first
+   * (e.g. no healthy standby); `stopped`: {@linkcode NodeAgent.stop} was called first.
+   */
+  outcome: "drained" | "timed-out" | "stopped";
+  /**
+   * Switchover time, ms: from `draining` published to the promotion that moved the last workload
+   * away (0 when none was active here); `undefined` unless `drained`.
+   */
+  switchoverMs: number | undefined;
+  /** How long the drain took, ms. */
+  elapsedMs: number;
+  /** Workloads that a promotion moved away from this node during the drain. */
+  moved: string[];
+  /** Workloads still active on this node at the end (empty when `drained`). */
+  pending: string[];
 }
 
 /** What {@linkcode NodeAgent.onPromotion} listeners receive. */
@@ -89,7 +137,8 @@ export interface NodeAgentOptions {
 /**
  * The node-side agent of one Jetson (see the module documentation for the protocol).
  *
- * Lifecycle: construct → {@linkcode NodeAgent.start} → {@linkcode NodeAgent.stop}. Not restartable.
+ * Lifecycle: construct → {@linkcode NodeAgent.start} → ({@linkcode NodeAgent.drain} →)
+ * {@linkcode NodeAgent.stop}. Not restartable.
  */
 export class NodeAgent {
   readonly #node: NodeTarget;
@@ -102,14 +151,21 @@ export class NodeAgent {
   /** promotion topic → this node's placement of that workload */
   readonly #placements = new Map<string, Placement>();
   readonly #lastEpoch = new Map<Placement, number>();
+  /** The active node named by the highest-epoch promotion seen, per placement. */
+  readonly #activeNode = new Map<Placement, string>();
   readonly #listeners = new Set<(event: PromotionEvent) => void>();
   readonly #schedule: PeriodicSchedule;
   #started = false;
+  /** Since when ticks can reach the agent: its last connect (the start while never connected). */
+  #watchingSinceMs = 0;
   #stopping: Promise<void> | undefined;
-  #gated = false;
+  #draining: Promise<DrainResult> | undefined;
+  #drain: Drain | undefined;
+  #status: NodeStatus = { state: "online" };
   #lastError: string | undefined;
   #heartbeatsSent = 0;
-  #gatedPeriods = 0;
+  #degradedPeriods = 0;
+  #deferredSensorChecks = 0;
   #offlinePeriods = 0;
   #lastHeartbeatAtMs: number | undefined;
   #seq = 0;
@@ -130,7 +186,7 @@ export class NodeAgent {
     this.#schedule = new PeriodicSchedule(
       this.#clock,
       node.periodMs,
-      (_slot, nowMs) => this.#onSlot(nowMs),
+      (_slot, nowMs, lateMs) => this.#onSlot(nowMs, lateMs),
     );
   }
 
@@ -143,27 +199,47 @@ export class NodeAgent {
   get stats(): NodeAgentStats {
     return Object.freeze({
       heartbeatsSent: this.#heartbeatsSent,
-      gatedPeriods: this.#gatedPeriods,
+      degradedPeriods: this.#degradedPeriods,
+      deferredSensorChecks: this.#deferredSensorChecks,
       offlinePeriods: this.#offlinePeriods,
       missedSlots: this.#schedule.missedSlots,
       lastHeartbeatAtMs: this.#lastHeartbeatAtMs,
       seq: this.#seq,
       malformed: this.#malformed,
       fenced: this.#fenced,
+      status: this.#status,
     });
   }
 
   /**
+   * The workloads whose active instance is on this node: the highest-epoch promotion seen names
+   * this node active, or none was seen and this node is the workload's configured primary.
+   */
+  get activeWorkloads(): string[] {
+    const active: string[] = [];
+    for (const placement of this.#placements.values()) {
+      const workload = placement.workload;
+      const activeNode = this.#activeNode.get(placement) ?? workload.primary.node.name;
+      if (activeNode === this.#node.name) active.push(workload.name);
+    }
+    return active;
+  }
+
+  /**
    * Subscribes to the required sensors' ticks and to the promotions of the workloads placed on
-   * this node, announces `online` (now if the
-   * client is already connected, and on every later connect), and starts the heartbeat schedule;
-   * the first heartbeat slot is one period after this call. A second call is a no-op.
+   * this node, announces its status (now if the client is already connected, and on every later
+   * connect), and starts the heartbeat schedule; the first heartbeat slot is one period after this
+   * call. Ticks reach the agent through the broker, so a disconnected agent has no evidence about
+   * its sensors: the status is not re-evaluated while disconnected, and after every (re)connect a
+   * sensor not reported stale yet is reported only when it has not ticked for `timeoutMs` since the
+   * connect (one already reported stays stale until it ticks). A second call is a no-op.
    * @throws Error when called after {@linkcode NodeAgent.stop}.
    */
   start(): void {
     if (this.#stopping) throw new Error(`agent ${this.#node.name} was stopped; create a new one`);
     if (this.#started) return;
     this.#started = true;
+    this.#watchingSinceMs = this.#clock.nowMs();
     const client = this.#client;
     client.on("connect", () => this.#onConnect());
     client.on("message", (topic, payload, packet) => this.#onMessage(topic, payload, packet));
@@ -184,7 +260,7 @@ export class NodeAgent {
       });
     }
     if (client.connected) this.#onConnect();
-    this.#schedule.start();
+    this.#schedule.start(this.#watchingSinceMs);
     this.#log.info("agent-started", {
       heartbeatTopic: this.#node.topic,
       periodMs: this.#node.periodMs,
@@ -203,10 +279,76 @@ export class NodeAgent {
   }
 
   /**
-   * Orderly shutdown: stops the heartbeat, publishes retained QoS 1 `offline` (when connected; it
-   * waits for the PUBACK), then ends the client gracefully (DISCONNECT, so no Last Will). When this
-   * takes longer than `timeoutMs` (default {@linkcode DEFAULT_AGENT_STOP_TIMEOUT_MS}) the client is
-   * force-closed instead. Idempotent: later calls return the first call's promise. Never rejects.
+   * The first half of a planned stop (SIGTERM, SIGHUP, an OTA update): publishes the retained QoS 1
+   * status `draining` (now, or on the next connect), keeps heartbeating, and waits until no
+   * workload is active on this node any more (see {@linkcode NodeAgent.activeWorkloads}: every one
+   * has a promotion naming another node), at most `timeoutMs` (default
+   * {@linkcode DEFAULT_DRAIN_TIMEOUT_MS}). Logs `drained` (at warn when it timed out, e.g. because
+   * the supervisor had no healthy standby). Call {@linkcode NodeAgent.stop} afterwards, in any
+   * case. Idempotent: later calls return the first call's promise. Never rejects.
+   * @throws Error when called before {@linkcode NodeAgent.start}.
+   */
+  drain(opts: { timeoutMs?: number } = {}): Promise<DrainResult> {
+    if (!this.#started) throw new Error(`agent ${this.#node.name} was not started`);
+    this.#draining ??= this.#startDrain(opts.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    return this.#draining;
+  }
+
+  #startDrain(timeoutMs: number): Promise<DrainResult> {
+    const startedAtMs = this.#clock.nowMs();
+    if (this.#stopping) {
+      return Promise.resolve({
+        outcome: "stopped",
+        switchoverMs: undefined,
+        elapsedMs: 0,
+        moved: [],
+        pending: this.activeWorkloads,
+      });
+    }
+    this.#setStatus({ state: "draining" });
+    this.#log.info("draining", { timeoutMs, active: this.activeWorkloads });
+    return new Promise((resolve) => {
+      const drain: Drain = {
+        startedAtMs,
+        lastMovedAtMs: startedAtMs,
+        moved: [],
+        timer: undefined,
+        finish: (outcome) => {
+          if (this.#drain !== drain) return;
+          this.#drain = undefined;
+          this.#clock.clearTimer(drain.timer);
+          const result: DrainResult = {
+            outcome,
+            switchoverMs: outcome === "drained" ? drain.lastMovedAtMs - startedAtMs : undefined,
+            elapsedMs: this.#clock.nowMs() - startedAtMs,
+            moved: drain.moved,
+            pending: this.activeWorkloads,
+          };
+          const fields = {
+            timedOut: outcome === "timed-out",
+            outcome,
+            switchoverMs: result.switchoverMs ?? null,
+            elapsedMs: result.elapsedMs,
+            moved: result.moved,
+            pending: result.pending,
+          };
+          if (outcome === "drained") this.#log.info("drained", fields);
+          else this.#log.warn("drained", { ...fields, timeoutMs });
+          resolve(result);
+        },
+      };
+      this.#drain = drain;
+      drain.timer = this.#clock.setTimer(() => drain.finish("timed-out"), timeoutMs);
+      this.#checkDrained();
+    });
+  }
+
+  /**
+   * Orderly shutdown: stops the heartbeat (and ends a pending {@linkcode NodeAgent.drain} as
+   * `stopped`), publishes retained QoS 1 `offline` (when connected; it waits for the PUBACK), then
+   * ends the client gracefully (DISCONNECT, so no Last Will). When this takes longer than
+   * `timeoutMs` (default {@linkcode DEFAULT_AGENT_STOP_TIMEOUT_MS}) the client is force-closed
+   * instead. Idempotent: later calls return the first call's promise. Never rejects.
    */
   stop(opts: { timeoutMs?: number } = {}): Promise<void> {
     this.#stopping ??= this.#stop(opts.timeoutMs ?? DEFAULT_AGENT_STOP_TIMEOUT_MS);
@@ -215,6 +357,8 @@ export class NodeAgent {
 
   async #stop(timeoutMs: number): Promise<void> {
     this.#schedule.stop();
+    this.#drain?.finish("stopped");
+    this.#status = { state: "offline" };
     const client = this.#client;
     let timer: TimerHandle | undefined;
     const timedOut = new Promise<"timeout">((resolve) => {
@@ -223,7 +367,10 @@ export class NodeAgent {
     const graceful = (async () => {
       if (client.connected) {
         try {
-          await client.publishAsync(this.#node.statusTopic, "offline", { qos: 1, retain: true });
+          await client.publishAsync(this.#node.statusTopic, encodeNodeStatus(this.#status), {
+            qos: 1,
+            retain: true,
+          });
         } catch (error) {
           this.#log.warn("offline-publish-failed", { error: (error as Error).message });
         }
@@ -247,45 +394,80 @@ export class NodeAgent {
   #onConnect(): void {
     if (this.#stopping) return;
     this.#lastError = undefined;
-    this.#client.publishAsync(this.#node.statusTopic, "online", { qos: 1, retain: true })
-      .catch((error: Error) => this.#log.warn("online-publish-failed", { error: error.message }));
-    this.#log.info("online", { statusTopic: this.#node.statusTopic });
+    this.#watchingSinceMs = this.#clock.nowMs();
+    this.#publishStatus();
+    this.#log.info("connected", {
+      statusTopic: this.#node.statusTopic,
+      status: encodeNodeStatus(this.#status),
+    });
   }
 
-  #onSlot(nowMs: number): void {
+  /** Records the status and publishes it now when connected (else {@linkcode #onConnect} does). */
+  #setStatus(status: NodeStatus): void {
+    this.#status = status;
+    if (this.#client.connected) this.#publishStatus();
+  }
+
+  #publishStatus(): void {
+    const payload = encodeNodeStatus(this.#status);
+    this.#client.publishAsync(this.#node.statusTopic, payload, { qos: 1, retain: true })
+      .catch((error: Error) =>
+        this.#log.warn("status-publish-failed", { status: payload, error: error.message })
+      );
+  }
+
+  #onSlot(nowMs: number, lateMs: number): void {
     if (this.#stopping) return;
-    if (!this.#client.connected) {
-      // Never queue: a heartbeat delivered late is a stale one.
+    if (this.#client.connected) {
+      this.#seq++;
+      // The hot path: QoS 0, fire and forget. Not gated on the sensors: liveness only.
+      this.#client.publish(this.#node.topic, encodeBeat(this.#seq), { qos: 0, retain: false });
+      this.#heartbeatsSent++;
+      this.#lastHeartbeatAtMs = nowMs;
+      if (!this.#draining) this.#checkSensors(nowMs, lateMs);
+    } else {
+      // Never queue: a heartbeat delivered late is a stale one. No ticks arrive either: no
+      // evidence about the sensors, the status stays as it was.
       this.#offlinePeriods++;
-      return;
     }
-    const stale = this.#staleSensors(nowMs);
-    if (stale.length > 0) {
-      this.#gatedPeriods++;
-      if (!this.#gated) {
-        this.#gated = true;
-        this.#log.warn("heartbeat-gated", { staleSensors: stale });
-      }
-      return;
-    }
-    if (this.#gated) {
-      this.#gated = false;
-      this.#log.info("heartbeat-resumed", { gatedPeriods: this.#gatedPeriods });
-    }
-    this.#seq++;
-    // The hot path: QoS 0, fire and forget.
-    this.#client.publish(this.#node.topic, encodeBeat(this.#seq), { qos: 0, retain: false });
-    this.#heartbeatsSent++;
-    this.#lastHeartbeatAtMs = nowMs;
   }
 
-  #staleSensors(nowMs: number): string[] {
+  /** Updates the `online` / `degraded:…` status from the required sensors' freshness. */
+  #checkSensors(nowMs: number, lateMs: number): void {
+    const current = this.#status.state === "degraded" ? this.#status.stale : [];
+    const stale = this.#staleSensors(nowMs, current);
+    const worse = stale.some((name) => !current.includes(name));
+    if (worse && lateMs > this.#node.periodMs / 2) {
+      // An event-loop stall: ticks that arrived during it may still be queued behind this timer.
+      // That is no evidence of a stale sensor; the next (punctual) slot decides.
+      this.#deferredSensorChecks++;
+      this.#log.debug("sensor-check-deferred", { lateMs, staleSensors: stale });
+    } else if (stale.length !== current.length || worse) {
+      if (stale.length > 0) {
+        this.#setStatus({ state: "degraded", stale });
+        this.#log.warn("degraded", { staleSensors: stale });
+      } else {
+        this.#setStatus({ state: "online" });
+        this.#log.info("sensors-fresh", { degradedPeriods: this.#degradedPeriods });
+      }
+    }
+    if (this.#status.state === "degraded") this.#degradedPeriods++;
+  }
+
+  /**
+   * Names (sorted) of the required sensors without a tick within their `timeoutMs`. Ticks arrive
+   * through the broker, so a sensor not yet reported stale (`reported`) gets a full `timeoutMs`
+   * after the last connect before it is; one already reported stays stale until it ticks.
+   */
+  #staleSensors(nowMs: number, reported: readonly string[]): string[] {
     const stale: string[] = [];
     for (const sensor of this.#ticks.values()) {
-      const at = this.#lastTickAtMs.get(sensor);
-      if (at === undefined || nowMs - at > sensor.timeoutMs) stale.push(sensor.name);
+      const at = this.#lastTickAtMs.get(sensor) ?? -Infinity;
+      if (nowMs - at <= sensor.timeoutMs) continue;
+      const watchedLongEnough = nowMs - this.#watchingSinceMs > sensor.timeoutMs;
+      if (watchedLongEnough || reported.includes(sensor.name)) stale.push(sensor.name);
     }
-    return stale;
+    return stale.sort();
   }
 
   #onMessage(topic: string, payload: Uint8Array, packet: IncomingPacket): void {
@@ -324,6 +506,8 @@ export class NodeAgent {
       return;
     }
     this.#lastEpoch.set(placement, promotion.epoch);
+    const wasActiveHere = this.activeWorkloads.includes(workload.name);
+    this.#activeNode.set(placement, promotion.activeNode);
     const fenced = promotion.activeNode !== this.#node.name;
     const role = placement.side;
     const fields = {
@@ -336,7 +520,9 @@ export class NodeAgent {
     };
     if (fenced) {
       this.#fenced++;
-      this.#log.warn("fenced", fields);
+      // During a drain, handing the workload over is what was asked for.
+      if (this.#drain) this.#log.info("fenced", { ...fields, draining: true });
+      else this.#log.warn("fenced", fields);
     } else {
       this.#log.info("promoted", fields);
     }
@@ -347,5 +533,27 @@ export class NodeAgent {
         this.#log.error("promotion-listener-failed", { error: String(error) });
       }
     }
+    const drain = this.#drain;
+    if (drain && wasActiveHere && fenced) {
+      drain.moved.push(workload.name);
+      drain.lastMovedAtMs = this.#clock.nowMs();
+    }
+    this.#checkDrained();
   }
+
+  /** Ends a pending drain once no workload is active on this node. */
+  #checkDrained(): void {
+    if (this.#drain && this.activeWorkloads.length === 0) this.#drain.finish("drained");
+  }
+}
+
+/** A drain in progress. */
+interface Drain {
+  readonly startedAtMs: number;
+  /** Clock reading when the last workload was moved away (the start while none was). */
+  lastMovedAtMs: number;
+  readonly moved: string[];
+  timer: TimerHandle | undefined;
+  /** Ends the drain (only the first call counts), logs `drained`, resolves the promise. */
+  finish(outcome: DrainResult["outcome"]): void;
 }

@@ -2,14 +2,21 @@ import assert from "node:assert/strict";
 import { type Config, ConfigSchema } from "../config/schema.ts";
 import { createLogger } from "../log/log.ts";
 import { buildTopology, type NodeTarget, type Topology } from "../topology/topology.ts";
-import type { Promotion } from "../wire/wire.ts";
+import { decodeNodeStatus, type Promotion } from "../wire/wire.ts";
 import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
-import { agentWill, NodeAgent, type PromotionEvent } from "./agent.ts";
+import { agentWill, type DrainResult, NodeAgent, type PromotionEvent } from "./agent.ts";
 
 /** The `seq`s of the heartbeats `client` published for `node`, in order. */
 function heartbeats(client: FakeMqttClient, node = "worker-node2"): number[] {
   return client.on_topic(`sdv/node/${node}/hb`).map((p) => JSON.parse(p.payload).seq);
+}
+
+/** The status payloads `client` published for `node`, in order (each retained QoS 1). */
+function statuses(client: FakeMqttClient, node = "worker-node2"): string[] {
+  const published = client.on_topic(`sdv/node/${node}/status`);
+  for (const p of published) assert.deepEqual(p.options, { qos: 1, retain: true }, p.payload);
+  return published.map((p) => p.payload);
 }
 
 function testConfig(): Config {
@@ -118,8 +125,9 @@ Deno.test("topics come from the topology: overridden heartbeat and tick topics a
   assert.deepEqual(heartbeats(client), [], "nothing on the default topic");
   client.deliver("sdv/sensor/cam-front/tick", '{"seq":2}'); // not this sensor's topic
   clock.advance(200);
-  // Slots at +33..+132 are within 150 ms of the tick at +0; +165 is not.
-  assert.equal(agent.stats.heartbeatsSent, 4);
+  // Slots at +33..+231 all beat; the tick at +0 is fresh until +150, so +165 finds it stale.
+  assert.equal(agent.stats.heartbeatsSent, 7);
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front"]);
 });
 
 Deno.test("start: subscribes to required ticks and promotions, retained online on every connect", () => {
@@ -169,7 +177,8 @@ Deno.test("heartbeats at the period with increasing seq while the sensor is fres
   }
   assert.equal(agent.stats.heartbeatsSent, 10);
   assert.equal(agent.stats.lastHeartbeatAtMs, t0 + 330);
-  assert.equal(agent.stats.gatedPeriods, 0);
+  assert.equal(agent.stats.degradedPeriods, 0);
+  assert.deepEqual(statuses(client), ["online"]);
 });
 
 Deno.test("a node without required sensors beats without any tick", () => {
@@ -180,34 +189,93 @@ Deno.test("a node without required sensors beats without any tick", () => {
   assert.deepEqual(heartbeats(client, "worker-node3"), [1, 2, 3]);
 });
 
-Deno.test("no heartbeat before the first tick, none while stale, resumes when ticks return", () => {
+Deno.test("a stale sensor never stops the heartbeat: degraded (on change), online when fresh", () => {
   const { clock, client, agent, lines } = setup();
   agent.start();
   client.connect();
-  clock.advance(33 * 3);
-  assert.deepEqual(heartbeats(client), [], "never-seen sensor gates");
-  assert.equal(agent.stats.gatedPeriods, 3);
+  // Never seen yet: the agent's start counts as the last tick, so no verdict before 150 ms.
+  clock.advance(33 * 4);
+  assert.deepEqual(heartbeats(client), [1, 2, 3, 4]);
+  assert.deepEqual(statuses(client), ["online"]);
+  clock.advance(33); // +165: no tick for more than 150 ms
+  assert.deepEqual(heartbeats(client), [1, 2, 3, 4, 5], "the heartbeat is not gated");
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front"]);
+  assert.deepEqual(agent.stats.status, { state: "degraded", stale: ["cam-front"] });
+  assert.equal(agent.stats.degradedPeriods, 1);
+
+  clock.advance(330); // ten more slots: beats go on, the status is not repeated
+  assert.equal(heartbeats(client).length, 15);
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front"]);
+  assert.equal(agent.stats.degradedPeriods, 11);
+  assert.ok(lines.some((l) => l.event === "degraded"));
 
   const seq = { n: 0 };
-  tickFor(clock, client, 33 * 6, 33, seq); // fresh: beats at every slot
-  const beforeLoss = heartbeats(client).length;
-  assert.ok(beforeLoss >= 5, `beats while fresh: ${beforeLoss}`);
-
-  // Ticks stop: the tick at t is fresh until t + 150 ms, so at most 4 more slots (33 ms apart).
-  clock.advance(600);
-  const afterLoss = heartbeats(client).length;
-  assert.ok(afterLoss - beforeLoss <= 5, `beats after loss: ${afterLoss - beforeLoss}`);
-  const gatedAfter = agent.stats.gatedPeriods;
-  assert.ok(gatedAfter >= 3 + 13, `gated periods ${gatedAfter}`);
-  clock.advance(330);
-  assert.equal(heartbeats(client).length, afterLoss, "still gated");
-  assert.ok(lines.some((l) => l.event === "heartbeat-gated"));
-
   tickFor(clock, client, 33 * 4, 33, seq);
-  const resumed = heartbeats(client);
-  assert.ok(resumed.length > afterLoss, "resumed");
-  assert.deepEqual(resumed, resumed.map((_s, i) => i + 1), "seq continues without gaps");
-  assert.ok(lines.some((l) => l.event === "heartbeat-resumed"));
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front", "online"]);
+  // The first slot of tickFor comes before its first tick: still degraded; then fresh.
+  assert.equal(agent.stats.degradedPeriods, 12, "fresh again: not counted");
+  assert.ok(lines.some((l) => l.event === "sensors-fresh"));
+  const beats = heartbeats(client);
+  assert.deepEqual(beats, beats.map((_s, i) => i + 1), "one beat per slot, seq without gaps");
+
+  // Ticks stop: the last one is fresh for 150 ms, then degraded again.
+  clock.advance(150);
+  assert.equal(statuses(client).length, 3);
+  clock.advance(33);
+  assert.deepEqual(statuses(client).at(-1), "degraded:cam-front");
+});
+
+Deno.test("degraded names every stale required sensor, sorted, in the wire format", () => {
+  const config = testConfig();
+  config.nodes[0].requiredSensors = ["cam-rear", "cam-front"];
+  config.sensors.push({ name: "cam-rear", node: "worker-node2", periodMs: 33, timeoutMs: 150 });
+  const { clock, client, agent } = setup("worker-node2", config);
+  agent.start();
+  client.connect();
+  clock.advance(165);
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front,cam-rear"]);
+  assert.deepEqual(decodeNodeStatus(statuses(client)[1]), {
+    state: "degraded",
+    stale: ["cam-front", "cam-rear"],
+  });
+  client.deliver("sdv/sensor/cam-rear/tick", '{"seq":1}');
+  clock.advance(33);
+  assert.deepEqual(statuses(client).at(-1), "degraded:cam-front", "cam-rear is fresh again");
+  assert.equal(agent.stats.heartbeatsSent, 6);
+});
+
+Deno.test("a reconnect announces the current status, degraded included, without flapping", () => {
+  const { clock, client, agent } = setup();
+  agent.start();
+  client.connect();
+  clock.advance(165);
+  client.drop();
+  clock.advance(33);
+  client.connect();
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front", "degraded:cam-front"]);
+  assert.equal(agent.stats.offlinePeriods, 1);
+  clock.advance(33 * 3);
+  assert.equal(statuses(client).length, 3, "still stale: no online in between");
+  client.deliver("sdv/sensor/cam-front/tick", '{"seq":1}');
+  clock.advance(33);
+  assert.deepEqual(statuses(client).at(-1), "online");
+});
+
+Deno.test("disconnected, ticks cannot arrive: no evidence, no degraded after the reconnect", () => {
+  const { clock, client, agent } = setup();
+  agent.start();
+  client.connect();
+  tickFor(clock, client, 33 * 3); // fresh; the last tick at +99
+  client.drop(); // e.g. a partition: neither ticks nor heartbeats pass
+  clock.advance(500);
+  assert.equal(agent.stats.offlinePeriods, 15);
+  client.connect();
+  assert.deepEqual(statuses(client), ["online", "online"]);
+  clock.advance(132); // within 150 ms of the connect: no verdict yet, though no tick came
+  assert.deepEqual(statuses(client), ["online", "online"]);
+  assert.equal(agent.stats.heartbeatsSent, 3 + 4);
+  clock.advance(33); // 165 ms connected without a tick: now that is evidence
+  assert.deepEqual(statuses(client), ["online", "online", "degraded:cam-front"]);
 });
 
 Deno.test("freshness boundary: a tick exactly timeoutMs old still counts, older does not", () => {
@@ -218,24 +286,57 @@ Deno.test("freshness boundary: a tick exactly timeoutMs old still counts, older 
   clock.advance(48);
   client.deliver("sdv/sensor/cam-front/tick", '{"seq":1}');
   clock.advance(198 - 48);
-  assert.equal(agent.stats.heartbeatsSent, 5, "slots 2..6 beat (slot 1 had no tick yet)");
+  assert.deepEqual(statuses(client), ["online"]);
   clock.advance(33);
-  assert.equal(agent.stats.heartbeatsSent, 5, "slot 7 is 183 ms after the tick: gated");
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front"], "slot 7: 183 ms old");
+  assert.equal(agent.stats.heartbeatsSent, 7, "every slot beats");
 });
 
-Deno.test("schedule is drift-free and skips missed slots instead of bursting", () => {
-  const { clock, client, agent } = setup("worker-node3");
+Deno.test("a stall delays the heartbeat, never drops it: 3 periods late → one beat at once", () => {
+  const { clock, client, agent } = setup();
   agent.start();
   client.connect();
-  clock.advance(33 * 3, 5); // each firing 5 ms late: the next one is still due at start + k·33
-  assert.equal(agent.stats.heartbeatsSent, 3);
-  clock.jump(33 * 4 + 10); // a stalled loop: 4 slots pass without firing
-  clock.advance(0); // the overdue timer fires once
-  assert.equal(agent.stats.heartbeatsSent, 4, "one beat for the stall, no burst");
-  assert.equal(agent.stats.missedSlots, 3, "slots 4..6 skipped, slot 7 fired late");
-  clock.advance(33);
-  assert.equal(agent.stats.heartbeatsSent, 5);
-  assert.equal(agent.stats.lastHeartbeatAtMs, 1000 + 33 * 8, "back on the start + k·period grid");
+  const t0 = clock.nowMs();
+  const times: number[] = [];
+  const origPublish = client.publish.bind(client);
+  client.publish = (topic, message, options, cb) => {
+    if (topic.endsWith("/hb")) times.push(clock.nowMs() - t0);
+    return origPublish(topic, message, options, cb);
+  };
+  const seq = { n: 0 };
+  tickFor(clock, client, 33 * 3, 33, seq); // beats at 33, 66, 99; the last tick at 99
+  clock.jump(33 + 99); // the timer of slot 4 (due at 132) fires 3 periods late, at 231
+  clock.advance(0);
+  client.deliver("sdv/sensor/cam-front/tick", `{"seq":${++seq.n}}`); // queued during the stall
+  assert.deepEqual(times, [33, 66, 99, 231], "one heartbeat at once, no catch-up burst");
+  assert.equal(agent.stats.missedSlots, 3);
+  tickFor(clock, client, 33 * 3, 33, seq);
+  assert.deepEqual(times, [33, 66, 99, 231, 264, 297, 330], "then on the start + k·33 grid");
+  assert.deepEqual(statuses(client), ["online"], "the sensor was fresh all along");
+  assert.deepEqual(heartbeats(client), [1, 2, 3, 4, 5, 6, 7]);
+});
+
+Deno.test("a stall longer than the sensor timeout is no evidence: the next punctual slot decides", () => {
+  for (const ticksQueued of [true, false]) {
+    const { clock, client, agent } = setup();
+    agent.start();
+    client.connect();
+    tickFor(clock, client, 33 * 3); // the last tick at +99
+    clock.jump(33 + 165); // slot 4 (due +132) fires at +297: the tick looks 198 ms old
+    clock.advance(0);
+    assert.equal(agent.stats.heartbeatsSent, 4);
+    assert.deepEqual(statuses(client), ["online"], "no verdict on a stalled slot");
+    assert.equal(agent.stats.deferredSensorChecks, 1);
+    // The ticks queued during the stall are read now (or there were none).
+    if (ticksQueued) client.deliver("sdv/sensor/cam-front/tick", '{"seq":99}');
+    clock.advance(33); // slot 10 at +330, on time
+    assert.deepEqual(
+      statuses(client),
+      ticksQueued ? ["online"] : ["online", "degraded:cam-front"],
+      `ticks queued: ${ticksQueued}`,
+    );
+    assert.equal(agent.stats.heartbeatsSent, 5);
+  }
 });
 
 Deno.test("heartbeats are not queued while disconnected", () => {
@@ -253,10 +354,11 @@ Deno.test("retained or malformed ticks do not refresh the sensor", () => {
   const { clock, client, agent } = setup();
   agent.start();
   client.connect();
+  clock.advance(132);
   client.deliver("sdv/sensor/cam-front/tick", '{"seq":1}', { retain: true });
   client.deliver("sdv/sensor/cam-front/tick", "garbage");
-  clock.advance(66);
-  assert.equal(agent.stats.heartbeatsSent, 0);
+  clock.advance(33);
+  assert.deepEqual(statuses(client), ["online", "degraded:cam-front"]);
   assert.equal(agent.stats.malformed, 1);
 });
 
@@ -383,4 +485,142 @@ Deno.test("stop is bounded: a broker that never acknowledges leads to a forced c
   assert.ok(
     lines.some((l) => l.event === "stop-timeout-forced-close"),
   );
+});
+
+const PROMOTION_TOPIC = "sdv/workload/perception/promotion";
+
+/** Lets pending promise callbacks run. */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+Deno.test("drain: draining, heartbeats go on, done when a promotion moves the workload away", async () => {
+  const { clock, client, agent, lines } = setup("worker-node2");
+  agent.start();
+  client.connect();
+  clock.advance(66);
+  assert.deepEqual(agent.activeWorkloads, ["perception"], "primary, no promotion seen: active");
+  let result: DrainResult | undefined;
+  const draining = agent.drain({ timeoutMs: 3000 });
+  assert.equal(agent.drain(), draining, "idempotent");
+  draining.then((r) => result = r);
+  assert.deepEqual(statuses(client), ["online", "draining"]);
+  clock.advance(200); // no tick at all: the status stays draining, beats go on
+  await flush();
+  assert.equal(result, undefined);
+  assert.equal(heartbeats(client).length, 2 + 6);
+  assert.deepEqual(statuses(client), ["online", "draining"]);
+  // A stale promotion (lower than one seen) does not count; the newer one does.
+  client.deliver(PROMOTION_TOPIC, promotion({ epoch: 2, activeNode: "worker-node2" }));
+  client.deliver(PROMOTION_TOPIC, promotion({ epoch: 1 }));
+  await flush();
+  assert.equal(result, undefined);
+  clock.advance(14);
+  client.deliver(PROMOTION_TOPIC, promotion({ epoch: 3, reason: "node-draining" }));
+  await flush();
+  assert.deepEqual(result, {
+    outcome: "drained",
+    switchoverMs: 214,
+    elapsedMs: 214,
+    moved: ["perception"],
+    pending: [],
+  });
+  const drained = lines.find((l) => l.event === "drained");
+  assert.equal(drained?.level, "info");
+  assert.equal(drained?.switchoverMs, 214);
+  assert.equal(drained?.timedOut, false);
+  assert.equal(lines.find((l) => l.event === "fenced")?.level, "info", "expected while draining");
+  await agent.stop();
+  assert.deepEqual(statuses(client), ["online", "draining", "offline"]);
+  assert.deepEqual(client.endCalls, [false], "DISCONNECT: no Last Will");
+});
+
+Deno.test("drain times out without promotions (no standby), then the agent still stops", async () => {
+  const { clock, client, agent, lines } = setup("worker-node2");
+  agent.start();
+  client.connect();
+  let result: DrainResult | undefined;
+  agent.drain({ timeoutMs: 500 }).then((r) => result = r);
+  clock.advance(499);
+  await flush();
+  assert.equal(result, undefined);
+  clock.advance(1);
+  await flush();
+  assert.deepEqual(result, {
+    outcome: "timed-out",
+    switchoverMs: undefined,
+    elapsedMs: 500,
+    moved: [],
+    pending: ["perception"],
+  });
+  const drained = lines.find((l) => l.event === "drained");
+  assert.equal(drained?.level, "warn");
+  assert.equal(drained?.timedOut, true);
+  assert.deepEqual(drained?.pending, ["perception"]);
+  assert.equal(heartbeats(client).length, 15, "beats until the end of the drain");
+  await agent.stop();
+  assert.deepEqual(statuses(client), ["online", "draining", "offline"]);
+});
+
+Deno.test("drain: nothing active here → done at once; a workload promoted here must move again", async () => {
+  const { client, agent } = setup("worker-node3"); // the standby
+  agent.start();
+  client.connect();
+  assert.deepEqual(agent.activeWorkloads, []);
+  const first = await agent.drain();
+  assert.deepEqual([first.outcome, first.switchoverMs, first.moved], ["drained", 0, []]);
+  await agent.stop();
+
+  const again = setup("worker-node3");
+  again.agent.start();
+  again.client.connect();
+  again.client.deliver(PROMOTION_TOPIC, promotion({ epoch: 1 }), { retain: true });
+  assert.deepEqual(again.agent.activeWorkloads, ["perception"], "promoted here");
+  let result: DrainResult | undefined;
+  again.agent.drain().then((r) => result = r);
+  again.clock.advance(40);
+  again.client.deliver(
+    PROMOTION_TOPIC,
+    promotion({ epoch: 2, activeNode: "worker-node2", failedNode: "worker-node3" }),
+  );
+  await flush();
+  assert.deepEqual([result?.outcome, result?.switchoverMs], ["drained", 40]);
+});
+
+Deno.test("drain: a retained promotion seen before counts; reconnect republishes draining", async () => {
+  const { clock, client, agent } = setup("worker-node2");
+  agent.start();
+  client.connect();
+  let result: DrainResult | undefined;
+  agent.drain().then((r) => result = r);
+  client.drop();
+  clock.advance(50);
+  client.connect();
+  assert.deepEqual(statuses(client), ["online", "draining", "draining"]);
+  client.deliver(PROMOTION_TOPIC, promotion({ epoch: 1 }), { retain: true });
+  await flush();
+  assert.equal(result?.outcome, "drained");
+
+  const early = setup("worker-node2");
+  early.agent.start();
+  early.client.connect();
+  early.client.deliver(PROMOTION_TOPIC, promotion({ epoch: 1 }), { retain: true });
+  assert.deepEqual((await early.agent.drain()).switchoverMs, 0, "moved before the drain");
+});
+
+Deno.test("stop during a drain ends it as stopped; drain after stop is stopped at once", async () => {
+  const { client, agent } = setup("worker-node2");
+  assert.throws(() => agent.drain(), /not started/);
+  agent.start();
+  client.connect();
+  const draining = agent.drain();
+  await agent.stop();
+  assert.equal((await draining).outcome, "stopped");
+  assert.deepEqual((await draining).pending, ["perception"]);
+  assert.deepEqual(statuses(client), ["online", "draining", "offline"]);
+
+  const other = setup("worker-node2");
+  other.agent.start();
+  await other.agent.stop();
+  assert.equal((await other.agent.drain()).outcome, "stopped");
 });

@@ -25,3 +25,21 @@ Deno.test("PeriodicSchedule fires on the start + k·period grid, skips stalled s
   assert.equal(slots.length, 4);
   assert.equal(clock.pendingTimers, 0);
 });
+
+Deno.test("PeriodicSchedule reports how late each slot fired (a stall: more than a period)", () => {
+  const clock = new FakeClock(0);
+  const late: [number, number][] = [];
+  const schedule = new PeriodicSchedule(
+    clock,
+    10,
+    (slot, _nowMs, lateMs) => late.push([slot, lateMs]),
+  );
+  schedule.start(0);
+  clock.advance(10); // on time
+  clock.advance(14, 4); // 4 ms late, at 24
+  clock.jump(31); // t = 55: slot 3 (due 30) fires 25 ms late, as slot 5
+  clock.advance(0);
+  clock.advance(5); // slot 6 at 60, on the grid again
+  assert.deepEqual(late, [[1, 0], [2, 4], [5, 25], [6, 0]]);
+  schedule.stop();
+});

@@ -1,7 +1,9 @@
 /**
  * `agent`: the node agent on every Jetson. Connects with the node's retained `offline` Last Will,
- * runs a {@linkcode NodeAgent} until the signal aborts, then shuts down in order (retained
- * `offline`, graceful DISCONNECT). Never loads the Kubernetes client.
+ * runs a {@linkcode NodeAgent} until the signal aborts, then shuts down in order: on a planned stop
+ * (abort reason `SIGTERM` or `SIGHUP`) it drains first (retained `draining`, heartbeats go on until
+ * the supervisor has moved every workload active here, bounded by `drainTimeoutMs`), then it
+ * publishes retained `offline` and DISCONNECTs. Never loads the Kubernetes client.
  *
  * @module
  */
@@ -10,7 +12,7 @@ import type { MqttClientLike } from "../mqtt/client.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
 import { buildTopology } from "../topology/topology.ts";
-import { agentWill, NodeAgent } from "../agent/agent.ts";
+import { agentWill, DEFAULT_DRAIN_TIMEOUT_MS, NodeAgent } from "../agent/agent.ts";
 import { openAgentSession } from "../agent/agent_session.ts";
 
 /** Options of {@linkcode agentCommand}. */
@@ -19,13 +21,22 @@ export interface AgentCommandOptions {
   config: Config;
   /** This node's name, as in `config.nodes`. */
   nodeName: string;
-  /** Aborting starts the ordered shutdown. */
+  /**
+   * Aborting starts the ordered shutdown. Its reason says which: `"SIGTERM"` or `"SIGHUP"` is a
+   * planned stop (drain, then stop: SIGHUP has nothing to reload); anything else (`"SIGINT"`, a
+   * test's reason) stops at once.
+   */
   signal: AbortSignal;
+  /** Bound of the drain of a planned stop, ms (default {@linkcode DEFAULT_DRAIN_TIMEOUT_MS}). */
+  drainTimeoutMs?: number;
   /** Logger for every line, errors included. */
   log: Logger;
   /** Opens the MQTT session (default `openAgentSession`); for tests. */
   openClient?: (options: SessionOptions) => MqttClientLike;
 }
+
+/** Abort reasons that mean a planned stop (an OTA update, `systemctl stop`, SIGHUP). */
+const PLANNED_STOP_REASONS: readonly string[] = ["SIGTERM", "SIGHUP"];
 
 /**
  * Runs the node agent until `signal` aborts.
@@ -34,6 +45,9 @@ export interface AgentCommandOptions {
  * fatal: the client keeps reconnecting every `reconnectPeriodMs` (heartbeats are skipped, never
  * queued, while disconnected). A broker that refuses the connection (CONNACK return code, e.g.
  * bad credentials) is fatal, since the client stops retrying.
+ *
+ * A planned stop whose drain times out (the supervisor could not move a workload, e.g. no healthy
+ * standby) still stops, with a warning, and returns 0.
  *
  * @returns 0 after an ordered shutdown; 1 on a fatal runtime error (MQTT credentials unreadable,
  *   connection refused by the broker); 2 when the node is not configured (the message names the
@@ -79,7 +93,10 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   if (outcome === "fatal") {
     log.error("agent-failed", { error: fatal?.message });
   } else {
-    log.info("shutdown", { reason: String(signal.reason ?? "signal") });
+    const reason = String(signal.reason ?? "signal");
+    const planned = PLANNED_STOP_REASONS.includes(reason);
+    log.info("shutdown", { reason, planned });
+    if (planned) await agent.drain({ timeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS });
   }
   await agent.stop({ timeoutMs: config.supervisor.shutdownTimeoutMs });
   return outcome === "fatal" ? 1 : 0;

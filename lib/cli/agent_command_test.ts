@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigSchema } from "../config/schema.ts";
-import { silentLogger } from "../log/log.ts";
+import { createLogger, silentLogger } from "../log/log.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { agentCommand } from "./agent_command.ts";
@@ -19,20 +19,46 @@ const config = ConfigSchema.parse({
   }],
 });
 
-function run(nodeName: string, client = new FakeMqttClient()) {
+function run(nodeName: string, client = new FakeMqttClient(), drainTimeoutMs?: number) {
   const sessions: SessionOptions[] = [];
   const controller = new AbortController();
+  const lines: Record<string, unknown>[] = [];
   const exit = agentCommand({
     config,
     nodeName,
     signal: controller.signal,
-    log: silentLogger,
+    drainTimeoutMs,
+    log: drainTimeoutMs === undefined
+      ? silentLogger
+      : createLogger({ format: "json", level: "debug", write: (l) => lines.push(JSON.parse(l)) }),
     openClient: (options) => {
       sessions.push(options);
       return client;
     },
   });
-  return { client, sessions, controller, exit };
+  return { client, sessions, controller, exit, lines };
+}
+
+const PROMOTION = JSON.stringify({
+  v: 1,
+  workload: "perception",
+  namespace: "default",
+  activeNode: "worker-node3",
+  activeDeployment: "perception-b",
+  failedNode: "worker-node2",
+  epoch: 1,
+  reason: "node-draining",
+  supervisor: "supervisor",
+  issuedAt: "2026-01-01T00:00:00Z",
+});
+
+/** Waits (real time, a few ms at most) until `client` published `payload` on the status topic. */
+async function statusPublished(client: FakeMqttClient, payload: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (client.on_topic("sdv/node/worker-node2/status").some((p) => p.payload === payload)) return;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.fail(`status ${payload} never published`);
 }
 
 Deno.test("agentCommand opens one session with the node's Last Will, runs, stops in order", async () => {
@@ -64,4 +90,51 @@ Deno.test("agentCommand: a broker refusing the connection is fatal → 1; unknow
   const unknown = run("worker-node9");
   assert.equal(await unknown.exit, 2);
   assert.equal(unknown.sessions.length, 0, "no connection for an unknown node");
+});
+
+Deno.test("agentCommand: SIGHUP is a planned stop: draining, the promotion, offline → 0", async () => {
+  const { client, controller, exit, lines } = run("worker-node2", undefined, 10_000);
+  client.connect();
+  controller.abort("SIGHUP");
+  await statusPublished(client, "draining");
+  assert.equal(client.ended, false, "waits for the promotion");
+  client.deliver("sdv/workload/perception/promotion", PROMOTION, { retain: true });
+  assert.equal(await exit, 0, "no 129: SIGHUP stops in order");
+  assert.deepEqual(
+    client.on_topic("sdv/node/worker-node2/status").map((p) => p.payload),
+    ["online", "draining", "offline"],
+  );
+  assert.deepEqual(client.endCalls, [false]);
+  const drained = lines.find((l) => l.event === "drained");
+  assert.equal(drained?.timedOut, false);
+  assert.equal(typeof drained?.switchoverMs, "number");
+  assert.equal(lines.find((l) => l.event === "shutdown")?.planned, true);
+});
+
+Deno.test("agentCommand: SIGTERM drain bounded by drainTimeoutMs (no standby) → warn, stop, 0", async () => {
+  const { client, controller, exit, lines } = run("worker-node2", undefined, 30);
+  client.connect();
+  const t0 = performance.now();
+  controller.abort("SIGTERM");
+  assert.equal(await exit, 0);
+  assert.ok(performance.now() - t0 >= 29, "waited for the drain bound");
+  assert.deepEqual(
+    client.on_topic("sdv/node/worker-node2/status").map((p) => p.payload),
+    ["online", "draining", "offline"],
+  );
+  const drained = lines.find((l) => l.event === "drained");
+  assert.equal(drained?.level, "warn");
+  assert.equal(drained?.timedOut, true);
+  assert.deepEqual(drained?.pending, ["perception"]);
+});
+
+Deno.test("agentCommand: SIGINT (or any other reason) stops at once, without draining", async () => {
+  const { client, controller, exit } = run("worker-node2", undefined, 10_000);
+  client.connect();
+  controller.abort("SIGINT");
+  assert.equal(await exit, 0);
+  assert.deepEqual(
+    client.on_topic("sdv/node/worker-node2/status").map((p) => p.payload),
+    ["online", "offline"],
+  );
 });

@@ -8,7 +8,12 @@ import type { Config } from "../config/schema.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
 import { type Fault, parseFault, validateFaults } from "../publisher/faults.ts";
-import { type PublisherReport, runPublisher, type SimConnection } from "../publisher/publisher.ts";
+import {
+  type AppliedFault,
+  type PublisherReport,
+  runPublisher,
+  type SimConnection,
+} from "../publisher/publisher.ts";
 import { buildTopology } from "../topology/topology.ts";
 
 /** Options of {@linkcode publishCommand}. */
@@ -78,6 +83,19 @@ export async function publishCommand(opts: PublishCommandOptions): Promise<numbe
   return 0;
 }
 
+/** The drain part of a `planned-stop`'s summary line (empty for other faults). */
+function drainSummary(f: AppliedFault): string {
+  const d = f.drain;
+  if (!d) return "";
+  const pending = d.pending.length > 0 ? ` (still active: ${d.pending.join(", ")})` : "";
+  const outcome = d.outcome === "drained"
+    ? `drained, switchover ${d.switchoverMs!.toFixed(1)} ms`
+    : d.outcome === "timed-out"
+    ? `drain timed out${pending}`
+    : `drain cut by the end of the run${pending}`;
+  return `, ${outcome}, offline ${(d.stoppedAtMs - f.appliedAtMs).toFixed(1)} ms after it`;
+}
+
 /**
  * The human-readable summary of a run: a header, one line per node, one line per fault. Times are
  * ms relative to the publisher's start; wall-clock times are ISO 8601 (for cross-process logs).
@@ -95,7 +113,7 @@ function formatSummary(report: PublisherReport): string[] {
     lines.push(
       `  node ${name}: ${n.state}, ${n.heartbeatsSent} heartbeats (last ${
         rel(n.lastHeartbeatAtMs)
-      }), ${n.gatedPeriods} gated periods, ${n.ticksSent} sensor ticks, ${n.appHeartbeatsSent} app heartbeats`,
+      }), ${n.degradedPeriods} degraded periods, ${n.ticksSent} sensor ticks, ${n.appHeartbeatsSent} app heartbeats`,
     );
   }
   for (const f of report.faults) {
@@ -106,7 +124,7 @@ function formatSummary(report: PublisherReport): string[] {
     lines.push(
       `  fault ${f.spec}: applied ${rel(f.appliedAtMs)} (${
         new Date(f.wallTimeMs).toISOString()
-      }, wall ${f.wallTimeMs.toFixed(3)}), ${before}${healed}`,
+      }, wall ${f.wallTimeMs.toFixed(3)}), ${before}${healed}${drainSummary(f)}`,
     );
   }
   for (const f of report.notApplied) {

@@ -149,6 +149,7 @@ export function expectedFailovers(topology: Topology, fault: Fault): string[] {
       case "node-crash":
       case "node-hang":
       case "partition":
+      case "planned-stop": // the drain asks for the node's active workloads to be moved
         return w.primary.node === topology.node(fault.node);
       case "sensor-loss": {
         const sensor = topology.sensor(fault.sensor);

@@ -60,6 +60,10 @@ Deno.test("expectedFailovers follows the topology: node faults, sensor loss, app
     "pose-estimation",
   ]);
   assert.deepEqual(expectedFailovers(topology, parseFault("node-hang:worker-node1@1s")), []);
+  assert.deepEqual(expectedFailovers(topology, parseFault("planned-stop:worker-node2@1s")), [
+    "lane-detection",
+    "pose-estimation",
+  ]);
   assert.deepEqual(expectedFailovers(topology, parseFault("sensor-loss:lidar-node2@1s")), [
     "pose-estimation",
   ]);

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Clock } from "../clock/clock.ts";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../agent/agent.ts";
 import type { NodeTarget, Topology } from "../topology/topology.ts";
 import { type Deadline, deadline } from "./deadline.ts";
 import type { Fault, PartitionFault } from "./faults.ts";
@@ -23,6 +24,10 @@ export interface FaultSchedulerOptions {
   clock: Clock;
   /** Reconnect period after a partition heals, ms (`config.mqtt.reconnectPeriodMs`). */
   reconnectPeriodMs: number;
+  /** Bound of a `planned-stop`'s drain, ms (default {@linkcode DEFAULT_DRAIN_TIMEOUT_MS}). */
+  drainTimeoutMs?: number;
+  /** Bound of the agent's stop after a `planned-stop`'s drain, ms (default 2000). */
+  stopTimeoutMs?: number;
 }
 
 /**
@@ -36,6 +41,9 @@ export class FaultScheduler {
   readonly #nodes: ReadonlyMap<NodeTarget, SimulatedNode>;
   readonly #clock: Clock;
   readonly #reconnectPeriodMs: number;
+  readonly #drainTimeoutMs: number;
+  readonly #stopTimeoutMs: number;
+  readonly #plannedStops: Promise<void>[] = [];
   readonly #applied: AppliedFault[] = [];
   readonly #pending = new Set<Fault>();
   readonly #timers: Deadline[] = [];
@@ -48,6 +56,16 @@ export class FaultScheduler {
     this.#nodes = options.nodes;
     this.#clock = options.clock;
     this.#reconnectPeriodMs = options.reconnectPeriodMs;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    this.#stopTimeoutMs = options.stopTimeoutMs ?? 2000;
+  }
+
+  /**
+   * Resolves when every planned stop applied so far has ended (its drain result recorded in its
+   * {@linkcode AppliedFault.drain}). Never rejects.
+   */
+  async settled(): Promise<void> {
+    await Promise.all(this.#plannedStops);
   }
 
   /** The faults applied so far, in order of application. */
@@ -89,7 +107,7 @@ export class FaultScheduler {
       case "node-crash":
       case "partition": {
         const node = this.#nodeNamed(fault.node);
-        if (node.state === "crashed" || node.state === "partitioned") {
+        if (node.state === "crashed" || node.state === "partitioned" || node.state === "stopped") {
           return this.#noEffect(fault, node);
         }
         node.silence(fault.spec);
@@ -144,6 +162,36 @@ export class FaultScheduler {
         const node = this.#nodeNamed(fault.node);
         node.client.jitterMaxMs = fault.maxDelayMs;
         this.#record(fault, node, { maxDelayMs: fault.maxDelayMs });
+        return;
+      }
+      case "planned-stop": {
+        const node = this.#nodeNamed(fault.node);
+        if (node.state !== "running") return this.#noEffect(fault, node);
+        const entry = this.#record(fault, node, {
+          active: node.agent.activeWorkloads,
+          drainTimeoutMs: this.#drainTimeoutMs,
+        });
+        const done = node.plannedStop(this.#drainTimeoutMs, this.#stopTimeoutMs).then((r) => {
+          const stoppedAtMs = this.#clock.nowMs();
+          entry.drain = {
+            outcome: r.outcome,
+            switchoverMs: r.switchoverMs,
+            moved: r.moved,
+            pending: r.pending,
+            stoppedAtMs,
+          };
+          const fields = {
+            fault: fault.spec,
+            outcome: r.outcome,
+            switchoverMs: r.switchoverMs === undefined ? null : roundMs(r.switchoverMs),
+            moved: r.moved,
+            pending: r.pending,
+            stoppedAtMs: roundMs(stoppedAtMs),
+          };
+          if (r.outcome === "drained") node.log.info("planned-stop-done", fields);
+          else node.log.warn("planned-stop-done", fields);
+        });
+        this.#plannedStops.push(done);
         return;
       }
     }

@@ -1,14 +1,20 @@
 /**
  * Fault specifications for the test publisher (`publish --fault SPEC`).
  *
- * | spec                      | effect (T and DUR relative to the publisher's start)            |
- * |---------------------------|-----------------------------------------------------------------|
- * | `node-crash:NODE@T`       | abrupt TCP close at T; the broker publishes the Last Will        |
- * | `node-hang:NODE@T`        | connection and keepalive pings go on, every publish of NODE stops|
- * | `sensor-loss:SENSOR@T`    | that sensor's ticks stop                                         |
- * | `app-hang:WORKLOAD@T`     | the app heartbeats of the workload's PRIMARY instance stop       |
- * | `jitter:NODE:MS`          | each node heartbeat of NODE delayed by uniform random 0..MS ms   |
- * | `partition:NODE@T+DUR`    | abrupt TCP close at T (Last Will), reconnect DUR later           |
+ * | spec                      | effect (T and DUR relative to the publisher's start)               |
+ * |---------------------------|--------------------------------------------------------------------|
+ * | `node-crash:NODE@T`       | abrupt TCP close at T; the broker publishes the Last Will          |
+ * | `node-hang:NODE@T`        | connection and keepalive pings go on, every publish of NODE stops  |
+ * | `sensor-loss:SENSOR@T`    | that sensor's ticks stop; if the sensor is required by its node,   |
+ * |                           | the agent reports the node `degraded:SENSOR` once the last tick is |
+ * |                           | older than the sensor's `timeoutMs` (its heartbeat goes on)        |
+ * | `app-hang:WORKLOAD@T`     | the app heartbeats of the workload's PRIMARY instance stop         |
+ * | `jitter:NODE:MS`          | each node heartbeat of NODE delayed by uniform random 0..MS ms     |
+ * | `partition:NODE@T+DUR`    | abrupt TCP close at T (Last Will), reconnect DUR later             |
+ * | `planned-stop:NODE@T`     | the agent's planned stop (SIGTERM/SIGHUP, an OTA) at T: retained   |
+ * |                           | `draining`, heartbeats go on until promotions moved every workload |
+ * |                           | active on NODE (bounded), then retained `offline` and DISCONNECT;  |
+ * |                           | the report gives the switchover time                               |
  *
  * Times: `1500`, `1500ms` and `1.5s` all mean 1500 ms.
  *
@@ -90,6 +96,21 @@ export interface PartitionFault {
   spec: string;
 }
 
+/**
+ * A planned stop of a node's agent at `atMs`: `draining`, wait (bounded) until promotions moved the
+ * workloads active on the node, then `offline` and DISCONNECT (no Last Will).
+ */
+export interface PlannedStopFault {
+  /** Discriminant. */
+  kind: "planned-stop";
+  /** The node, as named in `config.nodes`. */
+  node: string;
+  /** Offset from the publisher's start, ms. */
+  atMs: number;
+  /** The text it was parsed from. */
+  spec: string;
+}
+
 /** One injected fault. */
 export type Fault =
   | NodeCrashFault
@@ -97,7 +118,8 @@ export type Fault =
   | SensorLossFault
   | AppHangFault
   | JitterFault
-  | PartitionFault;
+  | PartitionFault
+  | PlannedStopFault;
 
 /** The kinds of {@linkcode Fault}. */
 export type FaultKind = Fault["kind"];
@@ -110,6 +132,7 @@ const FAULT_SYNTAX: readonly string[] = [
   "app-hang:WORKLOAD@T",
   "jitter:NODE:MS",
   "partition:NODE@T+DUR",
+  "planned-stop:NODE@T",
 ];
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -169,7 +192,8 @@ export function parseFault(spec: string): Fault {
   };
   switch (kind) {
     case "node-crash":
-    case "node-hang": {
+    case "node-hang":
+    case "planned-stop": {
       const [n, t] = at("node");
       return { kind, node: name(n, "node"), atMs: time(t, "T"), spec: text };
     }
@@ -218,6 +242,7 @@ export function validateFaults(faults: readonly Fault[], topology: Topology): st
       case "node-hang":
       case "jitter":
       case "partition":
+      case "planned-stop":
         if (!topology.node(f.node)) {
           problems.push(`${f.spec}: unknown node ${f.node} (configured: ${list(topology.nodes)})`);
         }

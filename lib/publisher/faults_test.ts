@@ -54,6 +54,12 @@ Deno.test("parseFault: every kind", () => {
     durationMs: 500,
     spec: "partition:worker-node2@1s+500ms",
   });
+  assert.deepEqual(parseFault("planned-stop:worker-node2@2s"), {
+    kind: "planned-stop",
+    node: "worker-node2",
+    atMs: 2000,
+    spec: "planned-stop:worker-node2@2s",
+  });
   assert.equal(parseFault("  node-crash:n1@0  ").spec, "node-crash:n1@0", "trimmed");
 });
 
@@ -75,6 +81,9 @@ Deno.test("parseFault: clear errors on bad syntax", () => {
     ["partition:worker-node2@1s", /missing '\+DUR'/],
     ["partition:worker-node2@1s+0", /DUR must be above 0/],
     ["partition:worker-node2@1s+x", /DUR: invalid time "x"/],
+    ["planned-stop:worker-node2", /missing '@T' after the node/],
+    ["planned-stop:worker-node2@later", /T: invalid time "later"/],
+    ["explode:x@1s", /planned-stop:NODE@T\)$/],
   ];
   for (const [spec, pattern] of cases) {
     assert.throws(() => parseFault(spec), pattern, spec);
@@ -119,6 +128,7 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
     "app-hang:perception@1s",
     "jitter:worker-node3:10",
     "partition:worker-node2@1s+1s",
+    "planned-stop:worker-node3@1s",
   ].map(parseFault);
   assert.deepEqual(validateFaults(ok, topology), []);
   const problems = validateFaults(
@@ -129,10 +139,11 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
       "sensor-loss:cam-rear@1s",
       "app-hang:planner@1s",
       "app-hang:logger@1s",
+      "planned-stop:worker-node7@1s",
     ].map(parseFault),
     topology,
   );
-  assert.equal(problems.length, 6);
+  assert.equal(problems.length, 7);
   assert.match(problems[0], /node-crash:worker-node9@1s: unknown node worker-node9/);
   assert.match(problems[0], /configured: worker-node2, worker-node3/);
   assert.match(problems[1], /unknown node worker-node8/);
@@ -140,4 +151,5 @@ Deno.test("validateFaults lists unknown names and inapplicable app-hangs", () =>
   assert.match(problems[3], /unknown sensor cam-rear \(configured: cam-front\)/);
   assert.match(problems[4], /unknown workload planner \(configured: perception, logger\)/);
   assert.match(problems[5], /workload logger has no appHeartbeat configured/);
+  assert.match(problems[6], /planned-stop:worker-node7@1s: unknown node worker-node7/);
 });

@@ -3,8 +3,9 @@
  *
  * One MQTT connection per node (client id `sdv-sim-<node>`, carrying that node's Last Will), on
  * which a {@linkcode SimulatedNode} runs
- * - the real `NodeAgent` for the node — the node heartbeat is gated on the required
- *   sensors' ticks exactly as on a real Jetson;
+ * - the real `NodeAgent` for the node — the node heartbeat (not gated on sensors) and the node
+ *   status (`online`, `degraded:SENSORS` when a required sensor's ticks stop, `draining` in a
+ *   `planned-stop`) exactly as on a real Jetson;
  * - the ticks of every sensor attached to the node, at the sensor's `periodMs`;
  * - the app heartbeats of every workload instance (primary and standby) placed on the node, at the
  *   workload's `appHeartbeat.periodMs` (workloads without `appHeartbeat` have none).
@@ -31,7 +32,13 @@ import { buildReport, type PublisherReport, roundMs, wallTimeMs } from "./report
 import type { SimConnection } from "./sim_client.ts";
 import { SimulatedNode } from "./simulated_node.ts";
 
-export type { AppliedFault, PublisherNodeReport, PublisherReport, SimNodeState } from "./report.ts";
+export type {
+  AppliedFault,
+  DrainReport,
+  PublisherNodeReport,
+  PublisherReport,
+  SimNodeState,
+} from "./report.ts";
 export type { SimConnection } from "./sim_client.ts";
 
 /** Options of {@linkcode runPublisher}. */
@@ -62,6 +69,8 @@ export interface PublisherOptions {
   signal?: AbortSignal;
   /** Uniform random numbers in [0, 1) for jitter (default `Math.random`). */
   random?: () => number;
+  /** Bound of a `planned-stop`'s drain, ms (default `DEFAULT_DRAIN_TIMEOUT_MS` of the agent). */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -69,9 +78,10 @@ export interface PublisherOptions {
  *
  * Start: one connection per node is opened and awaited (bounded by `config.mqtt.connectTimeoutMs`);
  * the run's time origin is the moment the last one connected. End: fault and generator timers are
- * cancelled, then every agent stops (retained `offline` where the node is still connected and not
- * hung, then a graceful DISCONNECT; crashed and partitioned connections are just ended; a hung
- * node publishes nothing, not even `offline`). Resolves when every client has ended.
+ * cancelled, then every agent stops without a drain (retained `offline` where the node is still
+ * connected and not hung, then a graceful DISCONNECT; crashed and partitioned connections are just
+ * ended; a hung node publishes nothing, not even `offline`; a `planned-stop` still draining ends
+ * its drain as `stopped`). Resolves when every client has ended.
  *
  * @throws Error when a fault names an unknown node, sensor or workload, when `durationMs` is not a
  *   non-negative number, when the MQTT options cannot be built (credentials), or when a node
@@ -127,6 +137,8 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
     nodes,
     clock,
     reconnectPeriodMs: config.mqtt.reconnectPeriodMs,
+    drainTimeoutMs: opts.drainTimeoutMs,
+    stopTimeoutMs: config.supervisor.shutdownTimeoutMs,
   });
   scheduler.start(faults, startedAtMs);
 
@@ -139,6 +151,7 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
   await Promise.all(
     [...nodes.values()].map((n) => n.stop(config.supervisor.shutdownTimeoutMs)),
   );
+  await scheduler.settled(); // a planned stop cut by the end: its drain result is recorded
   const endedAtMs = clock.nowMs();
   const report = buildReport({
     startedAtMs,

@@ -68,7 +68,7 @@ Deno.test("runPublisher: a session per node, beats on topology topics, a hang at
   ]);
   const n2 = clients.get("sdv-sim-worker-node2");
   const n3 = clients.get("sdv-sim-worker-node3");
-  // worker-node2: ticks at 0..100, heartbeats at 20..100 (gated on the ticks), app at 0, 50, 100.
+  // worker-node2: ticks at 0..100, heartbeats at 20..100, app at 0, 50, 100; then hung: silent.
   assert.equal(payloads(n2, "sdv/sensor/cam-front/tick").length, 6);
   assert.deepEqual(
     payloads(n2, "sdv/node/worker-node2/hb"),
@@ -88,8 +88,9 @@ Deno.test("runPublisher: a session per node, beats on topology topics, a hang at
   assert.deepEqual(report.nodes["worker-node2"], {
     heartbeatsSent: 5,
     lastHeartbeatAtMs: 100,
-    // Hung, the node's ticks stop too: the last one (at 100) is stale from 250 on (260, 280, 300).
-    gatedPeriods: 3,
+    // Hung, the node's ticks stop too: the last one (at 100) is stale from 250 on (260, 280, 300);
+    // the agent's `degraded` is silenced with the rest.
+    degradedPeriods: 3,
     ticksSent: 6,
     appHeartbeatsSent: 3,
     state: "hung",
@@ -206,4 +207,138 @@ Deno.test("runPublisher: only the named nodes are simulated; a fault on another 
     }),
     /unknown node\(s\) to simulate: nowhere/,
   );
+});
+
+const PROMOTION_TOPIC = "sdv/workload/perception/promotion";
+
+function promotionTo(activeNode: string, epoch = 1): string {
+  return JSON.stringify({
+    v: 1,
+    workload: "perception",
+    namespace: "default",
+    activeNode,
+    activeDeployment: activeNode === "worker-node3" ? "perception-b" : "perception-a",
+    failedNode: activeNode === "worker-node3" ? "worker-node2" : "worker-node3",
+    epoch,
+    reason: "node-draining",
+    supervisor: "supervisor",
+    issuedAt: "2026-01-01T00:00:00Z",
+  });
+}
+
+Deno.test("runPublisher: sensor-loss keeps the node heartbeat going and makes the node degraded", async () => {
+  const clock = new FakeClock(0);
+  const { clients, openClient } = fakeSessions();
+  const running = runPublisher({
+    config: testConfig(),
+    faults: [parseFault("sensor-loss:cam-front@110ms")],
+    durationMs: 410,
+    openClient,
+    clock,
+  });
+  await settle();
+  clock.advance(410);
+  const report = await running;
+  const n2 = clients.get("sdv-sim-worker-node2");
+  assert.equal(payloads(n2, "sdv/sensor/cam-front/tick").length, 6, "ticks at 0..100");
+  assert.equal(payloads(n2, "sdv/node/worker-node2/hb").length, 20, "every slot 20..400");
+  // The tick at 100 is fresh until 250: degraded at the slot at 260, retained, once.
+  assert.deepEqual(payloads(n2, "sdv/node/worker-node2/status"), [
+    "online",
+    "degraded:cam-front",
+    "offline",
+  ]);
+  const degraded = n2!.on_topic("sdv/node/worker-node2/status")[1];
+  assert.deepEqual(degraded.options, { qos: 1, retain: true });
+  assert.equal(report.nodes["worker-node2"].degradedPeriods, 8, "260..400");
+  assert.equal(report.nodes["worker-node2"].state, "running");
+  assert.equal(report.nodes["worker-node3"].degradedPeriods, 0);
+});
+
+Deno.test("runPublisher: planned-stop drains (draining → promotion → offline), reports the switchover", async () => {
+  const clock = new FakeClock(0);
+  const { clients, openClient } = fakeSessions();
+  const running = runPublisher({
+    config: testConfig(),
+    faults: [parseFault("planned-stop:worker-node2@100ms")],
+    durationMs: 400,
+    openClient,
+    clock,
+  });
+  await settle();
+  clock.advance(100);
+  const n2 = clients.get("sdv-sim-worker-node2")!;
+  assert.deepEqual(payloads(n2, "sdv/node/worker-node2/status"), ["online", "draining"]);
+  clock.advance(45);
+  assert.equal(payloads(n2, "sdv/node/worker-node2/hb").length, 7, "beats go on while draining");
+  // The supervisor moves the workload: its promotion reaches the draining agent.
+  n2.deliver(PROMOTION_TOPIC, promotionTo("worker-node3"), { retain: true });
+  await settle();
+  assert.deepEqual(payloads(n2, "sdv/node/worker-node2/status"), [
+    "online",
+    "draining",
+    "offline",
+  ]);
+  assert.deepEqual(n2.endCalls, [false], "DISCONNECT: no Last Will");
+  const beats = payloads(n2, "sdv/node/worker-node2/hb").length;
+  clock.advance(255);
+  const report = await running;
+  assert.equal(payloads(n2, "sdv/node/worker-node2/hb").length, beats, "silent once stopped");
+  assert.equal(payloads(n2, "sdv/sensor/cam-front/tick").length, 8, "ticks 0..140, then stopped");
+  assert.equal(report.nodes["worker-node2"].state, "stopped");
+  assert.equal(report.faults[0].spec, "planned-stop:worker-node2@100ms");
+  assert.deepEqual(report.faults[0].drain, {
+    outcome: "drained",
+    switchoverMs: 45,
+    moved: ["perception"],
+    pending: [],
+    stoppedAtMs: 145,
+  });
+  // The end of the run stays an ordered stop without drain.
+  const n3 = clients.get("sdv-sim-worker-node3")!;
+  assert.deepEqual(payloads(n3, "sdv/node/worker-node3/status"), ["online", "offline"]);
+});
+
+Deno.test("runPublisher: a planned-stop without promotion times out and still stops", async () => {
+  const clock = new FakeClock(0);
+  const { clients, openClient } = fakeSessions();
+  const running = runPublisher({
+    config: testConfig(),
+    faults: [
+      parseFault("planned-stop:worker-node2@100ms"),
+      parseFault("planned-stop:worker-node3@100ms"),
+      parseFault("node-crash:worker-node2@350ms"),
+    ],
+    durationMs: 400,
+    drainTimeoutMs: 200,
+    openClient,
+    clock,
+  });
+  await settle();
+  clock.advance(299);
+  await settle();
+  const n2 = clients.get("sdv-sim-worker-node2")!;
+  assert.deepEqual(payloads(n2, "sdv/node/worker-node2/status"), ["online", "draining"]);
+  clock.advance(1);
+  await settle();
+  assert.deepEqual(payloads(n2, "sdv/node/worker-node2/status"), [
+    "online",
+    "draining",
+    "offline",
+  ]);
+  clock.advance(100);
+  const report = await running;
+  const [stop2, stop3] = report.faults;
+  assert.deepEqual(stop2.drain, {
+    outcome: "timed-out",
+    switchoverMs: undefined,
+    moved: [],
+    pending: ["perception"],
+    stoppedAtMs: 300,
+  });
+  // worker-node3 runs only the standby: nothing to move, it stops at once.
+  assert.deepEqual(stop3.drain?.outcome, "drained");
+  assert.deepEqual(stop3.drain?.switchoverMs, 0);
+  assert.equal(report.faults.length, 2, "the crash of a stopped node has no effect");
+  assert.equal(report.nodes["worker-node2"].state, "stopped");
 });

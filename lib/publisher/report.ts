@@ -5,8 +5,11 @@
  */
 import type { Fault } from "./faults.ts";
 
-/** What a simulated node is doing. */
-export type SimNodeState = "running" | "hung" | "crashed" | "partitioned";
+/**
+ * What a simulated node is doing (`draining` and `stopped`: a planned stop, see the
+ * `planned-stop` fault).
+ */
+export type SimNodeState = "running" | "hung" | "crashed" | "partitioned" | "draining" | "stopped";
 
 /** Per-node results of a publisher run. */
 export interface PublisherNodeReport {
@@ -14,8 +17,8 @@ export interface PublisherNodeReport {
   heartbeatsSent: number;
   /** Clock time (ms, monotonic) of the last of them; `undefined` when none was sent. */
   lastHeartbeatAtMs: number | undefined;
-  /** Heartbeat slots the agent withheld because a required sensor was stale. */
-  gatedPeriods: number;
+  /** Heartbeat slots at which the agent reported the node `degraded` (a required sensor stale). */
+  degradedPeriods: number;
   /** Sensor ticks sent on this node's connection. */
   ticksSent: number;
   /** App heartbeats sent on this node's connection. */
@@ -42,6 +45,25 @@ export interface AppliedFault {
   lastHeartbeatAtMs: number | undefined;
   /** For a partition: clock time at which the node was connected again. */
   healedAtMs?: number;
+  /** For a planned stop: how its drain ended (set when it has). */
+  drain?: DrainReport;
+}
+
+/** How the drain of a `planned-stop` fault ended. */
+export interface DrainReport {
+  /** `drained`, `timed-out` (no promotion moved every workload in time), or `stopped` (run end). */
+  outcome: "drained" | "timed-out" | "stopped";
+  /**
+   * Switchover time, ms: from `draining` published to the promotion that moved the node's last
+   * active workload away (0 when none was active there); `undefined` unless `drained`.
+   */
+  switchoverMs: number | undefined;
+  /** Workloads moved away during the drain. */
+  moved: string[];
+  /** Workloads still active on the node when the drain ended. */
+  pending: string[];
+  /** Clock time (ms, monotonic) when the node had published `offline` and disconnected. */
+  stoppedAtMs: number;
 }
 
 /** The result of `runPublisher`. */

@@ -1,7 +1,8 @@
 /**
- * One simulated vehicle node: its real MQTT connection, the real {@linkcode NodeAgent} on it, the
- * ticks of every sensor attached to it and the app heartbeats of every workload instance placed on
- * it, plus the operations that faults perform on it.
+ * One simulated vehicle node: its real MQTT connection, the real {@linkcode NodeAgent} on it (so the
+ * node heartbeat, the `online` / `degraded:…` / `draining` / `offline` status and the drain follow
+ * exactly the agent's rules), the ticks of every sensor attached to it and the app heartbeats of
+ * every workload instance placed on it, plus the operations that faults perform on it.
  *
  * @module
  */
@@ -9,7 +10,7 @@ import type { Clock } from "../clock/clock.ts";
 import type { Logger } from "../log/log.ts";
 import type { AppTarget, NodeTarget, SensorTarget } from "../topology/topology.ts";
 import { encodeBeat } from "../wire/wire.ts";
-import { NodeAgent } from "../agent/agent.ts";
+import { type DrainResult, NodeAgent } from "../agent/agent.ts";
 import { PeriodicSchedule } from "../agent/periodic_schedule.ts";
 import type { PublisherNodeReport, SimNodeState } from "./report.ts";
 import { type SimConnection, SimNodeClient } from "./sim_client.ts";
@@ -194,6 +195,22 @@ export class SimulatedNode {
     return this.agent.stop({ timeoutMs });
   }
 
+  /**
+   * A planned stop, as the agent command does on SIGTERM/SIGHUP: the agent drains (retained
+   * `draining`, heartbeats, sensor ticks and app heartbeats go on until a promotion has moved every
+   * workload active here, at most `drainTimeoutMs`), then the generators stop and the agent
+   * publishes retained `offline` and DISCONNECTs. The state is `draining`, then `stopped`.
+   * @returns the drain's result, once the node has stopped.
+   */
+  async plannedStop(drainTimeoutMs: number, stopTimeoutMs: number): Promise<DrainResult> {
+    this.state = "draining";
+    const result = await this.agent.drain({ timeoutMs: drainTimeoutMs });
+    this.stopGenerators();
+    await this.stop(stopTimeoutMs);
+    if (this.state === "draining") this.state = "stopped"; // a crash meanwhile stays a crash
+    return result;
+  }
+
   /** The node's part of the run's report. */
   report(): PublisherNodeReport {
     let ticksSent = 0;
@@ -203,7 +220,7 @@ export class SimulatedNode {
     return {
       heartbeatsSent: this.client.heartbeatsSent,
       lastHeartbeatAtMs: this.client.lastHeartbeatAtMs,
-      gatedPeriods: this.agent.stats.gatedPeriods,
+      degradedPeriods: this.agent.stats.degradedPeriods,
       ticksSent,
       appHeartbeatsSent,
       state: this.state,
