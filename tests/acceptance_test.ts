@@ -45,6 +45,7 @@ interface Measurement {
   expiryToApiDoneMs?: number;
   expiryToApiAndEventsMs?: number;
   convergeAfterResumeMs?: number;
+  plannedStopSwitchoverMs?: number;
 }
 const measurements: Measurement[] = [];
 
@@ -619,6 +620,137 @@ Deno.test({
               `killed supervisor log: ${keepLog(dir, `${ns}-killed`, first.lines, first.raw)}`,
             );
           });
+        },
+      );
+
+      const notFenced = async (ns: string) => {
+        const node = await admin.core.readNode({ name: "worker-node2" });
+        assert.notEqual(node.spec?.unschedulable, true, "worker-node2 not cordoned");
+        assert.ok(
+          !(node.spec?.taints ?? []).some((x) => x.key === "sdv-failover.io/unreachable"),
+          "worker-node2 not tainted",
+        );
+        for (const w of WORKLOADS) {
+          const onNode2 = await admin.core.listNamespacedPod({
+            namespace: ns,
+            labelSelector: `app=${w}-original`,
+            fieldSelector: "spec.nodeName=worker-node2",
+          });
+          assert.equal(
+            onNode2.items.filter((p) => !p.metadata?.deletionTimestamp).length,
+            1,
+            `${w}: its pod on worker-node2 is kept`,
+          );
+        }
+      };
+
+      await t.step(
+        "planned stop (agent drains): workloads move first, no fence, no pod deleted",
+        async () => {
+          const ns = "acc-drain";
+          await scenario(ns, ["planned-stop:worker-node2@2s"], async ({ sup, watch }) => {
+            const stop = await sup.waitFor(
+              (l) => l.event === "planned-stop" && l.node === "worker-node2",
+              6000,
+              "planned stop announced",
+            );
+            await until("both workloads moved", 3000, () =>
+              Promise.resolve(
+                watch.received.filter((r) => !r.retained).length >= 2 ? true : undefined,
+              ));
+            const promos = watch.received.filter((r) => !r.retained);
+            assert.ok(promos.every((p) => p.promotion.reason === "planned-stop"));
+            assert.ok(promos.every((p) => p.promotion.activeNode === "worker-node3"));
+            // switchover: the supervisor heard `draining` → the standbys' apps got the promotion
+            const heardWallMs = Number(stop.wallMs);
+            const switchMs = Math.max(...promos.map((p) => p.wallMs)) - heardWallMs;
+            console.log(
+              `planned stop: draining heard → last promotion received ${switchMs.toFixed(2)} ms`,
+            );
+            measurements.push({
+              scenario: "planned-stop",
+              target: "node/worker-node2",
+              cause: "draining",
+              silenceMs: NaN,
+              latenessMs: NaN,
+              timeoutMs: TIMEOUT_MS,
+              plannedStopSwitchoverMs: switchMs,
+            });
+            await sup.waitFor(
+              (l) => l.event === "node-deactivated" && l.node === "worker-node2",
+              5000,
+              "worker-node2 deactivated after its ordered offline",
+            );
+            await sleep(1000);
+            assert.deepEqual(
+              sup.lines.filter((l) => l.event === "expired" && l.target === "node/worker-node2"),
+              [],
+              "the planned silence expires nothing",
+            );
+            await notFenced(ns);
+            assert.equal(watch.received.filter((r) => !r.retained).length, 2, "nothing else");
+          });
+        },
+      );
+
+      await t.step(
+        "broker stalls (SIGSTOP 200 ms, 300 ms ×4 and 5 s) while every node is healthy: no failover, no fence",
+        async () => {
+          const ns = "acc-stall";
+          await scenario(ns, [], async ({ sup, watch }) => {
+            await sleep(1500); // past the boot window
+            for (const pauseMs of [200, 300, 300, 300, 300, 5000]) {
+              broker!.pause();
+              await sleep(pauseMs);
+              broker!.resume();
+              await sleep(pauseMs > 1000 ? 4000 : 800);
+            }
+            const expired = sup.lines.filter((l) => l.event === "expired");
+            console.log(
+              `broker stalls: ${expired.length} confirmed expiries, ${
+                sup.lines.filter((l) => l.event === "ingest-fault").length
+              } ingest faults, slow barriers in the last stats: ${
+                sup.lines.filter((l) => l.event === "stopped").at(-1)?.slowBarriers ?? "n/a"
+              }`,
+            );
+            assert.equal(watch.received.filter((r) => !r.retained).length, 0, "no failover");
+            await notFenced(ns);
+          });
+        },
+      );
+
+      await t.step(
+        "boot: a node never seen in the boot window is not fenced; its workloads move to the standby",
+        async () => {
+          const ns = "acc-boot";
+          await setupWorkloads(admin, ns);
+          const cfg = writeConfig(dir, ns, url, runtimeKubeconfig);
+          const sup = await startSupervisor(cfg);
+          const watch = await promotionWatcher(url, `sdv-${ns}`);
+          // worker-node2 is still booting: only worker-node1 and worker-node3 run their agents
+          const publishing = publishNodes(cfg, ["worker-node1", "worker-node3"], [], 4000);
+          try {
+            await sup.waitFor(
+              (l) => l.event === "node-never-seen" && l.node === "worker-node2",
+              3000,
+              "worker-node2 reported never seen",
+            );
+            await until("both workloads moved", 3000, () =>
+              Promise.resolve(
+                watch.received.filter((r) => !r.retained).length >= 2 ? true : undefined,
+              ));
+            const promos = watch.received.filter((r) => !r.retained);
+            assert.deepEqual(promos.map((p) => p.promotion.workload).sort(), [...WORKLOADS]);
+            assert.ok(promos.every((p) => p.promotion.reason === "node-never-seen"));
+            await sleep(500);
+            await notFenced(ns);
+          } finally {
+            await watch.close();
+            // the supervisor stops before the simulated agents' ordered offline
+            assert.equal(await sup.stop(), 0);
+            await publishing;
+            console.log(`supervisor log: ${keepLog(dir, ns, sup.lines, sup.raw)}`);
+          }
         },
       );
 

@@ -222,8 +222,11 @@ Deno.test({
       );
       // the pass that restored it reports once its write is acknowledged (the admin's read may
       // see the taint a moment before)
-      await until("the restoring pass reported", 5000, () =>
-        Promise.resolve(reports.length > patches ? true : undefined));
+      await until(
+        "the restoring pass reported",
+        5000,
+        () => Promise.resolve(reports.length > patches ? true : undefined),
+      );
 
       // Un-fence round trip: an operator taint added while fenced stays; our taint, our cordon
       // and our annotations go; the failed side's replacement is scheduled and becomes ready.

@@ -40,6 +40,10 @@ export interface RunningMosquitto {
   logFile: string;
   /** Kills the broker (SIGTERM, then SIGKILL after 2 s) and waits for it. Idempotent. */
   stop(): Promise<void>;
+  /** SIGSTOP (a stalled broker: connections stay open, nothing is read or written). */
+  pause(): void;
+  /** SIGCONT after {@linkcode RunningMosquitto.pause}. */
+  resume(): void;
 }
 
 /**
@@ -173,7 +177,14 @@ async function startOnce(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, logFile, stop };
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    logFile,
+    stop,
+    pause: () => Deno.kill(child.pid, "SIGSTOP"),
+    resume: () => Deno.kill(child.pid, "SIGCONT"),
+  };
 }
 
 function freePort(): number {
