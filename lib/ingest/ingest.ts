@@ -16,18 +16,12 @@ import {
   decodeBeat,
   decodeNodeStatus,
   decodePromotion,
+  MAX_BEAT_BYTES,
   MAX_NODE_STATUS_BYTES,
+  MAX_PROMOTION_BYTES,
   type NodeStatus,
   type Promotion,
 } from "../wire/wire.ts";
-
-/**
- * Longest heartbeat, tick or barrier payload accepted, bytes: checked before any parsing, so a
- * flood of oversized messages costs a length comparison each (the canonical `{"seq":n}` is ≤ 27).
- */
-export const MAX_BEAT_BYTES = 256;
-/** Longest promotion payload accepted, bytes (checked before parsing). */
-export const MAX_PROMOTION_BYTES = 4096;
 
 /** Ingest counters (exported as the `stats` log line and, later, metrics). */
 export interface IngestStats {
@@ -39,6 +33,8 @@ export interface IngestStats {
   lastWillsDeferred: number;
   /** Payloads over their size bound, dropped unparsed (also counted in `malformed`). */
   oversized: number;
+  /** Retained heartbeats, ticks or barriers: history, not liveness; ignored. */
+  retainedBeats: number;
 }
 
 type Route =
@@ -87,6 +83,7 @@ export class Ingest {
     reconnects: 0,
     lastWillsDeferred: 0,
     oversized: 0,
+    retainedBeats: 0,
   };
   /** Every topic to subscribe to (exact topics, no wildcards). */
   readonly subscriptions: readonly string[];
@@ -141,6 +138,11 @@ export class Ingest {
     if (payload.length > bound) {
       this.stats.oversized++;
       this.stats.malformed++;
+      return;
+    }
+    if (packet.retain && (route.kind === "beat" || route.kind === "barrier")) {
+      // a retained heartbeat is a stale one by definition: it proves nothing about now
+      this.stats.retainedBeats++;
       return;
     }
     switch (route.kind) {

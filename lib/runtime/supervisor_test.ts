@@ -421,3 +421,10 @@ Deno.test("supervisor: after a long broker outage, clients get time to reconnect
   assert.equal(promotions(client).length, 0, "no failover while clients reconnect");
   assert.ok(!events.some((e) => e.type === "transition" && e.transition.isFailure));
 });
+
+Deno.test("supervisor: a retained heartbeat is history, not liveness", async () => {
+  const { client, sup } = await setup();
+  client.deliver("sdv/node/worker-node2/hb", '{"seq":1}', { retain: true });
+  assert.equal(sup.ingest.retainedBeats, 1);
+  assert.equal(sup.watchdog.stateAt(node2.index), "INIT");
+});

@@ -143,6 +143,8 @@ interface Target<S extends TargetSpec = TargetSpec> extends HeapEntry {
   index: number;
   state: TargetState;
   lastHeartbeatAtMs: number | undefined;
+  /** {@linkcode Watchdog.trustedNowMs} at the last heartbeat. */
+  lastHeartbeatTrustedMs: number;
   recoveringSinceMs: number;
   /** Set while the deadline has passed and a barrier is awaited; the passed deadline. */
   pendingDeadlineMs: number;
@@ -180,6 +182,9 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   #stopped = false;
   /** End of the boot window (monotonic ms): never-seen targets do not expire before it. */
   #bootUntilMs = -Infinity;
+  /** Time spent suspended so far, ms (silence while ingest cannot be trusted proves nothing). */
+  #suspendedTotalMs = 0;
+  #suspendedAtMs = 0;
 
   /** Counters; read-only for callers. */
   readonly stats: WatchdogStats = {
@@ -218,6 +223,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
       index: this.#targets.length,
       state: "INIT",
       lastHeartbeatAtMs: undefined,
+      lastHeartbeatTrustedMs: 0,
       recoveringSinceMs: 0,
       pendingDeadlineMs: NaN,
       pendingSinceMs: NaN,
@@ -256,6 +262,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     if (!t || this.#stopped) return;
     this.stats.heartbeats++;
     t.lastHeartbeatAtMs = atMs;
+    t.lastHeartbeatTrustedMs = this.#trustedNowMs(atMs);
     if (this.#pending.delete(t)) {
       this.stats.refuted++;
       t.pendingCause = undefined;
@@ -362,6 +369,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   suspend(): void {
     if (this.#suspended) return;
     this.#suspended = true;
+    this.#suspendedAtMs = this.#clock.nowMs();
     this.#recheck = false;
     this.#cancelTimer();
     this.#cancelBarrier();
@@ -370,22 +378,38 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   }
 
   /**
-   * Resumes after {@linkcode Watchdog.suspend}: every supervised target (not EXPIRED, not
-   * DEACTIVATED) gets a fresh deadline `max(graceMs, timeoutMs)` from now, so the outage itself
-   * is not counted as silence; a target never seen keeps at least the rest of the boot window.
+   * Resumes after {@linkcode Watchdog.suspend}. The outage is not counted as silence — but only
+   * the outage: a target's silence is measured in trusted time (time not suspended), so a target
+   * silent before the outage keeps what it had used of its timeout, and flapping ingest faults
+   * (a flood) do not hide a hung node for ever. Every target gets at least `graceMs` (clients
+   * reconnecting after a long outage) and two of its periods (frames queued during a stall are
+   * read first); a target never seen keeps at least the rest of the boot window.
    */
   resume(graceMs: number): void {
     if (!this.#suspended || this.#stopped) return;
     this.#suspended = false;
     this.#stalled = false;
     const nowMs = this.#clock.nowMs();
+    this.#suspendedTotalMs += nowMs - this.#suspendedAtMs;
+    const trustedNowMs = this.#trustedNowMs(nowMs);
     for (const t of this.#targets) {
       if (t.state === "EXPIRED" || t.state === "DEACTIVATED") continue;
-      let deadlineMs = nowMs + Math.max(graceMs, t.spec.timeoutMs);
-      if (t.state === "INIT") deadlineMs = Math.max(deadlineMs, this.#bootUntilMs);
+      const floorMs = Math.max(graceMs, Math.min(t.spec.timeoutMs, 2 * t.spec.periodMs));
+      let deadlineMs: number;
+      if (t.state === "INIT") {
+        deadlineMs = Math.max(nowMs + Math.max(graceMs, t.spec.timeoutMs), this.#bootUntilMs);
+      } else {
+        const remainingMs = t.spec.timeoutMs - (trustedNowMs - t.lastHeartbeatTrustedMs);
+        deadlineMs = nowMs + Math.max(floorMs, remainingMs);
+      }
       this.#heap.set(t, deadlineMs);
     }
     this.#arm();
+  }
+
+  /** Monotonic time minus the time spent suspended, ms. */
+  #trustedNowMs(nowMs: number): number {
+    return nowMs - this.#suspendedTotalMs - (this.#suspended ? nowMs - this.#suspendedAtMs : 0);
   }
 
   /** Stops all timers; further calls do nothing. */

@@ -351,3 +351,29 @@ Deno.test("a broker reconnect inside the boot window keeps the window for never-
   clock.advance(3801);
   assert.equal(failures(transitions)[0]?.cause, "never-seen");
 });
+
+Deno.test("flapping ingest faults (a flood) do not hide a hung target for ever", () => {
+  const { clock, wd, transitions } = setup();
+  const hung = wd.add({ label: "node/hung", kind: "node", periodMs: 10, timeoutMs: 100 });
+  const alive = wd.add({ label: "node/alive", kind: "node", periodMs: 10, timeoutMs: 100 });
+  wd.start(0);
+  wd.heartbeatAt(hung);
+  wd.heartbeatAt(alive);
+  let expiredAtMs: number | undefined;
+  for (let k = 0; k < 40 && expiredAtMs === undefined; k++) {
+    // 40 ms of trusted ingest, then a 15 ms fault, again and again
+    for (let i = 0; i < 4; i++) {
+      clock.advance(10);
+      wd.heartbeatAt(alive);
+    }
+    wd.suspend();
+    clock.advance(15);
+    wd.heartbeatAt(alive);
+    wd.resume(0);
+    expiredAtMs = failures(transitions).find((t) => t.target.label === "node/hung")?.atMs;
+  }
+  assert.ok(expiredAtMs !== undefined, "the hung target expires despite the flapping");
+  // 100 ms of trusted silence: 3 rounds of 40 ms (+ the faults in between) and a floor
+  assert.ok(expiredAtMs - 1000 < 200, `expired ${expiredAtMs - 1000} ms after its last heartbeat`);
+  assert.equal(failures(transitions).filter((t) => t.target.label === "node/alive").length, 0);
+});

@@ -22,6 +22,17 @@
 /** The payload of a liveness status topic. */
 export type Status = "online" | "offline";
 
+/**
+ * Longest heartbeat, tick or barrier payload accepted, bytes: checked before any parsing, so a
+ * flood of oversized messages costs a length comparison each (the canonical `{"seq":n}` is ≤ 27).
+ */
+export const MAX_BEAT_BYTES = 256;
+/**
+ * Longest promotion payload accepted, bytes, checked before parsing: every agent parses every
+ * promotion of its workloads, and a 1 MB nested JSON stalled a simulated fleet for ≈ 400 ms.
+ */
+export const MAX_PROMOTION_BYTES = 4096;
+
 /** Encodes a heartbeat, tick or barrier payload. */
 export function encodeBeat(seq: number): string {
   return `{"seq":${seq}}`;
@@ -37,6 +48,7 @@ export function encodeBeat(seq: number): string {
  * @returns the sequence number, or `undefined` when the payload is malformed. Never throws.
  */
 export function decodeBeat(payload: Uint8Array | string): number | undefined {
+  if (payload.length > MAX_BEAT_BYTES) return undefined;
   if (typeof payload !== "string") {
     const fast = decodeCanonicalBeat(payload);
     if (fast !== undefined) return fast;
@@ -134,6 +146,7 @@ export interface Promotion {
 
 /** Decodes a promotion payload; `undefined` when malformed. */
 export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
+  if (payload.length > MAX_PROMOTION_BYTES) return undefined;
   const p = parseJsonObject(payload);
   if (!p) return undefined;
   const strings = [

@@ -47,3 +47,10 @@ Deno.test("decodeStatus and decodePromotion reject anything off the wire format"
   assert.equal(decodePromotion(JSON.stringify({ ...ok, v: 2 })), undefined);
   assert.equal(decodePromotion(""), undefined);
 });
+
+Deno.test("decoders bound the payload before parsing", () => {
+  assert.equal(decodeBeat(`{"seq":1,"x":"${"a".repeat(300)}"}`), undefined);
+  const big = JSON.stringify({ v: 1, pad: "x".repeat(5000) });
+  assert.equal(decodePromotion(big), undefined);
+  assert.equal(decodeBeat('{"seq":7}'), 7);
+});
