@@ -212,7 +212,10 @@ export const NodeSchema = z.strictObject({
   heartbeatTimeoutMs: heartbeatMs,
   heartbeatTopic: topic.optional(),
   statusTopic: topic.optional(),
-  /** Sensors whose freshness gates this node's heartbeat (the origin gates on camera frames). */
+  /**
+   * Sensors the node needs (the origin gated its heartbeat on camera frames): while one is stale the
+   * agent reports `degraded:<sensors>`; the sensor's own deadline moves only the workloads needing it.
+   */
   requiredSensors: z.array(sensorName).default([]),
 });
 

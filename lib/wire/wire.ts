@@ -6,7 +6,7 @@
  * | topic (prefix `sdv` by default)          | payload                         | QoS | retained |
  * |------------------------------------------|---------------------------------|-----|----------|
  * | `{p}/node/{node}/hb`                     | `{"seq":n}` node heartbeat      | 0   | no       |
- * | `{p}/node/{node}/status`                 | `online` / `offline` (LWT)      | 1   | yes      |
+ * | `{p}/node/{node}/status`                 | {@linkcode NodeStatus} (LWT `offline`) | 1 | yes |
  * | `{p}/sensor/{sensor}/tick`               | `{"seq":n}` one frame seen      | 0   | no       |
  * | `{p}/app/{workload}/{node}/hb`           | `{"seq":n}` app alive           | 0   | no       |
  * | `{p}/workload/{workload}/promotion`      | {@linkcode Promotion} JSON      | 1   | yes      |
