@@ -15,6 +15,9 @@ import type { ClusterReconciler } from "../reconcile/reconciler.ts";
 import { type ReconcilerFactory, Supervisor, supervisorWill } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
 
+/** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
+const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
+
 /** Options of {@linkcode runCommand}. */
 export interface RunCommandOptions {
   config: Config;
@@ -52,6 +55,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       config: config.mqtt,
       clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
       will: supervisorWill(config),
+      // the broker drops anything larger than our largest payload (4 KiB) plus topic and header
+      maxPacketBytes: SUPERVISOR_MAX_PACKET_BYTES,
     });
   } catch (error) {
     log.error("mqtt-setup-failed", { error: (error as Error).message });

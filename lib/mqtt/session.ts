@@ -24,6 +24,13 @@ export interface SessionOptions {
   will?: WillOptions;
   /** Reconnect automatically (default true). */
   reconnect?: boolean;
+  /**
+   * Largest packet this client accepts, bytes. When set, the session speaks MQTT 5 and sends it as
+   * the CONNECT property Maximum Packet Size (MQTT 5.0 §3.1.2.11.4): the broker then drops any
+   * larger message for this client instead of delivering it (verified with mosquitto 2.0), so a
+   * flood of oversized payloads never reaches the client's parser. Default: unset (MQTT 3.1.1).
+   */
+  maxPacketBytes?: number;
   /** Reads a file (injected for tests); default `Deno.readTextFileSync`. */
   readFile?: (path: string) => string;
   /** Reads an environment variable (injected for tests); default `Deno.env.get`. */
@@ -42,6 +49,13 @@ export function openSession(options: SessionOptions): MqttClientLike & MqttClien
     readFile: options.readFile,
     getEnv: options.getEnv,
   });
+  if (options.maxPacketBytes !== undefined) {
+    clientOptions.protocolVersion = 5;
+    clientOptions.properties = {
+      ...clientOptions.properties,
+      maximumPacketSize: options.maxPacketBytes,
+    };
+  }
   const client = mqtt.connect(options.config.url, clientOptions);
   const noDelay = () => {
     const stream =
