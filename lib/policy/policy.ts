@@ -120,6 +120,8 @@ export class FailoverPolicy {
   readonly #nodeExpiredAtMs = new Map<NodeTarget, number>();
   readonly #pending = new Map<NodeTarget, PendingFence>();
   readonly #draining = new Set<NodeTarget>();
+  /** When a workload last failed over away from a node (monotonic ms of its expiry). */
+  readonly #leftAtMs = new Map<NodeTarget, number>();
   readonly #longestNodeTimeoutMs: number;
 
   /** Starts with every workload active on its primary at epoch 0 and no node fenced. */
@@ -346,6 +348,10 @@ export class FailoverPolicy {
       if (d.kind === "failover") moved++;
       decisions.push(d);
     }
+    // Workloads that left this node within its timeout (its sensors or apps expired first, in the
+    // same incident: a hung node's sensors stop with it) count as moved by this expiry.
+    const leftAtMs = isNode ? this.#leftAtMs.get(target) : undefined;
+    if (leftAtMs !== undefined && t.atMs - leftAtMs <= target.timeoutMs) moved++;
     if (neverSeen) {
       decisions.unshift({ kind: "never-seen", node: target });
     } else if (isNode && !draining) {
@@ -425,6 +431,12 @@ export class FailoverPolicy {
       trigger,
     };
     this.#workloads.set(w, next);
+    if (trigger) {
+      this.#leftAtMs.set(
+        current.active === "primary" ? w.primary.node : w.standby.node,
+        trigger.expiredAtMs,
+      );
+    }
     return { kind: "failover", desired: next };
   }
 

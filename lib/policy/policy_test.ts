@@ -100,7 +100,8 @@ Deno.test("a repeated expiry of the same node plans nothing: no failover, the fe
   const p = policy();
   const [first] = p.onFailure(fail("node/worker-node2"));
   assert.ok(first.kind === "fence");
-  assert.deepEqual(p.onFailure(fail("node/worker-node2")), []);
+  // the same node expires again later (after a recovery that did not last)
+  assert.deepEqual(p.onFailure({ ...fail("node/worker-node2"), atMs: 5000 }), []);
   assert.equal(p.node(topo.node("worker-node2")!), first.desired, "unchanged desired state");
   assert.equal(p.workload(lane).epoch, 1);
 });
@@ -115,7 +116,8 @@ Deno.test("a node whose expiry moved no workload is fenced only after a confirma
   p.onFailure(fail("sensor/lidar-node2"));
   p.onFailure(fail("app/lane-detection/worker-node2"));
   healthy = false;
-  const [pending] = p.onFailure(fail("node/worker-node2"));
+  // long after (not the same incident): the node's own expiry moved nothing
+  const [pending] = p.onFailure({ ...fail("node/worker-node2"), atMs: 5000 });
   assert.ok(pending.kind === "fence-pending");
   assert.equal(pending.why, "no-workload-moved");
   assert.equal(pending.confirmAfterMs, 2000);
@@ -132,7 +134,7 @@ Deno.test("a pending fence is dropped when the node comes back within the window
   });
   p.onFailure(fail("sensor/lidar-node2"));
   p.onFailure(fail("app/lane-detection/worker-node2"));
-  assert.equal(p.onFailure(fail("node/worker-node2"))[0].kind, "fence-pending");
+  assert.equal(p.onFailure({ ...fail("node/worker-node2"), atMs: 5000 })[0].kind, "fence-pending");
   healthy = true;
   assert.deepEqual(p.confirm(topo.node("worker-node2")!), { workloads: [] });
   assert.equal(p.node(topo.node("worker-node2")!).fenced, false);
@@ -335,4 +337,23 @@ Deno.test("offline and never-seen causes name the reason", () => {
 
 Deno.test("non-failure transitions decide nothing", () => {
   assert.deepEqual(policy().onFailure({ ...fail("node/worker-node2"), isFailure: false }), []);
+});
+
+Deno.test("a hung node: its sensor expires first and moves the workloads; the node's own expiry then fences at once", () => {
+  const down = new Set<string>();
+  const p = new FailoverPolicy({ topology: topo, isHealthy: (t) => !down.has(t.label) });
+  down.add("sensor/camera-node2");
+  down.add("sensor/lidar-node2");
+  const first = p.onFailures([
+    { ...fail("sensor/camera-node2"), atMs: 150 },
+    { ...fail("sensor/lidar-node2"), atMs: 150 },
+  ]);
+  assert.equal(first.filter((d) => d.kind === "failover").length, 2, "both moved");
+  down.add("node/worker-node2");
+  // the node's timeout (30 ms) later: the same incident
+  const second = p.onFailure({ ...fail("node/worker-node2"), atMs: 175 });
+  assert.deepEqual(kinds(second), ["fence"], "same incident: no confirmation wait");
+  // a standby-only node expiring long after: the wait applies
+  const later = p.onFailure({ ...fail("node/worker-node3"), atMs: 5000 });
+  assert.ok(later.some((d) => d.kind === "blocked" || d.kind === "fence-pending"));
 });
