@@ -389,6 +389,16 @@ export class FailoverPolicy {
     const current = this.#workloads.get(w)!;
     const other = otherSide(current.active);
     const placement = w[other];
+    if (!Number.isSafeInteger(current.epoch + 1)) {
+      // An adopted epoch of 2^53 − 1: the next one would be a promotion every consumer rejects.
+      return {
+        kind: "blocked",
+        workload: w,
+        reason,
+        why: `epoch ${current.epoch} cannot grow (a promotion's epoch is a safe integer)`,
+        unhealthy: [],
+      };
+    }
     const unhealthy = placement.targets.filter((x) => !this.#isHealthy(x));
     if (unhealthy.length > 0) {
       return {
