@@ -143,7 +143,10 @@ export class FailoverCoordinator {
       epoch: p.epoch,
       active,
       reason: p.reason,
-      failedAt: p.issuedAt,
+      // the decision time only when it is one (it selects which pods are the failed instance)
+      failedAt: typeof p.issuedAt === "string" && !Number.isNaN(Date.parse(p.issuedAt))
+        ? p.issuedAt
+        : undefined,
     });
     if (!desired) return;
     this.#log.info("promotion-observed", {
