@@ -220,9 +220,3 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
     close: () => kc.destroy(),
   };
 }
-
-/** HTTP status of a client-node error, if it carries one. */
-export function statusOf(error: unknown): number | undefined {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "number" ? code : undefined;
-}

@@ -361,7 +361,8 @@ export class FailoverPolicy {
         for (const d of decisions) {
           if (d.kind === "failover") pending.workloads.add(d.desired.workload);
         }
-        if (!this.#nodes.get(target)!.fenced && this.#fenceable(target)) {
+        const allowed = this.#fenceActions(target);
+        if (!this.#nodes.get(target)!.fenced && (allowed.cordon || allowed.taint)) {
           this.#pending.set(target, pending);
           decisions.unshift({
             kind: "fence-pending",
@@ -442,10 +443,7 @@ export class FailoverPolicy {
     };
     this.#workloads.set(w, next);
     if (trigger) {
-      this.#leftAtMs.set(
-        current.active === "primary" ? w.primary.node : w.standby.node,
-        trigger.expiredAtMs,
-      );
+      this.#leftAtMs.set(w[current.active].node, trigger.expiredAtMs);
     }
     return { kind: "failover", desired: next };
   }
@@ -460,11 +458,13 @@ export class FailoverPolicy {
     return total > 1 && recent / total > this.#massExpiryShare;
   }
 
-  /** True when a workload placed on the node allows cordon or taint. */
-  #fenceable(node: NodeTarget): boolean {
-    return node.placements.some((p) =>
-      p.workload.actions.has("cordon") || p.workload.actions.has("taint")
-    );
+  /** Which fencing the workloads placed on the node allow (any of them allowing it suffices). */
+  #fenceActions(node: NodeTarget): { cordon: boolean; taint: boolean } {
+    const hosted = node.placements.map((p) => p.workload);
+    return {
+      cordon: hosted.some((w) => w.actions.has("cordon")),
+      taint: hosted.some((w) => w.actions.has("taint")),
+    };
   }
 
   /** Makes `node` desired-fenced when a workload placed on it allows cordon or taint. */
@@ -473,9 +473,7 @@ export class FailoverPolicy {
     reason: NodeFenceReason,
     trigger: Trigger | undefined,
   ): NodeDesired | undefined {
-    const hosted = node.placements.map((p) => p.workload);
-    const cordon = hosted.some((w) => w.actions.has("cordon"));
-    const taint = hosted.some((w) => w.actions.has("taint"));
+    const { cordon, taint } = this.#fenceActions(node);
     if (!cordon && !taint) return undefined;
     const current = this.#nodes.get(node)!;
     if (current.fenced && current.cordon === cordon && current.taint === taint) {

@@ -26,7 +26,7 @@ import type {
   ReconcileReport,
   StepResult,
 } from "../reconcile/reconciler.ts";
-import type { NodeTarget, Target, Workload } from "../topology/topology.ts";
+import { type NodeTarget, otherSide, type Target, type Workload } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
 import type { Promotion } from "../wire/wire.ts";
 
@@ -114,7 +114,7 @@ export class FailoverCoordinator {
     for (const workload of observed.workloads.keys()) {
       const desired = this.#policy.workload(workload);
       if (desired.epoch > 0) {
-        const failedNode = workload[desired.active === "primary" ? "standby" : "primary"].node;
+        const failedNode = workload[otherSide(desired.active)].node;
         const nodeDesired = this.#policy.node(failedNode);
         if (nodeDesired.fenced) reconciler.setNode(nodeDesired);
         reconciler.setWorkload(desired);
@@ -157,7 +157,7 @@ export class FailoverCoordinator {
     });
     if (this.#reconciler) {
       if (desired.nodeFault) {
-        this.#reconciler.setNode(this.#policy.node(workload[otherSideOf(desired)].node));
+        this.#reconciler.setNode(this.#policy.node(workload[otherSide(desired.active)].node));
       }
       this.#reconciler.setWorkload(desired);
     }
@@ -367,7 +367,7 @@ export class FailoverCoordinator {
   #promote(desired: WorkloadDesired): Promise<void> {
     const w = desired.workload;
     if (!w.actions.has("promote")) return Promise.resolve();
-    const failed = w[otherSideOf(desired)];
+    const failed = w[otherSide(desired.active)];
     const promotion: Promotion = {
       v: 1,
       workload: w.name,
@@ -426,10 +426,6 @@ export class FailoverCoordinator {
       });
     });
   }
-}
-
-function otherSideOf(desired: WorkloadDesired): "primary" | "standby" {
-  return desired.active === "primary" ? "standby" : "primary";
 }
 
 function keyLabel(report: ReconcileReport): string {
