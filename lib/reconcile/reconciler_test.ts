@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import {
+  failover,
   type FakeCluster,
   FakeKubeApi,
+  fence,
   seededCluster,
   testTopology,
   timeoutError,
@@ -62,30 +64,6 @@ async function setup(
   });
   if (options.start !== false) await r.start(new AbortController().signal);
   return { t, cluster, api, clock, reports, r, lane: t.workload("lane")!, unfenceRequests };
-}
-
-function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDesired {
-  return {
-    workload: w,
-    active: "standby",
-    epoch: 1,
-    reason: "node-expired",
-    removeFailed: true,
-    failedAt: "2026-12-02T00:00:10.000Z",
-    nodeFault: true,
-    ...over,
-  };
-}
-
-function fence(t: Topology, name: string, over: Partial<NodeDesired> = {}): NodeDesired {
-  return {
-    node: t.node(name)!,
-    fenced: true,
-    cordon: true,
-    taint: true,
-    reason: "node-expired",
-    ...over,
-  };
 }
 
 const index = (api: FakeKubeApi, op: string, name?: string) =>

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import {
+  failover,
   FakeCluster,
   FakeKubeApi,
+  fence,
   seededCluster,
   testTopology,
 } from "../../tests/fakes/fake_kube.ts";
-import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
-import type { Topology, Workload } from "../topology/topology.ts";
 import { ANNOTATIONS } from "./annotations.ts";
 import {
   createdBeforeFailover,
@@ -23,30 +23,6 @@ import {
 } from "./steps.ts";
 
 const ctx: PlanContext = { taintKey: "sdv-failover.io/unreachable", supervisorId: "sup-a" };
-
-function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDesired {
-  return {
-    workload: w,
-    active: "standby",
-    epoch: 1,
-    reason: "node-expired",
-    removeFailed: true,
-    failedAt: "2026-12-02T00:00:10.000Z",
-    nodeFault: true,
-    ...over,
-  };
-}
-
-function fence(t: Topology, name: string, over: Partial<NodeDesired> = {}): NodeDesired {
-  return {
-    node: t.node(name)!,
-    fenced: true,
-    cordon: true,
-    taint: true,
-    reason: "node-expired",
-    ...over,
-  };
-}
 
 /** Applies steps through the fake API exactly as the reconciler builds the bodies. */
 async function apply(api: FakeKubeApi, cluster: FakeCluster, steps: Step[]): Promise<void> {

@@ -20,7 +20,8 @@ import {
   type ObservedTaint,
 } from "../../lib/reconcile/cluster_view.ts";
 import { type Config, ConfigSchema } from "../../lib/config/schema.ts";
-import { buildTopology, type Topology } from "../../lib/topology/topology.ts";
+import { buildTopology, type Topology, type Workload } from "../../lib/topology/topology.ts";
+import type { NodeDesired, WorkloadDesired } from "../../lib/policy/desired.ts";
 
 /** A stored Node. */
 export interface FakeNode {
@@ -569,4 +570,30 @@ export function seededCluster(topology: Topology): FakeCluster {
     }
   }
   return cluster;
+}
+
+/** A node-fault failover of `w` to its standby at epoch 1 (override any field). */
+export function failover(w: Workload, over: Partial<WorkloadDesired> = {}): WorkloadDesired {
+  return {
+    workload: w,
+    active: "standby",
+    epoch: 1,
+    reason: "node-expired",
+    removeFailed: true,
+    failedAt: "2026-12-02T00:00:10.000Z",
+    nodeFault: true,
+    ...over,
+  };
+}
+
+/** A cordon-and-taint fence of node `name` (override any field). */
+export function fence(t: Topology, name: string, over: Partial<NodeDesired> = {}): NodeDesired {
+  return {
+    node: t.node(name)!,
+    fenced: true,
+    cordon: true,
+    taint: true,
+    reason: "node-expired",
+    ...over,
+  };
 }
