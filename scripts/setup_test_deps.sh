@@ -5,7 +5,10 @@
 #    built from Go modules once and cached outside the clone (scripts/controlplane/build.sh)
 #  - qemu-user-static + the arm64 glibc/libgcc (Debian packages), to run the ARM64 package's
 #    runtime under emulation (tests/package_test.ts); skipped when SDV_SKIP_EMULATION=1
-# Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the build.
+#  - for the fault campaign (tests/campaign/): nftables and stress-ng (Debian packages) and
+#    toxiproxy-server v2.5.0, built from its Go module once and cached outside the clone
+#    (scripts/toxiproxy/build.sh); all three skipped when SDV_SKIP_CAMPAIGN=1
+# Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -18,6 +21,10 @@ if [ "${SDV_SKIP_EMULATION:-0}" != "1" ]; then
   [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
   [ -e /usr/aarch64-linux-gnu/lib/libgcc_s.so.1 ] || missing+=(libgcc-s1-arm64-cross)
 fi
+if [ "${SDV_SKIP_CAMPAIGN:-0}" != "1" ]; then
+  command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
+  command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -27,5 +34,8 @@ fi
 
 if [ "${SDV_SKIP_CONTROLPLANE:-0}" != "1" ]; then
   "$here/controlplane/build.sh" >/dev/null
+fi
+if [ "${SDV_SKIP_CAMPAIGN:-0}" != "1" ]; then
+  "$here/toxiproxy/build.sh" >/dev/null
 fi
 echo "setup: test dependencies ready" >&2
