@@ -32,6 +32,13 @@ export const ANNOTATIONS = {
    * the request, sets the node's desired state to unfenced, and the un-fence step removes it.
    */
   unfenceRequested: "sdv-failover.io/unfence-requested",
+  /**
+   * Node annotation: wall time (ISO 8601) at which we last lifted our fence from the node. A
+   * restarted supervisor adopting a node-fault failover decided (`failed-at`) before it does not
+   * fence the node again: that fence was written and lifted once the node was OK (see
+   * `FailoverCoordinator.adopt`). Kept by the un-fence (it records history, not a fence).
+   */
+  unfencedAt: "sdv-failover.io/unfenced-at",
 } as const;
 
 /**

@@ -84,6 +84,8 @@ export interface ObservedFailoverState {
     NodeTarget,
     { tainted: boolean; cordonedByUs: boolean; reason: string | undefined }
   >;
+  /** Nodes whose fence we lifted: the `sdv-failover.io/unfenced-at` wall time (ISO 8601). */
+  unfencedAt: Map<NodeTarget, string>;
 }
 
 /**
@@ -194,9 +196,12 @@ export function observedFailoverState(
     workloads.set(w, best);
   }
   const fencedNodes: ObservedFailoverState["fencedNodes"] = new Map();
+  const unfencedAt: ObservedFailoverState["unfencedAt"] = new Map();
   for (const n of topology.nodes) {
     const node = view.node(n.name);
     if (!node) continue;
+    const lifted = node.annotations[ANNOTATIONS.unfencedAt];
+    if (lifted !== undefined) unfencedAt.set(n, lifted);
     const tainted = hasOurTaint(node, taintKey);
     const cordonedByUs = node.unschedulable && ANNOTATIONS.cordonedBy in node.annotations;
     if (tainted || cordonedByUs) {
@@ -207,5 +212,5 @@ export function observedFailoverState(
       });
     }
   }
-  return { workloads, fencedNodes };
+  return { workloads, fencedNodes, unfencedAt };
 }

@@ -655,11 +655,14 @@ export class KubeReconciler implements ClusterReconciler {
     const need = unfenceNeeded(observed, this.#cluster.taintKey);
     if (!need) return { outcome: "unchanged" as const, detail: "already unfenced" };
     const now: UnfenceNodeStep = { ...step, ...need };
-    const body = unfenceNodePatch(now, observed, this.#ctx());
+    const unfencedAt = new Date(this.#wallNowMs()).toISOString();
+    const body = unfenceNodePatch(now, observed, this.#ctx(), unfencedAt);
     const res = await this.#api.patchNode(step.node.name, body, "strategic", signal);
     const spec = body.spec as { unschedulable?: boolean; taints?: ObservedNode["taints"] };
     const annotations = { ...observed.annotations };
     for (const k of now.annotations) delete annotations[k];
+    const written = (body.metadata as { annotations: Record<string, string | null> }).annotations;
+    if (written[ANNOTATIONS.unfencedAt]) annotations[ANNOTATIONS.unfencedAt] = unfencedAt;
     this.#overlay.recordNode(step.node.name, {
       ...observed,
       resourceVersion: res?.metadata?.resourceVersion ?? observed.resourceVersion,

@@ -53,6 +53,7 @@ async function setup(
     api,
     view: cluster,
     clock,
+    wallNowMs: () => Date.parse("2026-12-02T07:00:00.000Z"),
     onReport: (report) => reports.push(report),
     maxRequeueDelayMs: options.cap,
     ...(options.onUnfenceRequest
@@ -524,7 +525,12 @@ Deno.test("un-fence: fenced → unfenced → fenced again, idempotent; only what
   assert.equal(patches.length, 2);
   assert.deepEqual(patches[1].body, {
     metadata: {
-      annotations: { [ANNOTATIONS.cordonedBy]: null, [ANNOTATIONS.fenceReason]: null },
+      annotations: {
+        [ANNOTATIONS.cordonedBy]: null,
+        [ANNOTATIONS.fenceReason]: null,
+        // history: a restarted supervisor does not fence it again for an older failover
+        [ANNOTATIONS.unfencedAt]: "2026-12-02T07:00:00.000Z",
+      },
       resourceVersion: rvBefore, // the atomic taint list's precondition
     },
     spec: { unschedulable: false, taints: [OPERATOR_TAINT] },
@@ -533,7 +539,11 @@ Deno.test("un-fence: fenced → unfenced → fenced again, idempotent; only what
   const node = cluster.node("worker-node1")!;
   assert.equal(node.unschedulable, false);
   assert.deepEqual(node.taints, [OPERATOR_TAINT]);
-  assert.deepEqual(node.annotations, { "operator/note": "keep" });
+  assert.deepEqual(node.annotations, {
+    "operator/note": "keep",
+    [ANNOTATIONS.unfencedAt]: "2026-12-02T07:00:00.000Z",
+  });
+  assert.equal(r.observed().unfencedAt.get(t.node("worker-node1")!), "2026-12-02T07:00:00.000Z");
   const report = s.reports.at(-1)!;
   assert.ok(report.converged && report.key.kind === "node");
   assert.deepEqual(report.results.map((x) => `${x.action} ${x.outcome}`), [

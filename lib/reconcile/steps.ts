@@ -237,7 +237,8 @@ export function unfenceNeeded(
 
 /**
  * The strategic-merge-patch body of an {@linkcode UnfenceNodeStep}, built against the Node as
- * observed now: our annotations set to `null` (removed), `spec.unschedulable: false` only when
+ * observed now: our annotations set to `null` (removed), `unfenced-at` set to `unfencedAt` (ISO
+ * 8601, when given and a taint or cordon is lifted), `spec.unschedulable: false` only when
  * the cordon is ours, and — when our taint goes — the full list of the other taints (atomic list)
  * with `metadata.resourceVersion` as precondition, so a concurrent taint change fails with 409
  * and is retried against the fresher cache instead of being overwritten.
@@ -246,9 +247,13 @@ export function unfenceNodePatch(
   step: UnfenceNodeStep,
   observed: ObservedNode | undefined,
   ctx: Pick<PlanContext, "taintKey">,
+  unfencedAt?: string,
 ): { metadata: object; spec: object } {
-  const annotations: Record<string, null> = {};
+  const annotations: Record<string, string | null> = {};
   for (const k of step.annotations) annotations[k] = null;
+  if (unfencedAt !== undefined && (step.untaint || step.uncordon)) {
+    annotations[ANNOTATIONS.unfencedAt] = unfencedAt;
+  }
   const metadata: Record<string, unknown> = { annotations };
   const spec: Record<string, unknown> = {};
   if (step.uncordon) spec.unschedulable = false;

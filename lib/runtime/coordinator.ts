@@ -106,6 +106,7 @@ export class FailoverCoordinator {
         });
       }
     }
+    this.#dropLiftedFences(observed);
     // Converge whatever the adopted state implies (also state adopted from retained promotions
     // before the cluster was observed).
     for (const node of new Set(reconciler.observed().fencedNodes.keys())) {
@@ -130,6 +131,35 @@ export class FailoverCoordinator {
       deferredFailures: deferred.length,
     });
     if (deferred.length) this.onFailures(deferred);
+  }
+
+  /**
+   * A node-fault failover adopted from the cluster or a retained promotion fences its failed node
+   * (its fence may not have been written before a restart) — unless the cluster shows that we
+   * lifted that node's fence after the failover was decided (`unfenced-at` ≥ `failed-at`): the
+   * node was fenced and came back OK, and fencing it again would evict the healthy standbys it
+   * now runs (found by the fault campaign: a supervisor restart re-fenced a recovered node).
+   * When either time is unknown, the fence stays (the safe side); a node that is really down is
+   * detected again by this supervisor's own watchdog.
+   */
+  #dropLiftedFences(observed: ObservedFailoverState): void {
+    for (const workload of observed.workloads.keys()) {
+      const desired = this.#policy.workload(workload);
+      if (desired.epoch <= 0 || !desired.nodeFault) continue;
+      const node = workload[otherSide(desired.active)].node;
+      if (observed.fencedNodes.has(node)) continue;
+      const lifted = Date.parse(observed.unfencedAt.get(node) ?? "");
+      const decided = Date.parse(desired.failedAt ?? "");
+      if (Number.isNaN(lifted) || Number.isNaN(decided) || lifted < decided) continue;
+      if (this.#policy.unfence(node)) {
+        this.#log.info("fence-not-adopted", {
+          node: node.name,
+          workload: workload.name,
+          epoch: desired.epoch,
+          why: "fence lifted after that failover (unfenced-at ≥ failed-at)",
+        });
+      }
+    }
   }
 
   /** A retained or live promotion was seen on the bus: adopt a higher epoch. */

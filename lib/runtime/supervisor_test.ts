@@ -161,6 +161,7 @@ Deno.test("supervisor: restart adopts the persisted epoch, converges leftovers, 
   reconciler.observedState = {
     workloads: new Map([[lane, { epoch: 3, active: "standby", reason: "node-expired" }]]),
     fencedNodes: new Map(),
+    unfencedAt: new Map(),
   };
   const { clock, client, sup, beat } = await setup(reconciler);
   assert.equal(sup.policy.workload(lane).epoch, 3);
@@ -177,6 +178,33 @@ Deno.test("supervisor: restart adopts the persisted epoch, converges leftovers, 
   assert.deepEqual(reconciler.workloads.map((w) => w.epoch), [3], "no new failover");
 });
 
+Deno.test("supervisor: restart does not fence again a node whose fence was lifted after that failover", async () => {
+  // found by the fault campaign: a node fenced at epoch 3, OK again and unfenced, then the
+  // supervisor restarts — fencing it again would evict the healthy standbys it runs now
+  for (
+    const [unfencedAt, fencedAgain] of [
+      ["2026-12-02T07:00:05.000Z", false], // lifted after the failover: stays unfenced
+      ["2026-12-02T06:59:55.000Z", true], // lifted before it (an older fence): this one is fenced
+    ] as const
+  ) {
+    const reconciler = new FakeReconciler();
+    reconciler.observedState = {
+      workloads: new Map([[lane, {
+        epoch: 3,
+        active: "standby",
+        reason: "node-expired",
+        failedAt: "2026-12-02T07:00:00.000Z",
+      }]]),
+      fencedNodes: new Map(),
+      unfencedAt: new Map([[node2, unfencedAt]]),
+    };
+    const { sup } = await setup(reconciler);
+    assert.equal(sup.policy.workload(lane).epoch, 3);
+    assert.equal(sup.policy.node(node2).fenced, fencedAgain, unfencedAt);
+    assert.equal(reconciler.nodes.some((n) => n.node === node2 && n.fenced), fencedAgain);
+    await sup.stop();
+  }
+});
 Deno.test("supervisor: a retained promotion with a higher epoch is adopted", async () => {
   const { client, sup, reconciler } = await setup();
   client.deliver(

@@ -21,7 +21,11 @@ export class FakeReconciler implements ClusterReconciler {
   /** Desired node states received, in order. */
   readonly nodes: NodeDesired[] = [];
   /** What `observed()` returns. */
-  observedState: ObservedFailoverState = { workloads: new Map(), fencedNodes: new Map() };
+  observedState: ObservedFailoverState = {
+    workloads: new Map(),
+    fencedNodes: new Map(),
+    unfencedAt: new Map(),
+  };
   /** What `placementReady()` answers per deployment name (default: ready). */
   readonly readiness = new Map<string, PlacementReadiness>();
   /** Placements asked about, in order. */

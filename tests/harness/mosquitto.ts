@@ -40,6 +40,11 @@ export interface RunningMosquitto {
   logFile: string;
   /** Kills the broker (SIGTERM, then SIGKILL after 2 s) and waits for it. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL (a crashed broker: no Last Will is published, retained state is lost) and waits for
+   * the exit. Idempotent; {@linkcode RunningMosquitto.stop} afterwards only cleans up.
+   */
+  kill(): Promise<void>;
   /** SIGSTOP (a stalled broker: connections stay open, nothing is read or written). */
   pause(): void;
   /** SIGCONT after {@linkcode RunningMosquitto.pause}. */
@@ -182,6 +187,14 @@ async function startOnce(
     port,
     logFile,
     stop,
+    kill: async () => {
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }
+      await status;
+    },
     pause: () => Deno.kill(child.pid, "SIGSTOP"),
     resume: () => Deno.kill(child.pid, "SIGCONT"),
   };

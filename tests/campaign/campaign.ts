@@ -1,0 +1,438 @@
+/**
+ * The randomized fault campaign: draws seeded faults, injects each into the running vehicle
+ * ({@linkcode CampaignWorld}), watches its window, recovers, waits until redundancy is restored,
+ * and has the {@linkcode Oracle} judge each fault. Anchor: Pacemaker's CTS.
+ *
+ * @module
+ */
+import {
+  describeFault,
+  type DrawnFault,
+  FAULT_KINDS,
+  FaultDraw,
+  type FaultKind,
+} from "./faults.ts";
+import { type Expectation, Oracle, type Verdict } from "./oracle.ts";
+import {
+  type CampaignWorld,
+  NODES,
+  oracleWorkloads,
+  SENSORS,
+  sleep,
+  TIMING,
+  wallNowMs,
+  WORKLOADS,
+} from "./world.ts";
+
+/** One judged fault. */
+export interface FaultRecord {
+  /** The fault as drawn. */
+  fault: DrawnFault;
+  /** What the oracle called for. */
+  expected: { promote: Record<string, string>; fenceRequired: string[]; fenceAllowed: string[] };
+  /** Its judgement. */
+  verdict: Verdict;
+  /** Injection → restored, ms. */
+  elapsedMs: number;
+}
+
+/** Options of {@linkcode runCampaign}. */
+export interface CampaignOptions {
+  /** The running vehicle. */
+  world: CampaignWorld;
+  /** Seed of the draw. */
+  seed: number;
+  /** How many faults. */
+  faults: number;
+  /** Relative weight per kind (default: the draw's defaults). */
+  weights?: Partial<Record<FaultKind, number>>;
+  /** Progress lines. */
+  log: (line: string) => void;
+  /** Aborting stops after the current fault. */
+  signal?: AbortSignal;
+}
+
+/** Longest wait for redundancy after a recovery, ms. */
+const RESTORE_TIMEOUT_MS = 45_000;
+/** Longest wait for the cluster to carry the promotions, ms. */
+const CONVERGE_TIMEOUT_MS = 15_000;
+
+/** Runs the campaign; resolves with every judged fault. */
+export async function runCampaign(opts: CampaignOptions): Promise<FaultRecord[]> {
+  const { world, log } = opts;
+  const oracle = new Oracle(oracleWorkloads(), { plannedStopBudgetMs: TIMING.drainTimeoutMs });
+  const draw = new FaultDraw(opts.seed, opts.weights);
+  const records: FaultRecord[] = [];
+  for (let i = 0; i < opts.faults && !opts.signal?.aborted; i++) {
+    const fault = draw.next({
+      nodes: NODES,
+      sensorsOf: (n) => SENSORS[n] ?? [],
+      appWorkloads: WORKLOADS.filter((w) => w.app).map((w) => w.name),
+      activeNodeOf: (w) => oracle.activeNode(w),
+      periodMs: TIMING.periodMs,
+      timeoutMs: TIMING.timeoutMs,
+      bootWindowMs: TIMING.bootWindowMs,
+    });
+    let record: FaultRecord;
+    try {
+      record = await runFault(world, oracle, fault, log);
+    } catch (error) {
+      // the instrument failed (not the supervisor): say so, repair, go on
+      log(`${describeFault(fault)}: campaign error: ${(error as Error).stack}`);
+      await repair(world);
+      record = {
+        fault,
+        expected: { promote: {}, fenceRequired: [], fenceAllowed: [] },
+        verdict: {
+          falseActions: [],
+          missed: [],
+          splitBrain: [],
+          reactionMs: [],
+          error: String((error as Error).message),
+        },
+        elapsedMs: 0,
+      };
+    }
+    records.push(record);
+    const v = record.verdict;
+    const bad = [...v.falseActions, ...v.missed, ...v.splitBrain];
+    if (v.notConverged) bad.push(`not converged: ${v.notConverged}`);
+    if (v.notRestored) bad.push(`not restored: ${v.notRestored}`);
+    if (v.error) bad.push(`campaign error: ${v.error}`);
+    log(
+      `${describeFault(fault)}: ${bad.length ? "FAIL " + bad.join("; ") : "ok"}` +
+        (v.reactionMs.length
+          ? ` reaction ${v.reactionMs.map((x) => x.toFixed(0)).join("/")} ms`
+          : "") +
+        ` (${(record.elapsedMs / 1000).toFixed(1)} s)`,
+    );
+  }
+  return records;
+}
+
+/** Injects one fault, observes, recovers and judges it. */
+async function runFault(
+  world: CampaignWorld,
+  oracle: Oracle,
+  fault: DrawnFault,
+  log: (line: string) => void,
+): Promise<FaultRecord> {
+  const expected = oracle.expect(fault);
+  const node = fault.node!;
+  const startedAtWallMs = wallNowMs();
+  let injectedAtWallMs = startedAtWallMs;
+  let fenced = new Set<string>();
+  const ns = node ? world.namespaces.get(node) : undefined;
+  const proc = node ? world.nodes.get(node) : undefined;
+
+  const afterWindow = async () => {
+    await awaitWindow(world, expected, injectedAtWallMs);
+    fenced = world.fencedSince(injectedAtWallMs);
+  };
+
+  switch (fault.kind) {
+    case "node-crash": {
+      injectedAtWallMs = wallNowMs();
+      proc!.signal("SIGKILL");
+      await Promise.all([proc!.exited, world.cp.killNode(node)]);
+      await afterWindow();
+      await Promise.all([world.cp.restartNode(node), world.startNode(node)]);
+      break;
+    }
+    case "node-hang":
+      injectedAtWallMs = wallNowMs();
+      await proc!.command("hang");
+      await afterWindow();
+      await proc!.command("unhang");
+      break;
+    case "partition":
+      injectedAtWallMs = wallNowMs();
+      await ns!.partition();
+      await afterWindow();
+      await ns!.heal();
+      break;
+    case "sensor-loss":
+      injectedAtWallMs = wallNowMs();
+      await proc!.command(`sensor-stop ${fault.sensor}`);
+      await afterWindow();
+      await proc!.command(`sensor-start ${fault.sensor}`);
+      break;
+    case "app-hang":
+      injectedAtWallMs = wallNowMs();
+      await proc!.command(`app-stop ${fault.workload}`);
+      await afterWindow();
+      await proc!.command(`app-start ${fault.workload}`);
+      break;
+    case "agent-stop-short":
+    case "agent-stop-long":
+      injectedAtWallMs = wallNowMs();
+      proc!.signal("SIGSTOP");
+      await sleep(fault.durationMs!);
+      proc!.signal("SIGCONT");
+      await afterWindow();
+      break;
+    case "jitter":
+      injectedAtWallMs = wallNowMs();
+      await world.toxiproxy.setLatency(node, fault.latencyMs!, fault.jitterMs!);
+      await sleep(fault.durationMs!);
+      await world.toxiproxy.clearToxics(node);
+      await afterWindow();
+      break;
+    case "planned-stop":
+      injectedAtWallMs = wallNowMs();
+      await proc!.command("planned-stop", 10_000);
+      await proc!.exited;
+      await afterWindow();
+      await world.startNode(node);
+      break;
+    case "boot": {
+      // power-on of the whole vehicle: every process gone, then the supervisor and the nodes
+      // come up in a random order inside the boot window
+      await world.supervisor.kill();
+      await Promise.all(NODES.map((n) => world.killNode(n)));
+      injectedAtWallMs = wallNowMs();
+      const supervisor = world.startSupervisor();
+      await Promise.all([
+        supervisor,
+        ...NODES.map((n) => sleep(fault.bootDelaysMs![n]).then(() => world.startNode(n))),
+      ]);
+      await afterWindow();
+      break;
+    }
+    case "broker-stall":
+      injectedAtWallMs = wallNowMs();
+      world.broker.pause();
+      await sleep(fault.durationMs!);
+      world.broker.resume();
+      await afterWindow();
+      break;
+    case "broker-restart":
+      injectedAtWallMs = wallNowMs();
+      await world.restartBroker(fault.durationMs!);
+      await afterWindow();
+      break;
+    case "api-stop":
+      injectedAtWallMs = wallNowMs();
+      world.cp.pauseApiServer();
+      await sleep(fault.durationMs!);
+      world.cp.resumeApiServer();
+      await afterWindow();
+      break;
+    case "api-stop-crash": {
+      world.cp.pauseApiServer();
+      await sleep(300);
+      injectedAtWallMs = wallNowMs();
+      proc!.signal("SIGKILL");
+      await Promise.all([proc!.exited, world.cp.killNode(node).catch(() => {})]);
+      // the promotion travels over MQTT while the API is stopped
+      await awaitPromotions(world, expected, injectedAtWallMs);
+      await sleep(1000);
+      world.cp.resumeApiServer();
+      await afterWindow();
+      await Promise.all([world.cp.restartNode(node), world.startNode(node)]);
+      break;
+    }
+    case "supervisor-restart":
+      injectedAtWallMs = wallNowMs();
+      await world.supervisor.kill();
+      await sleep(fault.durationMs!);
+      await world.startSupervisor();
+      await afterWindow();
+      break;
+  }
+
+  const restoredProblem = await world.restored(RESTORE_TIMEOUT_MS);
+  if (restoredProblem) {
+    log(`#${fault.seq}: not restored (${restoredProblem}); repairing`);
+    await repair(world);
+    const again = await world.restored(RESTORE_TIMEOUT_MS);
+    if (again) log(`#${fault.seq}: still not restored after repair: ${again}`);
+  }
+  const verdict = oracle.judge(expected, {
+    injectedAtWallMs,
+    promotions: world.promotionsSince(startedAtWallMs),
+    fencedNodes: fenced,
+    notRestored: restoredProblem,
+    detectedAtWallMs: detection(world, fault, injectedAtWallMs),
+  });
+  verdict.notConverged = await world.converged(
+    (w) => oracle.epoch(w),
+    (w) => oracle.activeNode(w),
+    CONVERGE_TIMEOUT_MS,
+  );
+  return {
+    fault,
+    expected: {
+      promote: Object.fromEntries(expected.promote),
+      fenceRequired: [...expected.fenceRequired],
+      fenceAllowed: [...expected.fenceAllowed],
+    },
+    verdict,
+    elapsedMs: wallNowMs() - startedAtWallMs,
+  };
+}
+
+/**
+ * The fault's window: until every required promotion arrived (at most its budget), then long
+ * enough for a fence that waits for confirmation, then a quiet second in which nothing else may
+ * happen.
+ */
+async function awaitWindow(
+  world: CampaignWorld,
+  expected: Expectation,
+  injectedAtWallMs: number,
+): Promise<void> {
+  await awaitPromotions(world, expected, injectedAtWallMs);
+  const nodeLevel = expected.fenceAllowed.size > 0;
+  const untilWallMs = injectedAtWallMs +
+    (nodeLevel ? TIMING.fenceConfirmationMs + 1200 : TIMING.timeoutMs + 300);
+  const rest = untilWallMs - wallNowMs();
+  if (rest > 0) await sleep(rest);
+  await sleep(1000); // quiet period: anything the fault did not call for shows up here
+}
+
+/** Waits until every promotion `expected` calls for has arrived, at most the largest budget. */
+async function awaitPromotions(
+  world: CampaignWorld,
+  expected: Expectation,
+  injectedAtWallMs: number,
+): Promise<void> {
+  if (expected.promote.size === 0) return;
+  const budget = Math.max(...expected.budgetMs.values());
+  const endWallMs = injectedAtWallMs + budget + 500;
+  while (wallNowMs() < endWallMs) {
+    const seen = new Set(world.promotionsSince(injectedAtWallMs).map((p) => p.workload));
+    if ([...expected.promote.keys()].every((w) => seen.has(w))) return;
+    await sleep(10);
+  }
+}
+
+/** The first expiry (or planned stop) the supervisor logged for the fault's target, wall ms. */
+function detection(
+  world: CampaignWorld,
+  fault: DrawnFault,
+  sinceWallMs: number,
+): number | undefined {
+  const node = fault.node;
+  const matches = (target: string): boolean => {
+    switch (fault.kind) {
+      case "sensor-loss":
+        return target === `sensor/${fault.sensor}`;
+      case "app-hang":
+        return target === `app/${fault.workload}/${node}`;
+      default:
+        return node !== undefined &&
+          (target === `node/${node}` || target.endsWith(`/${node}`) ||
+            (SENSORS[node] ?? []).some((s) => target === `sensor/${s}`));
+    }
+  };
+  const line = world.lines.find((l) =>
+    l.wallMs >= sinceWallMs &&
+    ((l.event === "expired" && matches(String(l.target))) ||
+      (fault.kind === "planned-stop" && l.event === "planned-stop" && l.node === node))
+  );
+  return line?.wallMs;
+}
+
+/** Undoes whatever a failed recovery may have left: every process, partition and toxic. */
+async function repair(world: CampaignWorld): Promise<void> {
+  world.cp.resumeApiServer();
+  world.broker.resume();
+  for (const n of NODES) {
+    await world.namespaces.get(n)!.heal().catch(() => {});
+    await world.toxiproxy.clearToxics(n).catch(() => {});
+    const proc = world.nodes.get(n);
+    if (proc?.running) {
+      proc.signal("SIGCONT");
+      await proc.command("unhang").catch(() => {});
+      for (const s of SENSORS[n] ?? []) await proc.command(`sensor-start ${s}`).catch(() => {});
+      for (const w of WORKLOADS) await proc.command(`app-start ${w.name}`).catch(() => {});
+    } else {
+      await world.startNode(n).catch(() => {});
+    }
+  }
+}
+
+/** Counts and percentiles of a campaign. */
+export interface CampaignSummary {
+  faults: number;
+  byKind: Record<string, number>;
+  false: number;
+  missed: number;
+  splitBrain: number;
+  notConverged: number;
+  notRestored: number;
+  /** Faults the instrument itself failed to apply (not judged). */
+  errors: number;
+  detectionMs: { p50: number | null; p99: number | null; n: number };
+  reactionMs: { p50: number | null; p99: number | null; n: number };
+  reactionByKind: Record<string, { p50: number | null; p99: number | null; n: number }>;
+  findings: { seq: number; kind: string; problems: string[] }[];
+}
+
+/** Nearest-rank percentile of `values` (null when empty). */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return Math.round(sorted[rank - 1] * 10) / 10;
+}
+
+const stats = (xs: number[]) => ({
+  p50: percentile(xs, 50),
+  p99: percentile(xs, 99),
+  n: xs.length,
+});
+
+/** Summarises judged faults. */
+export function summarize(records: readonly FaultRecord[]): CampaignSummary {
+  const byKind: Record<string, number> = {};
+  for (const k of FAULT_KINDS) byKind[k] = 0;
+  const reactionByKindRaw: Record<string, number[]> = {};
+  const detection: number[] = [];
+  const reaction: number[] = [];
+  const findings: CampaignSummary["findings"] = [];
+  let falseN = 0, missed = 0, split = 0, notConverged = 0, notRestored = 0, errors = 0;
+  for (const r of records) {
+    const v = r.verdict;
+    byKind[r.fault.kind]++;
+    falseN += v.falseActions.length;
+    missed += v.missed.length;
+    split += v.splitBrain.length;
+    if (v.notConverged) notConverged++;
+    if (v.notRestored) notRestored++;
+    if (v.error) errors++;
+    if (v.detectionMs !== undefined && r.expected && Object.keys(r.expected.promote).length) {
+      detection.push(v.detectionMs);
+    }
+    reaction.push(...v.reactionMs);
+    (reactionByKindRaw[r.fault.kind] ??= []).push(...v.reactionMs);
+    const problems = [
+      ...v.falseActions.map((x) => `false: ${x}`),
+      ...v.missed.map((x) => `missed: ${x}`),
+      ...v.splitBrain.map((x) => `split brain: ${x}`),
+      ...(v.notConverged ? [`not converged: ${v.notConverged}`] : []),
+      ...(v.notRestored ? [`not restored: ${v.notRestored}`] : []),
+      ...(v.error ? [`campaign error: ${v.error}`] : []),
+    ];
+    if (problems.length) findings.push({ seq: r.fault.seq, kind: r.fault.kind, problems });
+  }
+  const reactionByKind: CampaignSummary["reactionByKind"] = {};
+  for (const [k, xs] of Object.entries(reactionByKindRaw)) {
+    if (xs.length) reactionByKind[k] = stats(xs);
+  }
+  return {
+    faults: records.length,
+    byKind,
+    false: falseN,
+    missed,
+    splitBrain: split,
+    notConverged,
+    notRestored,
+    errors,
+    detectionMs: stats(detection),
+    reactionMs: stats(reaction),
+    reactionByKind,
+    findings,
+  };
+}

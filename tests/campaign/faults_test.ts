@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { type DrawContext, FAULT_KINDS, FaultDraw, seededRandom } from "./faults.ts";
+
+const CTX: DrawContext = {
+  nodes: ["n1", "n2", "n3"],
+  sensorsOf: (n) => (n === "n1" ? [] : [`cam-${n}`]),
+  appWorkloads: ["lane"],
+  activeNodeOf: () => "n2",
+  periodMs: 20,
+  timeoutMs: 150,
+  bootWindowMs: 4000,
+};
+
+Deno.test("faults: one seed, one sequence; another seed, another", () => {
+  const a = new FaultDraw(7), b = new FaultDraw(7), c = new FaultDraw(8);
+  const seq = (d: FaultDraw) => Array.from({ length: 50 }, () => JSON.stringify(d.next(CTX)));
+  const sa = seq(a);
+  assert.deepEqual(sa, seq(b));
+  assert.notDeepEqual(sa, seq(c));
+});
+
+Deno.test("faults: every kind is drawn, shaped within its bounds", () => {
+  const d = new FaultDraw(1);
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) {
+    const f = d.next(CTX);
+    seen.add(f.kind);
+    if (f.kind === "agent-stop-short") {
+      assert.ok(f.durationMs! >= 20 && f.durationMs! <= 150 - 3 * 20, `short ${f.durationMs}`);
+    }
+    if (f.kind === "agent-stop-long") assert.ok(f.durationMs! >= 300);
+    if (f.kind === "jitter") {
+      // worst gap between heartbeats: period + latency + 2 × jitter stays below the timeout
+      assert.ok(20 + f.latencyMs! + 2 * f.jitterMs! < 150, JSON.stringify(f));
+      assert.ok(f.jitterMs! <= f.latencyMs!, "toxiproxy: jitter ≤ latency");
+    }
+    if (f.kind === "sensor-loss") assert.notEqual(f.node, "n1", "n1 has no sensor");
+    if (f.kind === "boot") {
+      for (const ms of Object.values(f.bootDelaysMs!)) assert.ok(ms >= 0 && ms <= 2000);
+    }
+  }
+  assert.deepEqual([...seen].sort(), [...FAULT_KINDS].sort());
+});
+
+Deno.test("faults: weights select kinds; all-zero weights are an error", () => {
+  const d = new FaultDraw(3, { "node-crash": 1 });
+  for (let i = 0; i < 100; i++) assert.equal(d.next(CTX).kind, "node-crash");
+  assert.throws(() => new FaultDraw(3, { "node-crash": 0 }), /every fault weight is 0/);
+});
+
+Deno.test("faults: the PRNG is uniform enough for a draw", () => {
+  const r = seededRandom(42);
+  const buckets = new Array(10).fill(0);
+  for (let i = 0; i < 100_000; i++) buckets[Math.floor(r() * 10)]++;
+  for (const b of buckets) assert.ok(b > 9_500 && b < 10_500, `bucket ${b}`);
+});

@@ -1,0 +1,191 @@
+/**
+ * `deno task campaign`: the randomized fault campaign (and the soak) on real components.
+ *
+ * ```
+ * deno task campaign [--faults 500] [--seed N] [--out bench/results/campaign.json]
+ * deno task campaign --soak 60m [--stress 2] [--out bench/results/soak.json]
+ * ```
+ *
+ * The campaign writes its summary and every judged fault to `--out` (JSON) and a plot beside it
+ * (`.svg`); the soak runs the vehicle with latency ± jitter below the timeout on every node's
+ * path and `stress-ng --cpu N` on the machine, injects nothing, and counts every promotion, fence
+ * and expiry (each one false by construction). Needs root (network namespaces, nftables).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { parseDurationMs } from "../../lib/publisher/faults.ts";
+import { renderSvg } from "../../bench/plots.ts";
+import { runCampaign, summarize } from "./campaign.ts";
+import { FAULT_TRUTH } from "./faults.ts";
+import { netnsSupported } from "./netns.ts";
+import { CampaignWorld, NODES, sleep, TIMING, wallNowMs } from "./world.ts";
+import { campaignPlotSpec } from "./plot.ts";
+
+/** Runs the command; resolves with the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      faults: { type: "string", default: "500" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      soak: { type: "string" },
+      stress: { type: "string", default: "2" },
+      "stress-load": { type: "string", default: "60" },
+    },
+  });
+  if (!(await netnsSupported())) {
+    console.error("campaign: needs root with `ip netns` and `nft` (scripts/setup_test_deps.sh)");
+    return 2;
+  }
+  const log = (line: string) =>
+    console.log(`[campaign ${new Date().toISOString().slice(11, 19)}] ${line}`);
+  const dir = await Deno.makeTempDir({ prefix: "sdv-campaign-" });
+  const runId = String(Deno.pid % 10000);
+  const world = await CampaignWorld.start({ runId, dir, log });
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    if (values.soak) {
+      const out = values.out ?? "bench/results/soak.json";
+      const result = await soak(world, {
+        durationMs: parseDurationMs(values.soak),
+        stressWorkers: Number(values.stress),
+        stressLoadPercent: Number(values["stress-load"]),
+        log,
+        signal: abort.signal,
+      });
+      await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+      log(`soak: ${JSON.stringify(result.counts)} → ${out}`);
+      return result.counts.promotions + result.counts.fences + result.counts.expiries === 0 ? 0 : 1;
+    }
+    const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 2 ** 31;
+    const faults = Number(values.faults);
+    const out = values.out ?? "bench/results/campaign.json";
+    log(`seed ${seed}, ${faults} faults, work dir ${dir}`);
+    const t0 = wallNowMs();
+    const records = await runCampaign({ world, seed, faults, log, signal: abort.signal });
+    const summary = summarize(records);
+    const result = {
+      kind: "fault-campaign",
+      date: new Date().toISOString(),
+      seed,
+      durationS: Math.round((wallNowMs() - t0) / 1000),
+      machine: { cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
+      timing: TIMING,
+      truth: FAULT_TRUTH,
+      summary,
+      records,
+    };
+    await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+    await Deno.writeTextFile(
+      out.replace(/\.json$/, ".svg"),
+      await renderSvg(campaignPlotSpec(records)),
+    );
+    log(
+      `${summary.faults} faults: false ${summary.false}, missed ${summary.missed}, split brain ` +
+        `${summary.splitBrain}, not converged ${summary.notConverged}, not restored ` +
+        `${summary.notRestored}; reaction p50/p99 ${summary.reactionMs.p50}/${summary.reactionMs.p99} ms → ${out}`,
+    );
+    return summary.false + summary.missed + summary.splitBrain + summary.notConverged +
+          summary.notRestored + summary.errors === 0
+      ? 0
+      : 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    await world.stop();
+    world.supervisorLines.forEach((lines, i) =>
+      Deno.writeTextFileSync(
+        `${dir}/supervisor-${i + 1}.log`,
+        lines.map((l) => JSON.stringify(l)).join("\n") + "\n",
+      )
+    );
+    log(`logs kept in ${dir}`);
+  }
+}
+
+/** What the soak measured. */
+export interface SoakResult {
+  kind: "soak";
+  date: string;
+  durationMs: number;
+  stress: { workers: number; loadPercent: number; command: string };
+  jitter: { latencyMs: number; jitterMs: number };
+  timing: typeof TIMING;
+  counts: { promotions: number; fences: number; expiries: number; ingestFaults: number };
+  expiries: unknown[];
+}
+
+/** Runs the soak: jitter on every node's path, CPU stress, no fault; counts false actions. */
+async function soak(
+  world: CampaignWorld,
+  opts: {
+    durationMs: number;
+    stressWorkers: number;
+    stressLoadPercent: number;
+    log: (line: string) => void;
+    signal: AbortSignal;
+  },
+): Promise<SoakResult> {
+  // the campaign's largest jitter draw: worst gap = period + latency + 2 × jitter < timeout
+  const latencyMs = Math.floor((TIMING.timeoutMs - 2 * TIMING.periodMs) / 3);
+  const jitter = { latencyMs, jitterMs: latencyMs };
+  for (const n of NODES) await world.toxiproxy.setLatency(n, jitter.latencyMs, jitter.jitterMs);
+  const stressArgs = [
+    "--cpu",
+    String(opts.stressWorkers),
+    "--cpu-load",
+    String(opts.stressLoadPercent),
+    "--timeout",
+    `${Math.ceil(opts.durationMs / 1000) + 5}s`,
+  ];
+  const stress = opts.stressWorkers > 0
+    ? new Deno.Command("stress-ng", { args: stressArgs, stdout: "null", stderr: "null" }).spawn()
+    : undefined;
+  const startedAtWallMs = wallNowMs();
+  const linesBefore = world.lines.length;
+  try {
+    while (wallNowMs() - startedAtWallMs < opts.durationMs && !opts.signal.aborted) {
+      await sleep(Math.min(60_000, opts.durationMs - (wallNowMs() - startedAtWallMs)));
+      const fenced = await world.fencedNodes().catch(() => new Set<string>());
+      opts.log(
+        `soak ${((wallNowMs() - startedAtWallMs) / 60_000).toFixed(1)} min: promotions ` +
+          `${world.promotionsSince(startedAtWallMs).length}, fenced ${
+            [...fenced].join(",") || "none"
+          }, ` +
+          `expiries ${world.lines.slice(linesBefore).filter((l) => l.event === "expired").length}`,
+      );
+    }
+  } finally {
+    try {
+      stress?.kill("SIGKILL");
+    } catch { /* ended */ }
+    await stress?.status;
+  }
+  const lines = world.lines.slice(linesBefore);
+  const expiries = lines.filter((l) => l.event === "expired");
+  const fenced = await world.fencedNodes().catch(() => new Set<string>());
+  return {
+    kind: "soak",
+    date: new Date().toISOString(),
+    durationMs: Math.round(wallNowMs() - startedAtWallMs),
+    stress: {
+      workers: opts.stressWorkers,
+      loadPercent: opts.stressLoadPercent,
+      command: `stress-ng ${stressArgs.join(" ")}`,
+    },
+    jitter,
+    timing: TIMING,
+    counts: {
+      promotions: world.promotionsSince(startedAtWallMs).length,
+      fences: fenced.size,
+      expiries: expiries.length,
+      ingestFaults: lines.filter((l) => l.event === "ingest-fault").length,
+    },
+    expiries,
+  };
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -1,0 +1,133 @@
+/**
+ * One simulated Jetson of the fault campaign, as its own process (started inside the node's
+ * network namespace): the real {@linkcode NodeAgent} on one MQTT connection (client id
+ * `sdv-sim-<node>`, the node's Last Will), the ticks of the node's sensors and the app heartbeats of
+ * every workload instance placed on the node (see `lib/publisher/simulated_node.ts`).
+ *
+ * Usage: `deno run -A tests/campaign/node_process.ts --config FILE --node NAME --url mqtt://H:P`
+ * (`--url` replaces the config's broker URL: the node reaches the broker through its fault proxy).
+ *
+ * Control, one command per stdin line (each answered by an `ack` line on stdout):
+ * `sensor-stop SENSOR` / `sensor-start SENSOR`, `app-stop WORKLOAD` / `app-start WORKLOAD` (the
+ * instance on this node), `hang` / `unhang` (every publish stops; the connection and its keepalive
+ * go on), `planned-stop` (the agent's drain, then `offline` and exit 0). SIGKILL is a crash (the
+ * broker publishes the Last Will); SIGSTOP a frozen node. stdout carries JSON lines:
+ * `{"event":"connected"}`, `{"event":"ack","cmd":…}`, `{"event":"stopped","drain":…}`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../lib/config/load.ts";
+import { systemClock } from "../../lib/clock/clock.ts";
+import { createLogger } from "../../lib/log/log.ts";
+import { buildTopology } from "../../lib/topology/topology.ts";
+import { agentWill } from "../../lib/agent/agent.ts";
+import { openAgentSession } from "../../lib/agent/agent_session.ts";
+import { SimulatedNode } from "../../lib/publisher/simulated_node.ts";
+
+const encoder = new TextEncoder();
+function emit(event: string, fields: Record<string, unknown> = {}): void {
+  Deno.stdout.writeSync(
+    encoder.encode(JSON.stringify({ event, wallMs: Date.now(), ...fields }) + "\n"),
+  );
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      config: { type: "string" },
+      node: { type: "string" },
+      url: { type: "string" },
+      "drain-timeout-ms": { type: "string", default: "3000" },
+    },
+  });
+  if (!values.config || !values.node) {
+    console.error("usage: node_process.ts --config FILE --node NAME [--url URL]");
+    return 2;
+  }
+  const config = await loadConfig(values.config);
+  if (values.url) config.mqtt.url = values.url;
+  const topology = buildTopology(config);
+  const node = topology.node(values.node);
+  if (!node) {
+    console.error(`unknown node ${values.node}`);
+    return 2;
+  }
+  const log = createLogger({ level: "warn", write: (line) => console.error(line) });
+  const connection = openAgentSession({
+    config: config.mqtt,
+    clientId: `sdv-sim-${node.name}`,
+    will: agentWill(node),
+  });
+  connection.on("error", () => {});
+  const sim = new SimulatedNode({
+    node,
+    connection,
+    clock: systemClock,
+    log,
+    random: Math.random,
+  });
+  await new Promise<void>((resolve) => connection.once("connect", () => resolve()));
+  sim.start(systemClock.nowMs());
+  emit("connected", { node: node.name });
+
+  const drainTimeoutMs = Number(values["drain-timeout-ms"]);
+  const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const [cmd, arg] = buffer.slice(0, nl).trim().split(/\s+/);
+      buffer = buffer.slice(nl + 1);
+      if (cmd === "planned-stop") {
+        emit("ack", { cmd });
+        const drain = await sim.plannedStop(drainTimeoutMs, 2000);
+        emit("stopped", { drain });
+        await reader.cancel();
+        return 0;
+      }
+      const problem = apply(sim, cmd, arg);
+      emit("ack", { cmd, arg, ...(problem ? { problem } : {}) });
+    }
+  }
+  // stdin closed: the campaign ended; stop like the agent does (retained offline, DISCONNECT)
+  sim.stopGenerators();
+  await sim.stop(2000);
+  return 0;
+}
+
+/** Applies one control command; returns a problem text when it cannot. */
+function apply(sim: SimulatedNode, cmd: string, arg: string | undefined): string | undefined {
+  switch (cmd) {
+    case "sensor-stop":
+    case "sensor-start": {
+      const sensor = sim.node.sensors.find((s) => s.name === arg);
+      const source = sensor && sim.sensor(sensor);
+      if (!source) return `no sensor ${arg} on ${sim.name}`;
+      source.stopped = cmd === "sensor-stop";
+      return undefined;
+    }
+    case "app-stop":
+    case "app-start": {
+      const app = sim.node.placements.find((p) => p.workload.name === arg)?.app;
+      const source = app && sim.app(app);
+      if (!source) return `no app instance of ${arg} on ${sim.name}`;
+      source.stopped = cmd === "app-stop";
+      return undefined;
+    }
+    case "hang":
+      sim.silence("campaign-hang");
+      return undefined;
+    case "unhang":
+      sim.silence(undefined);
+      return undefined;
+    default:
+      return `unknown command ${cmd}`;
+  }
+}
+
+if (import.meta.main) Deno.exitCode = await main();

@@ -1,0 +1,262 @@
+/**
+ * The campaign's oracle: knows the truth of each fault (which workloads must move where, which
+ * node must be fenced) from a model of the vehicle, and judges what was observed on the bus and in
+ * the cluster after the fault.
+ *
+ * Definitions (docs/campaign.md):
+ * - **false failover**: a promotion (a new epoch) the fault did not call for, or one to another
+ *   node than the truth, including during the recovery; **false fence**: our taint on a node that
+ *   the fault did not allow to be fenced.
+ * - **missed**: a promotion the fault called for that did not arrive within its budget (the
+ *   workload's FTTI, counted from the moment the fault was injected; a planned stop's drain bound),
+ *   or a node that had to be fenced and was not.
+ * - **split brain**: two promotions of one workload with the same epoch and different active
+ *   nodes, or a promotion whose epoch is not above every epoch seen before with another active node.
+ *
+ * @module
+ */
+import type { DrawnFault } from "./faults.ts";
+
+/** One workload of the vehicle, as the oracle sees it. */
+export interface OracleWorkload {
+  /** Workload name. */
+  name: string;
+  /** Node of the primary side. */
+  primaryNode: string;
+  /** Node of the standby side. */
+  standbyNode: string;
+  /** Sensors each side depends on, by node. */
+  sensorsByNode: Record<string, readonly string[]>;
+  /** Fault-tolerant time interval, ms: the budget of a failure's promotion. */
+  fttiMs: number;
+}
+
+/** A promotion seen on the bus (live, not a retained replay). */
+export interface ObservedPromotion {
+  /** Workload. */
+  workload: string;
+  /** Its epoch (fencing token). */
+  epoch: number;
+  /** Where the workload is active from now on. */
+  activeNode: string;
+  /** The promotion's reason text. */
+  reason: string;
+  /** When the observer received it, wall ms. */
+  receivedAtWallMs: number;
+}
+
+/** What the oracle expects from one fault, given the vehicle's state when it was injected. */
+export interface Expectation {
+  /** Workloads that must move: workload → the node it must become active on. */
+  promote: Map<string, string>;
+  /** Budget of each required promotion, ms from the fault's injection. */
+  budgetMs: Map<string, number>;
+  /** Nodes that must carry our fence after the fault's window. */
+  fenceRequired: Set<string>;
+  /** Nodes that may carry it (a pending fence cancelled by a quick recovery is not a miss). */
+  fenceAllowed: Set<string>;
+}
+
+/** What was observed for one fault. */
+export interface Observation {
+  /** When the fault was injected, wall ms. */
+  injectedAtWallMs: number;
+  /** Live promotions received from the injection until the vehicle was restored. */
+  promotions: ObservedPromotion[];
+  /** Nodes carrying our fence at the end of the fault's window (before recovery). */
+  fencedNodes: ReadonlySet<string>;
+  /** Problem when the cluster did not converge to the promotions (undefined: converged). */
+  notConverged?: string;
+  /** Problem when redundancy was not restored after the recovery (undefined: restored). */
+  notRestored?: string;
+  /** First expiry (or planned stop) the supervisor logged for the fault, wall ms. */
+  detectedAtWallMs?: number;
+}
+
+/** The oracle's judgement of one fault. */
+export interface Verdict {
+  /** False failovers and false fences, one text each. */
+  falseActions: string[];
+  /** Missed or late promotions and missed fences, one text each. */
+  missed: string[];
+  /** Split-brain findings, one text each. */
+  splitBrain: string[];
+  /** Convergence problem, if any. */
+  notConverged?: string;
+  /** Restoration problem, if any. */
+  notRestored?: string;
+  /** Fault → promotion received, ms, per required promotion that arrived. */
+  reactionMs: number[];
+  /** Fault → first expiry logged, ms. */
+  detectionMs?: number;
+  /** Set when the campaign could not apply the fault (the fault is not judged). */
+  error?: string;
+}
+
+/** The vehicle's failover state the oracle tracks: active node and epoch per workload. */
+export class Oracle {
+  readonly #workloads: Map<string, OracleWorkload>;
+  readonly #active = new Map<string, string>();
+  readonly #epoch = new Map<string, number>();
+  /** Every (workload, epoch) seen → its active node: the split-brain record. */
+  readonly #epochs = new Map<string, Map<number, string>>();
+  readonly #planBudgetMs: number;
+
+  /**
+   * @param workloads the vehicle's workloads (each starts active on its primary, epoch 0)
+   * @param options.plannedStopBudgetMs budget of a planned stop's promotions (the drain bound)
+   */
+  constructor(workloads: readonly OracleWorkload[], options: { plannedStopBudgetMs: number }) {
+    this.#workloads = new Map(workloads.map((w) => [w.name, w]));
+    for (const w of workloads) {
+      this.#active.set(w.name, w.primaryNode);
+      this.#epoch.set(w.name, 0);
+      this.#epochs.set(w.name, new Map());
+    }
+    this.#planBudgetMs = options.plannedStopBudgetMs;
+  }
+
+  /** The node `workload` is active on. */
+  activeNode(workload: string): string {
+    return this.#active.get(workload)!;
+  }
+
+  /** The highest epoch seen for `workload` (0 before any promotion). */
+  epoch(workload: string): number {
+    return this.#epoch.get(workload)!;
+  }
+
+  /** The side of `workload` that is not on `node`. */
+  #other(w: OracleWorkload, node: string): string {
+    return node === w.primaryNode ? w.standbyNode : w.primaryNode;
+  }
+
+  /** What `fault` calls for, given the current state. */
+  expect(fault: DrawnFault): Expectation {
+    const e: Expectation = {
+      promote: new Map(),
+      budgetMs: new Map(),
+      fenceRequired: new Set(),
+      fenceAllowed: new Set(),
+    };
+    const moveFrom = (node: string, budget: (w: OracleWorkload) => number, needs?: string) => {
+      for (const w of this.#workloads.values()) {
+        if (this.#active.get(w.name) !== node) continue;
+        if (needs !== undefined && !(w.sensorsByNode[node] ?? []).includes(needs)) continue;
+        e.promote.set(w.name, this.#other(w, node));
+        e.budgetMs.set(w.name, budget(w));
+      }
+    };
+    const ftti = (w: OracleWorkload) => w.fttiMs;
+    switch (fault.kind) {
+      case "node-crash":
+      case "node-hang":
+      case "partition":
+      case "api-stop-crash":
+        moveFrom(fault.node!, ftti);
+        e.fenceRequired.add(fault.node!);
+        e.fenceAllowed.add(fault.node!);
+        break;
+      case "agent-stop-long":
+        moveFrom(fault.node!, ftti);
+        // a fence of a node whose expiry moved nothing waits for a confirmation window that a
+        // short stop may not outlast: allowed, required only when workloads moved (fenced at once)
+        e.fenceAllowed.add(fault.node!);
+        if (e.promote.size > 0) e.fenceRequired.add(fault.node!);
+        break;
+      case "sensor-loss":
+        moveFrom(fault.node!, ftti, fault.sensor);
+        break;
+      case "app-hang": {
+        const w = this.#workloads.get(fault.workload!)!;
+        const node = this.#active.get(w.name)!;
+        e.promote.set(w.name, this.#other(w, node));
+        e.budgetMs.set(w.name, w.fttiMs);
+        break;
+      }
+      case "planned-stop":
+        moveFrom(fault.node!, () => this.#planBudgetMs);
+        break;
+      default:
+        break; // the kinds that must not act
+    }
+    return e;
+  }
+
+  /**
+   * Judges an observation against what its fault called for (`expected`) and then follows reality: the active
+   * node and epoch of every workload become those of its last observed promotion.
+   */
+  judge(expected: Expectation, observed: Observation): Verdict {
+    const v: Verdict = {
+      falseActions: [],
+      missed: [],
+      splitBrain: [],
+      reactionMs: [],
+      notConverged: observed.notConverged,
+      notRestored: observed.notRestored,
+    };
+    if (observed.detectedAtWallMs !== undefined) {
+      v.detectionMs = observed.detectedAtWallMs - observed.injectedAtWallMs;
+    }
+    const seenRequired = new Set<string>();
+    for (const p of observed.promotions) {
+      const seen = this.#epochs.get(p.workload);
+      if (!seen) {
+        v.falseActions.push(`promotion of unknown workload ${p.workload}`);
+        continue;
+      }
+      const sameEpoch = seen.get(p.epoch);
+      if (sameEpoch !== undefined) {
+        if (sameEpoch !== p.activeNode) {
+          v.splitBrain.push(
+            `${p.workload} epoch ${p.epoch}: active ${sameEpoch} and ${p.activeNode}`,
+          );
+        }
+        continue; // a repeat of a known promotion (e.g. a re-publish) is no new failover
+      }
+      const highest = this.#epoch.get(p.workload)!;
+      if (p.epoch <= highest) {
+        v.splitBrain.push(
+          `${p.workload} epoch ${p.epoch} (${p.activeNode}) not above epoch ${highest} seen before`,
+        );
+      }
+      seen.set(p.epoch, p.activeNode);
+      this.#epoch.set(p.workload, Math.max(highest, p.epoch));
+      this.#active.set(p.workload, p.activeNode);
+      const want = expected.promote.get(p.workload);
+      if (want === undefined || seenRequired.has(p.workload)) {
+        v.falseActions.push(
+          `${p.workload} promoted to ${p.activeNode} (epoch ${p.epoch}, ${p.reason}) uncalled for`,
+        );
+        continue;
+      }
+      if (want !== p.activeNode) {
+        v.falseActions.push(
+          `${p.workload} promoted to ${p.activeNode} instead of ${want} (epoch ${p.epoch})`,
+        );
+        continue;
+      }
+      seenRequired.add(p.workload);
+      const reactionMs = p.receivedAtWallMs - observed.injectedAtWallMs;
+      v.reactionMs.push(reactionMs);
+      const budget = expected.budgetMs.get(p.workload)!;
+      if (reactionMs > budget) {
+        v.missed.push(
+          `${p.workload} promoted ${reactionMs.toFixed(1)} ms after the fault: over its ` +
+            `${budget} ms budget`,
+        );
+      }
+    }
+    for (const [w, node] of expected.promote) {
+      if (!seenRequired.has(w)) v.missed.push(`${w} never promoted to ${node}`);
+    }
+    for (const node of observed.fencedNodes) {
+      if (!expected.fenceAllowed.has(node)) v.falseActions.push(`${node} fenced uncalled for`);
+    }
+    for (const node of expected.fenceRequired) {
+      if (!observed.fencedNodes.has(node)) v.missed.push(`${node} not fenced`);
+    }
+    return v;
+  }
+}
