@@ -59,11 +59,15 @@ export function decodeBeat(payload: Uint8Array | string): number | undefined {
 
 const BEAT_PREFIX = [0x7b, 0x22, 0x73, 0x65, 0x71, 0x22, 0x3a]; // {"seq":
 
-/** `{"seq":<digits>}` exactly, else undefined (then the caller falls back to JSON.parse). */
+/**
+ * `{"seq":<digits>}` exactly, in JSON's spelling of a number (no leading zero: `{"seq":007}` is
+ * not JSON), else undefined (then the caller falls back to JSON.parse, which decides).
+ */
 function decodeCanonicalBeat(bytes: Uint8Array): number | undefined {
   const n = bytes.length;
   if (n < 9 || n > 24 || bytes[n - 1] !== 0x7d) return undefined;
   for (let i = 0; i < 7; i++) if (bytes[i] !== BEAT_PREFIX[i]) return undefined;
+  if (bytes[7] === 0x30 && n > 9) return undefined; // a leading zero
   let value = 0;
   for (let i = 7; i < n - 1; i++) {
     const digit = bytes[i] - 0x30;
