@@ -148,7 +148,13 @@ export interface Promotion {
   issuedAt: string;
 }
 
-/** Decodes a promotion payload; `undefined` when malformed. */
+/**
+ * Decodes a promotion payload; `undefined` when malformed: over {@linkcode MAX_PROMOTION_BYTES},
+ * not a JSON object, `v` not 1, one of `workload`, `namespace`, `activeNode`, `activeDeployment`,
+ * `failedNode`, `reason` not a string, or `epoch` not a safe integer ≥ 1. `supervisor` and
+ * `issuedAt` are informational and not checked: a consumer checks their type before using them.
+ * Never throws.
+ */
 export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
   if (payload.length > MAX_PROMOTION_BYTES) return undefined;
   const p = parseJsonObject(payload);
