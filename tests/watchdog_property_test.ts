@@ -73,7 +73,7 @@ const scenarioArb = fc.record({
         }),
       },
     ) as fc.Arbitrary<Command>,
-    { maxLength: 150 },
+    { maxLength: 150, size: "max" },
   ),
 });
 

@@ -22,7 +22,6 @@ import {
   isMap,
   isScalar,
   isSeq,
-  LineCounter,
   type Node as YamlNode,
   parseDocument,
 } from "yaml";
@@ -204,11 +203,11 @@ interface Analysis {
 
 /** YAML, schema and semantic passes over `text` (see the module documentation). */
 function analyze(text: string): Analysis {
-  const lineCounter = new LineCounter();
-  const doc = parseYaml(text, lineCounter);
+  const linePos = linePositions(text);
+  const doc = parseYaml(text);
   const issues: ConfigIssue[] = [];
   const at = (offset: number, path: readonly PathSegment[], message: string) => {
-    const { line, col } = lineCounter.linePos(offset);
+    const { line, col } = linePos(offset);
     issues.push({ path: formatPath(path), line, column: col, message });
   };
   const report = (issue: SemanticIssue) => {
@@ -227,7 +226,7 @@ function analyze(text: string): Analysis {
     at(warning.pos[0], pathAtOffset(doc.contents, warning.pos[0]), `YAML: ${warning.message}`);
   }
   for (const dup of duplicateKeys(doc.contents)) {
-    const first = lineCounter.linePos(dup.firstOffset);
+    const first = linePos(dup.firstOffset);
     at(
       dup.offset,
       dup.path,
@@ -272,9 +271,30 @@ function analyze(text: string): Analysis {
   return { config, raw, issues, report };
 }
 
-function parseYaml(text: string, lineCounter: LineCounter): Document.Parsed {
+/**
+ * The 1-based line and column of an offset into `text` (columns in UTF-16 code units, as the YAML
+ * parser's offsets). Counted on the text itself, not with the parser's `LineCounter`: that one
+ * misses the line breaks inside a plain scalar the parser recovered after a syntax error, so every
+ * later issue was reported lines too high (`    a: [x]\n- b: c\n    d: 1`: `d` at 2:35).
+ */
+function linePositions(text: string): (offset: number) => { line: number; col: number } {
+  const starts = [0];
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
+  return (offset) => {
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (starts[mid] <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return { line: low + 1, col: offset - starts[low] + 1 };
+  };
+}
+
+function parseYaml(text: string): Document.Parsed {
   try {
-    return parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+    return parseDocument(text, { prettyErrors: false, uniqueKeys: false });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
       throw new Deno.errors.NotCapable(

@@ -144,6 +144,18 @@ mqtt:
   assert.match(error.message, /^syntax\.yaml:5:1 mqtt: YAML syntax error/m);
 });
 
+Deno.test("syntax errors after a recovered multi-line scalar keep their own line", async () => {
+  // npm:yaml's LineCounter misses the line break inside the scalar "camera-node3\n    timeoutMs"
+  // it recovers here, which put the last two issues at 2:35 and 2:37 (found by the config fuzz).
+  const text = "    requiredSensors: [camera-node2]\n- name: camera-node3\n    timeoutMs: 30\n";
+  const error = await issuesOf(() => parseConfig(text));
+  const lines = text.split("\n");
+  for (const issue of error.issues) {
+    assert.ok(issue.column <= lines[issue.line - 1].length + 1, where(issue));
+  }
+  assert.deepEqual(error.issues.slice(-2).map((i) => `${i.line}:${i.column}`), ["3:14", "3:16"]);
+});
+
 Deno.test("a tab indentation error is a syntax error with a position", async () => {
   const error = await issuesOf(() => parseConfig("nodes:\n\t- name: n1\n"));
   assert.ok(error.issues.length >= 1);

@@ -59,11 +59,15 @@ export function decodeBeat(payload: Uint8Array | string): number | undefined {
 
 const BEAT_PREFIX = [0x7b, 0x22, 0x73, 0x65, 0x71, 0x22, 0x3a]; // {"seq":
 
-/** `{"seq":<digits>}` exactly, else undefined (then the caller falls back to JSON.parse). */
+/**
+ * `{"seq":<digits>}` exactly, in JSON's spelling of a number (no leading zero: `{"seq":007}` is
+ * not JSON), else undefined (then the caller falls back to JSON.parse, which decides).
+ */
 function decodeCanonicalBeat(bytes: Uint8Array): number | undefined {
   const n = bytes.length;
   if (n < 9 || n > 24 || bytes[n - 1] !== 0x7d) return undefined;
   for (let i = 0; i < 7; i++) if (bytes[i] !== BEAT_PREFIX[i]) return undefined;
+  if (bytes[7] === 0x30 && n > 9) return undefined; // a leading zero
   let value = 0;
   for (let i = 7; i < n - 1; i++) {
     const digit = bytes[i] - 0x30;
@@ -144,7 +148,13 @@ export interface Promotion {
   issuedAt: string;
 }
 
-/** Decodes a promotion payload; `undefined` when malformed. */
+/**
+ * Decodes a promotion payload; `undefined` when malformed: over {@linkcode MAX_PROMOTION_BYTES},
+ * not a JSON object, `v` not 1, one of `workload`, `namespace`, `activeNode`, `activeDeployment`,
+ * `failedNode`, `reason` not a string, or `epoch` not a safe integer ≥ 1. `supervisor` and
+ * `issuedAt` are informational and not checked: a consumer checks their type before using them.
+ * Never throws.
+ */
 export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
   if (payload.length > MAX_PROMOTION_BYTES) return undefined;
   const p = parseJsonObject(payload);

@@ -26,6 +26,15 @@ Deno.test("decodeBeat: canonical bytes, other JSON spellings, and malformed payl
   assert.equal(decodeBeat(bytes('{"seq":99999999999999999}')), undefined, "beyond safe integers");
 });
 
+Deno.test("decodeBeat: bytes and text agree on leading zeros (not JSON, so malformed)", () => {
+  for (const bad of ['{"seq":007}', '{"seq":00}', '{"seq":0123456789}']) {
+    assert.equal(decodeBeat(bytes(bad)), undefined, `${bad} as bytes (the fast path)`);
+    assert.equal(decodeBeat(bad), undefined, `${bad} as text`);
+  }
+  assert.equal(decodeBeat(bytes('{"seq":0}')), 0);
+  assert.equal(decodeBeat(bytes('{"seq":10}')), 10);
+});
+
 Deno.test("decodeStatus and decodePromotion reject anything off the wire format", () => {
   assert.equal(decodeStatus(bytes("online")), "online");
   assert.equal(decodeStatus(bytes("offline")), "offline");
