@@ -55,6 +55,12 @@ export interface Expectation {
   fenceRequired: Set<string>;
   /** Nodes that may carry it (a pending fence cancelled by a quick recovery is not a miss). */
   fenceAllowed: Set<string>;
+  /**
+   * Promotions that are neither required nor false: workload → node. Set only when the campaign
+   * could not apply a fault as drawn (a "short" stop that lasted longer than its bound because the
+   * campaign's own timer was late): the fault is then inconclusive, never counted either way.
+   */
+  promoteAllowed: Map<string, string>;
 }
 
 /** What was observed for one fault. */
@@ -131,6 +137,19 @@ export class Oracle {
     return node === w.primaryNode ? w.standbyNode : w.primaryNode;
   }
 
+  /**
+   * Turns `expected` into an inconclusive expectation for a stop of `node` that lasted longer than
+   * drawn: moving the workloads active there and fencing it become allowed, not required.
+   */
+  allowNodeFailure(expected: Expectation, node: string): void {
+    for (const w of this.#workloads.values()) {
+      if (this.#active.get(w.name) === node) {
+        expected.promoteAllowed.set(w.name, this.#other(w, node));
+      }
+    }
+    expected.fenceAllowed.add(node);
+  }
+
   /** What `fault` calls for, given the current state. */
   expect(fault: DrawnFault): Expectation {
     const e: Expectation = {
@@ -138,6 +157,7 @@ export class Oracle {
       budgetMs: new Map(),
       fenceRequired: new Set(),
       fenceAllowed: new Set(),
+      promoteAllowed: new Map(),
     };
     const moveFrom = (node: string, budget: (w: OracleWorkload) => number, needs?: string) => {
       for (const w of this.#workloads.values()) {
@@ -225,6 +245,7 @@ export class Oracle {
       this.#epoch.set(p.workload, Math.max(highest, p.epoch));
       this.#active.set(p.workload, p.activeNode);
       const want = expected.promote.get(p.workload);
+      if (want === undefined && expected.promoteAllowed.get(p.workload) === p.activeNode) continue;
       if (want === undefined || seenRequired.has(p.workload)) {
         v.falseActions.push(
           `${p.workload} promoted to ${p.activeNode} (epoch ${p.epoch}, ${p.reason}) uncalled for`,

@@ -113,3 +113,18 @@ Deno.test("oracle: a short agent stop may leave a pending fence cancelled; a pla
   assert.equal(plan.budgetMs.get("cluster"), 3000);
   assert.equal(plan.fenceAllowed.size, 0);
 });
+
+Deno.test("oracle: an inconclusive stop allows the node's failover without requiring it", () => {
+  const o = oracle();
+  const e = o.expect(fault({ kind: "agent-stop-short", node: "n1", durationMs: 60 }));
+  o.allowNodeFailure(e, "n1");
+  const v = judge(o, e, [promo("cluster", 1, "n2", 170)], ["n1"]);
+  assert.deepEqual([v.falseActions, v.missed], [[], []]);
+  const e2 = o.expect(fault({ kind: "agent-stop-short", node: "n3", durationMs: 60 }));
+  o.allowNodeFailure(e2, "n3");
+  assert.deepEqual([judge(o, e2, []).falseActions, judge(o, e2, []).missed], [[], []]);
+  // only the node's own workloads, and only to their other side
+  const e3 = o.expect(fault({ kind: "agent-stop-short", node: "n2", durationMs: 60 }));
+  o.allowNodeFailure(e3, "n2");
+  assert.equal(judge(o, e3, [promo("lane", 1, "n1", 200)]).falseActions.length, 1);
+});
