@@ -389,6 +389,11 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     if (!this.#suspended || this.#stopped) return;
     this.#suspended = false;
     this.#stalled = false;
+    // A barrier still in flight was sent before or during the outage, maybe on a connection that
+    // is gone (QoS 0): it vouches for nothing now, and waiting for it would keep every later
+    // expiry pending for ever (found by the fault campaign: a broker stall that ended in a
+    // reconnect left a crashed node unnoticed). A late one is ignored as unknown.
+    this.#cancelBarrier();
     const nowMs = this.#clock.nowMs();
     this.#suspendedTotalMs += nowMs - this.#suspendedAtMs;
     const trustedNowMs = this.#trustedNowMs(nowMs);
@@ -531,6 +536,10 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     if (!this.#stalled) {
       this.#stalled = true;
       this.#onIngestStall?.(Math.min(...this.#barriersInFlight.values()));
+      // The listener suspended supervision (the supervisor does): nothing is pending any more,
+      // and any message at all shows ingest back; a barrier sent now could be lost with the
+      // connection and would then block every later confirmation.
+      if (this.#suspended || this.#stopped) return;
     }
     // Keep the targets pending (a late barrier still confirms them) and ask again, so that a
     // broker that recovers without a reconnect is noticed. Bound the bookkeeping.

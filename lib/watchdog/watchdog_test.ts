@@ -146,6 +146,41 @@ Deno.test("a barrier that never returns is an ingest stall, not a mass failover"
   assert.deepEqual(failed, ["node/c"], "only the target still silent after resume");
 });
 
+Deno.test("a barrier lost with a reconnect does not block later confirmations", () => {
+  // found by the fault campaign: the stall listener suspends at once (as the supervisor does),
+  // the connection drops and reconnects; a barrier in flight then never comes back
+  const clock = new FakeClock(1000);
+  const transitions: Transition[] = [];
+  const barriers: number[] = [];
+  const wd: Watchdog = new Watchdog({
+    clock,
+    onTransition: (t) => transitions.push(t),
+    onIngestStall: () => wd.suspend(),
+    barrier: { request: (seq) => barriers.push(seq) },
+    barrierTimeoutMs: 100,
+    recoveryWindowMs: 100,
+  });
+  const ids = ["node/a", "node/b"].map((label) =>
+    wd.add({ label, kind: "node", periodMs: 10, timeoutMs: 30 })
+  );
+  wd.start(0);
+  for (const i of ids) wd.heartbeatAt(i);
+  clock.advance(40); // broker stalled: both deadlines pass, a barrier goes out and never returns
+  assert.equal(barriers.length, 1);
+  clock.advance(100); // barrier timeout: the listener suspends supervision
+  assert.equal(barriers.length, 1, "no barrier sent into a suspended supervision");
+  assert.equal(failures(transitions).length, 0);
+  wd.resume(0); // reconnected
+  for (const i of ids) wd.heartbeatAt(i);
+  wd.barrierPassed(1); // the old one, very late: vouches for nothing, changes nothing
+  clock.advance(10);
+  wd.heartbeatAt(ids[0]);
+  clock.advance(20); // node/b crashed: its deadline passes
+  assert.equal(barriers.length, 2, "a fresh barrier confirms the new expiry");
+  wd.barrierPassed(2);
+  assert.deepEqual(failures(transitions).map((t) => t.target.label), ["node/b"]);
+});
+
 Deno.test("offline (Last Will) expires without its deadline, once a barrier confirms it", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
   const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });

@@ -254,6 +254,10 @@ export class CampaignWorld {
       await world.#watchNodes();
       await Promise.all(NODES.map((n) => world.startNode(n)));
       await world.startSupervisor();
+      // the first fault must not strike before the supervisor heard every target once
+      await sleep(1000);
+      const notReady = await world.restored(30_000);
+      if (notReady) throw new Error(`vehicle not ready: ${notReady}`);
       log(`world ready: broker ${broker.url}, api ${cp.server}`);
       return world;
     } catch (error) {
