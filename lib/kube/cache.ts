@@ -285,19 +285,7 @@ export class WatchCache implements ClusterView {
 
   node(name: string): ObservedNode | undefined {
     const n = this.#nodes.informer?.get(name);
-    if (!n) return undefined;
-    return {
-      uid: n.metadata?.uid ?? "",
-      unschedulable: n.spec?.unschedulable === true,
-      taints: (n.spec?.taints ?? []).map((t) => ({
-        key: t.key,
-        effect: t.effect,
-        ...(t.value !== undefined ? { value: t.value } : {}),
-        ...(t.timeAdded ? { timeAdded: new Date(t.timeAdded).toISOString() } : {}),
-      })),
-      annotations: n.metadata?.annotations ?? {},
-      resourceVersion: n.metadata?.resourceVersion ?? "",
-    };
+    return n ? observeNode(n) : undefined;
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -462,4 +450,20 @@ function errorText(error: unknown): string {
 function isoOf(value: unknown): string | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
   return typeof value === "string" ? value : undefined;
+}
+
+/** What the reconciler needs of a Node object (from the cache or a direct GET). */
+export function observeNode(n: V1Node): ObservedNode {
+  return {
+    uid: n.metadata?.uid ?? "",
+    unschedulable: n.spec?.unschedulable === true,
+    taints: (n.spec?.taints ?? []).map((t) => ({
+      key: t.key,
+      effect: t.effect,
+      ...(t.value !== undefined ? { value: t.value } : {}),
+      ...(t.timeAdded ? { timeAdded: new Date(t.timeAdded).toISOString() } : {}),
+    })),
+    annotations: n.metadata?.annotations ?? {},
+    resourceVersion: n.metadata?.resourceVersion ?? "",
+  };
 }

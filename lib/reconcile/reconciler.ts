@@ -47,6 +47,7 @@ import {
   type StepResult,
 } from "./cluster_reconciler.ts";
 import { httpStatusOf, RetryError, withRetry } from "./retry.ts";
+import { observeNode } from "../kube/cache.ts";
 import {
   describeStep,
   fenceNodePatch,
@@ -619,6 +620,24 @@ export class KubeReconciler implements ClusterReconciler {
     return { outcome: "done" as const, detail: describeStep(step).detail };
   }
 
+  /**
+   * Patches a Node. On 409 (our resourceVersion precondition lost a race) the Node is read fresh
+   * and laid over the cache before the error goes to the retry: the next attempt builds its patch
+   * from that, not from a cache that may lag behind a Node whose status is updated often (found by
+   * the fault campaign: an un-fence failed with 409 for 90 s while the cache lagged).
+   */
+  async #patchNode(name: string, body: object, signal: AbortSignal) {
+    try {
+      return await this.#api.patchNode(name, body, "strategic", signal);
+    } catch (error) {
+      if (httpStatusOf(error) === 409) {
+        const fresh = await this.#api.readNode(name, signal).catch(() => undefined);
+        if (fresh) this.#overlay.recordNode(name, observeNode(fresh));
+      }
+      throw error;
+    }
+  }
+
   async #fenceNode(step: FenceNodeStep, signal: AbortSignal) {
     const observed = this.#overlay.node(step.node.name);
     // Re-check what is missing now (a retry after a 409 must not clobber a newer state).
@@ -633,7 +652,7 @@ export class KubeReconciler implements ClusterReconciler {
       return { outcome: "unchanged" as const, detail: "already fenced" };
     }
     const body = fenceNodePatch(now, observed, this.#ctx());
-    const res = await this.#api.patchNode(step.node.name, body, "strategic", signal);
+    const res = await this.#patchNode(step.node.name, body, signal);
     if (observed) {
       const spec = body.spec as { unschedulable?: boolean; taints?: ObservedNode["taints"] };
       const meta = body.metadata as { annotations: Record<string, string> };
@@ -657,7 +676,7 @@ export class KubeReconciler implements ClusterReconciler {
     const now: UnfenceNodeStep = { ...step, ...need };
     const unfencedAt = new Date(this.#wallNowMs()).toISOString();
     const body = unfenceNodePatch(now, observed, this.#ctx(), unfencedAt);
-    const res = await this.#api.patchNode(step.node.name, body, "strategic", signal);
+    const res = await this.#patchNode(step.node.name, body, signal);
     const spec = body.spec as { unschedulable?: boolean; taints?: ObservedNode["taints"] };
     const annotations = { ...observed.annotations };
     for (const k of now.annotations) delete annotations[k];

@@ -623,6 +623,31 @@ Deno.test("un-fence: a concurrent taint change fails with 409 and is retried wit
   await r.close();
 });
 
+Deno.test("un-fence: a 409 against a lagging cache reads the Node fresh; the next pass succeeds", async () => {
+  // found by the fault campaign: a Node whose status is updated often made every un-fence fail
+  // with 409 for 90 s while the cache lagged behind
+  const s = await setup();
+  const { t, api, cluster, r } = s;
+  r.setNode(fence(t, "worker-node1"));
+  await r.whenIdle();
+  cluster.manualFlush = true; // the cache stops following
+  const server = cluster.server.nodes.get("worker-node1")!;
+  server.resourceVersion = cluster.nextRv(); // a status update the cache has not seen
+  r.setNode(unfence(t, "worker-node1"));
+  await r.whenIdle();
+  assert.match(s.reports.at(-1)!.results[0].detail!, /HTTP 409/);
+  assert.deepEqual(api.nodeReads, ["worker-node1"], "read fresh after the 409");
+  await advance(s, 20);
+  assert.ok(s.reports.at(-1)!.converged, "converged without the cache catching up");
+  assert.deepEqual(api.calls.filter((c) => c.op === "patchNode").map((c) => c.result), [
+    "ok",
+    "409",
+    "ok",
+  ]);
+  assert.equal(cluster.server.nodes.get("worker-node1")!.unschedulable, false);
+  await r.close();
+});
+
 Deno.test("placementReady: Running and Ready pod on a node that is neither fenced nor cordoned", async () => {
   const s = await setup({ start: false });
   const { t, api, cluster, r, lane } = s;

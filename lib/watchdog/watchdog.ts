@@ -182,6 +182,8 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   #stopped = false;
   /** End of the boot window (monotonic ms): never-seen targets do not expire before it. */
   #bootUntilMs = -Infinity;
+  /** After a resume with a grace: no deadline earlier than this (see {@linkcode Watchdog.resume}). */
+  #resumeGraceUntilMs = -Infinity;
   /** Time spent suspended so far, ms (silence while ingest cannot be trusted proves nothing). */
   #suspendedTotalMs = 0;
   #suspendedAtMs = 0;
@@ -283,7 +285,11 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
         break;
     }
     if (this.#suspended) return;
-    this.#heap.set(t, atMs + t.spec.timeoutMs);
+    // Within a resume's grace a heartbeat does not shorten the target's deadline: after a stall
+    // the broker delivers each client's backlog in bursts, so one early frame proves nothing about
+    // the next one (found by the fault campaign: a node expired 150 ms after its first frame
+    // following a 2.6 s broker stall, its next frames 11 ms later).
+    this.#heap.set(t, Math.max(atMs + t.spec.timeoutMs, this.#resumeGraceUntilMs));
     // A heartbeat only moves a deadline later, so the armed timer stays valid (it may fire early
     // and re-arm). Only a target that was not in the heap can bring an earlier deadline.
     if (this.#timerDueMs > t.deadlineMs) this.#arm();
@@ -396,6 +402,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#cancelBarrier();
     const nowMs = this.#clock.nowMs();
     this.#suspendedTotalMs += nowMs - this.#suspendedAtMs;
+    this.#resumeGraceUntilMs = nowMs + graceMs;
     const trustedNowMs = this.#trustedNowMs(nowMs);
     for (const t of this.#targets) {
       if (t.state === "EXPIRED" || t.state === "DEACTIVATED") continue;

@@ -181,6 +181,27 @@ Deno.test("a barrier lost with a reconnect does not block later confirmations", 
   assert.deepEqual(failures(transitions).map((t) => t.target.label), ["node/b"]);
 });
 
+Deno.test("within a resume's grace, a backlog heartbeat does not shorten the deadline", () => {
+  // found by the fault campaign: after a 2.6 s broker stall a node's first frame arrived at once,
+  // the next ones 161 ms later (burst delivery of the backlog): no expiry inside the grace
+  const { clock, wd, transitions } = setup();
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 20, timeoutMs: 150 });
+  wd.start(0);
+  wd.heartbeatAt(i);
+  wd.suspend();
+  clock.advance(2400);
+  wd.resume(1400);
+  wd.heartbeatAt(i); // one frame of the backlog
+  clock.advance(1000); // the rest comes late, still inside the grace
+  assert.equal(failures(transitions).length, 0);
+  wd.heartbeatAt(i);
+  clock.advance(399);
+  assert.equal(failures(transitions).length, 0, "the grace holds until its end");
+  wd.heartbeatAt(i); // after the grace, deadlines are the timeout again
+  clock.advance(151);
+  assert.equal(failures(transitions).length, 1, "silent for the timeout after the grace: expired");
+});
+
 Deno.test("offline (Last Will) expires without its deadline, once a barrier confirms it", () => {
   const { clock, wd, transitions, barriers } = setup({ useBarrier: true });
   const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 300 });

@@ -115,6 +115,10 @@ export interface SoakResult {
   jitter: { latencyMs: number; jitterMs: number };
   timing: typeof TIMING;
   counts: { promotions: number; fences: number; expiries: number; ingestFaults: number };
+  /** The supervisor's last `stats` line: how hard the load pressed on it. */
+  supervisorStats: unknown;
+  /** The machine's load average at the end (1, 5, 15 min). */
+  loadAverage: number[];
   expiries: unknown[];
 }
 
@@ -144,6 +148,7 @@ async function soak(
   const stress = opts.stressWorkers > 0
     ? new Deno.Command("stress-ng", { args: stressArgs, stdout: "null", stderr: "null" }).spawn()
     : undefined;
+  if (stress) opts.log(`soak: stress-ng ${stressArgs.join(" ")} (pid ${stress.pid})`);
   const startedAtWallMs = wallNowMs();
   const linesBefore = world.lines.length;
   try {
@@ -155,7 +160,8 @@ async function soak(
           `${world.promotionsSince(startedAtWallMs).length}, fenced ${
             [...fenced].join(",") || "none"
           }, ` +
-          `expiries ${world.lines.slice(linesBefore).filter((l) => l.event === "expired").length}`,
+          `expiries ${world.lines.slice(linesBefore).filter((l) => l.event === "expired").length}, ` +
+          `load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`,
       );
     }
   } finally {
@@ -184,6 +190,8 @@ async function soak(
       expiries: expiries.length,
       ingestFaults: lines.filter((l) => l.event === "ingest-fault").length,
     },
+    supervisorStats: lines.findLast((l) => l.event === "stats"),
+    loadAverage: Deno.loadavg(),
     expiries,
   };
 }

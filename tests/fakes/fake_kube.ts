@@ -495,8 +495,26 @@ export class FakeKubeApi implements KubeApi {
     return Promise.reject(new Error("the reconciler reads from the cache, not the API"));
   }
 
-  readNode(): Promise<V1Node> {
-    return Promise.reject(new Error("the reconciler reads from the cache, not the API"));
+  /** Names of the Nodes read with {@linkcode FakeKubeApi.readNode}. */
+  nodeReads: string[] = [];
+
+  /** What the API server holds now (the reconciler reads it only after a 409). */
+  readNode(name: string): Promise<V1Node> {
+    this.nodeReads.push(name);
+    const n = this.cluster.server.nodes.get(name);
+    if (!n) return Promise.reject(httpError(404));
+    return Promise.resolve({
+      metadata: {
+        name,
+        uid: n.uid,
+        resourceVersion: n.resourceVersion,
+        annotations: clone(n.annotations),
+      },
+      spec: {
+        unschedulable: n.unschedulable,
+        taints: clone(n.taints) as V1Node["spec"] extends { taints?: infer T } ? T : never,
+      },
+    });
   }
 
   close(): void {
