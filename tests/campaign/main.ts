@@ -160,7 +160,9 @@ async function soak(
           `${world.promotionsSince(startedAtWallMs).length}, fenced ${
             [...fenced].join(",") || "none"
           }, ` +
-          `expiries ${world.lines.slice(linesBefore).filter((l) => l.event === "expired").length}, ` +
+          `expiries ${
+            world.lines.slice(linesBefore).filter((l) => l.event === "expired").length
+          }, ` +
           `load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`,
       );
     }
