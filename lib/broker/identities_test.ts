@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { buildTopology } from "../topology/topology.ts";
+import { buildTopology, type Target } from "../topology/topology.ts";
+import { Ingest } from "../ingest/ingest.ts";
+import { Watchdog } from "../watchdog/watchdog.ts";
+import { NodeAgent } from "../agent/agent.ts";
+import { silentLogger } from "../log/log.ts";
+import { FakeClock } from "../../tests/fakes/fake_clock.ts";
+import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { VEHICLE } from "../../tests/fixtures/locked_vehicle.ts";
 import {
   appIdentity,
@@ -87,4 +93,27 @@ Deno.test("busIdentities: one app identity per placement, publishing only its ow
     ["app:logger:worker-node3", [], ["v/workload/logger/promotion"]],
     ["app:logger:worker-node2", [], ["v/workload/logger/promotion"]],
   ]);
+});
+
+Deno.test("busIdentities grant the real supervisor ingest and node agents exactly what they subscribe to", () => {
+  const topology = buildTopology(VEHICLE);
+  const byName = new Map(identities().map((i) => [i.name, i]));
+  const ingest = new Ingest({
+    topology,
+    barrierTopic: topology.supervisorTopics("sup").barrier,
+    watchdog: new Watchdog<Target>({ clock: new FakeClock(), onTransition: () => {} }),
+    clock: new FakeClock(),
+    onPromotion: () => {},
+    onNodeStatus: () => {},
+    isDraining: () => false,
+    onDrained: () => {},
+    onFault: () => {},
+    onRestored: () => {},
+  });
+  assert.deepEqual([...ingest.subscriptions].sort(), byName.get("supervisor:sup")!.reads);
+  for (const node of topology.nodes) {
+    const client = new FakeMqttClient();
+    new NodeAgent({ node, client, clock: new FakeClock(), log: silentLogger }).start();
+    assert.deepEqual([...client.subscribed].sort(), byName.get(`node:${node.name}`)!.reads);
+  }
 });
