@@ -7,6 +7,8 @@
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
  * - `unfence --config FILE --node NAME [--kubeconfig PATH]`  ask the supervisor to lift its fence
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
+ * - `broker-config --config FILE --out DIR [--dev-pki] [--bind ADDR]` the locked vehicle broker's
+ *   mosquitto.conf and ACL file (and a development PKI)
  * - `demo`                            self-contained demo: in-process broker, dry-run reconciler
  * - `version`
  *
@@ -236,6 +238,42 @@ export function buildCli(exit: (code: number) => void): Command {
       }),
     );
   });
+
+  program.command("broker-config")
+    .description(
+      "write the vehicle broker's mosquitto.conf: a TLS listener requiring client certificates, " +
+        "an ACL file of who may publish and read what (generated from the config), a payload " +
+        "size limit; --dev-pki also writes a development CA and certificates",
+    )
+    .requiredOption("-c, --config <file>", "config file (YAML)")
+    .requiredOption("-o, --out <dir>", "output directory")
+    .option(
+      "--dev-pki",
+      "also write a development CA, the broker's and one client certificate " +
+        "per identity (openssl; for tests and demos only)",
+      false,
+    )
+    .option(
+      "--bind <address>",
+      "address the listener binds to (default: the host of mqtt.url " +
+        "when it is an IP address, else every interface)",
+    )
+    .action(async (opts: { config: string; out: string; devPki: boolean; bind?: string }) => {
+      // The roles' key files live on the vehicle's hosts, not where the broker config is made.
+      const config = await loadOrReport(opts.config, { mqttCredentials: false });
+      if (!config) return exit(EXIT_USAGE);
+      const { brokerConfigCommand } = await import("./lib/cli/broker_config_command.ts");
+      exit(
+        await brokerConfigCommand({
+          config,
+          configPath: opts.config,
+          outDir: opts.out,
+          devPki: opts.devPki,
+          bindAddress: opts.bind,
+          version: VERSION,
+        }),
+      );
+    });
 
   program.command("demo")
     .description(

@@ -8,6 +8,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { brokerUrlForLog } from "../config/mqtt_rules.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
 import type { Logger } from "../log/log.ts";
@@ -88,7 +89,7 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     signal.addEventListener("abort", () => resolve("aborted"), { once: true });
     // Still in the task that opened the connection: no event can have been missed.
     agent.start();
-    log.info("agent-running", { url: config.mqtt.url, clientId });
+    log.info("agent-running", { url: brokerUrlForLog(config.mqtt.url), clientId });
   });
   if (outcome === "fatal") {
     log.error("agent-failed", { error: fatal?.message });

@@ -138,3 +138,32 @@ Deno.test("agentCommand: SIGINT (or any other reason) stops at once, without dra
     ["online", "offline"],
   );
 });
+
+Deno.test("agentCommand logs no secret, even from a broker URL with credentials that bypassed validation", async () => {
+  const secret = "s3cret-Pa55word";
+  const leaky = {
+    ...config,
+    mqtt: { ...config.mqtt, url: `mqtt://agent:${secret}@broker:1883/x?token=${secret}` },
+  };
+  for (const format of ["json", "text"] as const) {
+    const lines: string[] = [];
+    const client = new FakeMqttClient();
+    const controller = new AbortController();
+    const exit = agentCommand({
+      config: leaky,
+      nodeName: "worker-node2",
+      signal: controller.signal,
+      log: createLogger({ format, level: "debug", write: (l) => lines.push(l) }),
+      openClient: () => client,
+    });
+    client.connect();
+    controller.abort("test");
+    assert.equal(await exit, 0);
+    const running = lines.find((l) => l.includes("agent-running"));
+    assert.ok(running, `agent-running logged (${format})`);
+    assert.match(running, /mqtt:\/\/broker:1883\/x/);
+    for (const line of lines) {
+      assert.ok(!line.includes(secret), `a ${format} log line holds the secret: ${line}`);
+    }
+  }
+});

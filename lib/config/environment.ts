@@ -11,6 +11,7 @@
  */
 import { ClusterSchema, MqttSchema } from "./schema.ts";
 import { formatPath, type PathSegment, type SemanticIssue } from "./validate.ts";
+import { resolveCredentialPath } from "./credentials.ts";
 
 /** What a command needs besides the MQTT settings every command uses. */
 export interface ConfigNeeds {
@@ -20,6 +21,12 @@ export interface ConfigNeeds {
    * there. Only `run` without `--dry-run` needs it (default false).
    */
   kubeconfig?: boolean;
+  /**
+   * The MQTT files and variables (`mqtt.passwordFile`, `mqtt.tls.*File`, `mqtt.usernameEnv`,
+   * `mqtt.passwordEnv`) must be usable here (default true). `broker-config` passes false: it
+   * runs where the broker's configuration is made, not where the roles run.
+   */
+  mqttCredentials?: boolean;
 }
 
 /** File information, as much of `Deno.FileInfo` as the check uses. */
@@ -54,8 +61,10 @@ export const SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/servic
 /**
  * Checks that the files and environment variables `raw` names exist and are usable here:
  * - `mqtt.passwordFile`, `mqtt.tls.caFile`, `.certFile`, `.keyFile`: readable regular files
- *   (a directory, FIFO or device would fail or block the reader);
+ *   (a directory, FIFO or device would fail or block the reader), a leading
+ *   `${CREDENTIALS_DIRECTORY}/` resolved with `$CREDENTIALS_DIRECTORY` (see `credentials.ts`);
  * - `mqtt.usernameEnv`, `mqtt.passwordEnv`: set and not empty;
+ * - none of these with `needs.mqttCredentials === false`;
  * - with `needs.kubeconfig`: `cluster.kubeconfig` (default `/etc/rancher/k3s/k3s.yaml`) a readable
  *   regular file, or with `cluster.inCluster` the service account token
  *   ({@linkcode SERVICE_ACCOUNT_TOKEN_FILE}) and `KUBERNETES_SERVICE_HOST`/`_PORT`.
@@ -86,14 +95,30 @@ export async function environmentIssues(
     [["mqtt", "tls", "keyFile"], tls.keyFile, "the client key file"],
   ];
   const fileSchema = MqttSchema.shape.passwordFile.unwrap();
-  for (const [path, value, what] of files) {
-    if (!fileSchema.safeParse(value).success) continue;
-    const problem = await fileProblem(value as string, access);
-    if (problem !== undefined) report(path, `${what} "${value}" ${problem}`);
-  }
-
   const envSchema = MqttSchema.shape.usernameEnv.unwrap();
-  for (const key of ["usernameEnv", "passwordEnv"] as const) {
+  const getEnv = (name: string) => {
+    try {
+      return access.getEnv(name);
+    } catch {
+      return undefined;
+    }
+  };
+  for (const [path, value, what] of needs.mqttCredentials === false ? [] : files) {
+    if (!fileSchema.safeParse(value).success) continue;
+    let resolved: string;
+    try {
+      resolved = resolveCredentialPath(value as string, getEnv);
+    } catch (error) {
+      report(path, `${what} "${value}" cannot be used: ${reason(error)}`);
+      continue;
+    }
+    const problem = await fileProblem(resolved, access);
+    const shown = resolved === value ? `"${value}"` : `"${value}" (${resolved})`;
+    if (problem !== undefined) report(path, `${what} ${shown} ${problem}`);
+  }
+  for (
+    const key of needs.mqttCredentials === false ? [] : ["usernameEnv", "passwordEnv"] as const
+  ) {
     const name = mqtt[key];
     if (!envSchema.safeParse(name).success) continue;
     const problem = envProblem(name as string, access);

@@ -187,3 +187,38 @@ cluster:
     await Deno.remove(path);
   }
 });
+
+Deno.test("environment: ${CREDENTIALS_DIRECTORY}/ paths resolve against systemd's credentials directory", async () => {
+  const raw = {
+    mqtt: {
+      url: "mqtts://broker:8883",
+      tls: {
+        caFile: "${CREDENTIALS_DIRECTORY}/ca.crt",
+        certFile: "${CREDENTIALS_DIRECTORY}/client.crt",
+        keyFile: "${CREDENTIALS_DIRECTORY}/client.key",
+      },
+    },
+  };
+  const files = {
+    "/run/credentials/sdv-failover-agent.service/ca.crt": "file",
+    "/run/credentials/sdv-failover-agent.service/client.crt": "file",
+  } as const;
+  const access = fake(files, {
+    CREDENTIALS_DIRECTORY: "/run/credentials/sdv-failover-agent.service",
+  });
+  assert.deepEqual(await environmentIssues(raw, {}, access), [{
+    path: "mqtt.tls.keyFile",
+    message: 'the client key file "${CREDENTIALS_DIRECTORY}/client.key" ' +
+      "(/run/credentials/sdv-failover-agent.service/client.key) cannot be used: it does not exist",
+  }]);
+  const unset = await environmentIssues(raw, {}, fake(files));
+  assert.equal(unset.length, 3);
+  assert.match(
+    unset[0].message,
+    /CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with LoadCredential=/,
+  );
+});
+
+Deno.test("environment: mqttCredentials false skips the MQTT files and variables (broker-config)", async () => {
+  assert.deepEqual(await environmentIssues(RAW, { mqttCredentials: false }, fake({})), []);
+});

@@ -166,3 +166,19 @@ function isHostName(host: string): boolean {
     label.length <= 63 && /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/.test(label)
   );
 }
+
+/**
+ * The broker URL as it may be logged: scheme, host, port and path only. User info (a password
+ * written into the URL), query and fragment are dropped, so a URL that bypassed validation (a
+ * config built in code, a test) still leaks no secret. Never throws: an unparseable URL becomes
+ * `<invalid broker URL>` (its text might hold a secret too).
+ */
+export function brokerUrlForLog(text: string): string {
+  try {
+    const url = new URL(text);
+    const path = url.pathname === "/" ? "" : url.pathname;
+    return `${url.protocol}//${url.host}${path}`;
+  } catch {
+    return "<invalid broker URL>";
+  }
+}

@@ -6,6 +6,7 @@
  */
 import type { IClientOptions } from "mqtt";
 import type { MqttConfig } from "../config/schema.ts";
+import { resolveCredentialPath } from "../config/credentials.ts";
 
 /** What to publish as Last Will when the connection drops without DISCONNECT. */
 export interface WillOptions {
@@ -29,12 +30,14 @@ export interface MqttOptionsInput {
 }
 
 /**
- * Translates {@linkcode MqttConfig} into `IClientOptions`.
+ * Translates {@linkcode MqttConfig} into `IClientOptions`. File paths may start with
+ * `${CREDENTIALS_DIRECTORY}/` (systemd credentials, see `lib/config/credentials.ts`).
  * @throws Error when a credential or TLS file cannot be read or a named variable is unset.
  */
 export function buildMqttOptions(config: MqttConfig, input: MqttOptionsInput = {}): IClientOptions {
-  const readFile = input.readFile ?? ((p: string) => Deno.readTextFileSync(p));
   const getEnv = input.getEnv ?? ((n: string) => Deno.env.get(n));
+  const readText = input.readFile ?? ((p: string) => Deno.readTextFileSync(p));
+  const readFile = (path: string) => readText(resolveCredentialPath(path, getEnv));
   const options: IClientOptions = {
     clientId: input.clientId ?? config.clientId ??
       `sdv-${crypto.randomUUID().slice(0, 8)}`,

@@ -19,6 +19,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { brokerUrlForLog } from "../config/mqtt_rules.ts";
 import { type Clock, systemClock } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
@@ -118,14 +119,16 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
     await endConnections(nodes.values(), clock);
     if (connected === "aborted") return abortedBeforeStart(nodes.values(), faults, clock);
     throw new Error(
-      `node(s) ${missing.join(", ")} did not connect to ${config.mqtt.url} within ` +
+      `node(s) ${missing.join(", ")} did not connect to ${
+        brokerUrlForLog(config.mqtt.url)
+      } within ` +
         `${config.mqtt.connectTimeoutMs} ms`,
     );
   }
 
   const startedAtMs = clock.nowMs();
   log.info("publisher-started", {
-    url: config.mqtt.url,
+    url: brokerUrlForLog(config.mqtt.url),
     nodes: topology.nodes.map((n) => n.name),
     durationMs,
     faults: faults.map((f) => f.spec),

@@ -28,11 +28,18 @@ export interface StartMosquittoOptions {
    * held for ≈ 40 ms (38–42 ms, delayed-ACK timer); with it off, ≈ 1.3 ms.
    */
   tcpNoDelay?: boolean;
+  /**
+   * Start from this configuration file (e.g. the `mosquitto.conf` that `broker-config` wrote)
+   * instead of the default anonymous one. Its text is copied into the work directory with the
+   * harness's log settings (and, as root, `user root`) appended; `port` must then be the port of
+   * its listener. `tcpNoDelay` still applies.
+   */
+  confFile?: string;
 }
 
 /** A running broker. */
 export interface RunningMosquitto {
-  /** `mqtt://127.0.0.1:PORT`. */
+  /** `mqtt://127.0.0.1:PORT`, or `mqtts://127.0.0.1:PORT` for a `confFile` with a certificate. */
   url: string;
   /** The TCP port on 127.0.0.1. */
   port: number;
@@ -54,9 +61,9 @@ export interface RunningMosquitto {
 /**
  * Starts a private mosquitto on a free 127.0.0.1 port.
  *
- * @throws Error when `/usr/sbin/mosquitto` is missing (with the install hint), or when the broker
- *   exits or does not accept TCP within `readyTimeoutMs` (after 3 attempts on fresh ports; the
- *   message carries the tail of its log).
+ * @throws Error when `/usr/sbin/mosquitto` is missing (with the install hint), when `confFile` is
+ *   given without `port`, or when the broker exits or does not accept TCP within `readyTimeoutMs`
+ *   (after 3 attempts on fresh ports; the message carries the tail of its log).
  */
 export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<RunningMosquitto> {
   try {
@@ -66,6 +73,10 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
       `mosquitto not found at ${MOSQUITTO_BIN}; install it: apt-get install -y mosquitto`,
     );
   }
+  if (opts.confFile !== undefined && opts.port === undefined) {
+    throw new Error("startMosquitto: confFile needs the port of its listener");
+  }
+  const base = opts.confFile === undefined ? undefined : await Deno.readTextFile(opts.confFile);
   const ownDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? await Deno.makeTempDir({ prefix: "sdv-mosquitto-" });
   const readyTimeoutMs = opts.readyTimeoutMs ?? 5000;
@@ -74,7 +85,14 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
   // gap, so a broker that exits at once is retried on a new port.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(workDir, ownDir, readyTimeoutMs, opts.tcpNoDelay ?? false, opts.port);
+      return await startOnce({
+        workDir,
+        ownDir,
+        readyTimeoutMs,
+        tcpNoDelay: opts.tcpNoDelay ?? false,
+        fixedPort: opts.port,
+        base,
+      });
     } catch (error) {
       lastError = error as Error;
     }
@@ -83,21 +101,28 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
   throw lastError;
 }
 
-async function startOnce(
-  workDir: string,
-  ownDir: boolean,
-  readyTimeoutMs: number,
-  tcpNoDelay: boolean,
-  fixedPort?: number,
-): Promise<RunningMosquitto> {
-  const port = fixedPort ?? freePort();
+interface StartOnce {
+  workDir: string;
+  ownDir: boolean;
+  readyTimeoutMs: number;
+  tcpNoDelay: boolean;
+  fixedPort?: number;
+  /** Text of a given configuration file, instead of the anonymous listener. */
+  base?: string;
+}
+
+async function startOnce(o: StartOnce): Promise<RunningMosquitto> {
+  const { workDir, readyTimeoutMs, tcpNoDelay, base } = o;
+  let ownDir = o.ownDir;
+  const port = o.fixedPort ?? freePort();
   const confFile = `${workDir}/mosquitto-${port}.conf`;
   const logFile = `${workDir}/mosquitto-${port}.log`;
   await Deno.writeTextFile(
     confFile,
     [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
+      ...(base === undefined
+        ? [`listener ${port} 127.0.0.1`, "allow_anonymous true"]
+        : [base, "# appended by tests/harness/mosquitto.ts"]),
       "persistence false",
       // Running as root, mosquitto drops privileges to `mosquitto`, which could not write the log.
       ...(Deno.uid?.() === 0 ? ["user root"] : []),
@@ -182,8 +207,9 @@ async function startOnce(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+  const tls = base !== undefined && /^certfile /m.test(base);
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
     port,
     logFile,
     stop,

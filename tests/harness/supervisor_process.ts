@@ -15,12 +15,14 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A running supervisor process. */
+/** A running supervisor (or other `main.ts`) process. */
 export interface SupervisorProcess {
   /** Every JSON log line so far. */
   lines: LogLine[];
   /** Non-JSON stderr/stdout text (for diagnostics). */
   raw: string[];
+  /** Resolves with the exit status once the process has exited. */
+  exited: Promise<Deno.CommandStatus>;
   /** Resolves with the first line (already seen or future) matching `predicate`. */
   waitFor(
     predicate: (line: LogLine) => boolean,
@@ -46,14 +48,12 @@ export function spawnMain(args: string[], env: Record<string, string> = {}): Den
   }).spawn();
 }
 
-/** Starts the supervisor with `--log-format json` and waits until its watchdog is armed. */
-export async function startSupervisor(
-  configPath: string,
-  options: { dryRun?: boolean; armedTimeoutMs?: number } = {},
-): Promise<SupervisorProcess> {
-  const args = ["run", "--config", configPath, "--log-format", "json"];
-  if (options.dryRun) args.push("--dry-run");
-  const child = spawnMain(args);
+/**
+ * Spawns `main.ts <args>` (see {@linkcode spawnMain}; give `--log-format json` in `args`) and
+ * parses its JSON log lines as they come. `env` is added to the inherited environment.
+ */
+export function watchMain(args: string[], env: Record<string, string> = {}): SupervisorProcess {
+  const child = spawnMain(args, env);
   const lines: LogLine[] = [];
   const raw: string[] = [];
   const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
@@ -95,6 +95,7 @@ export async function startSupervisor(
   const proc: SupervisorProcess = {
     lines,
     raw,
+    exited: status,
     waitFor(predicate, timeoutMs, what = "log line") {
       const seen = lines.find(predicate);
       if (seen) return Promise.resolve(seen);
@@ -144,6 +145,19 @@ export async function startSupervisor(
       return s.code;
     },
   };
+  return proc;
+}
+
+/** Starts the supervisor with `--log-format json` and waits until its watchdog is armed. */
+export async function startSupervisor(
+  configPath: string,
+  options: { dryRun?: boolean; armedTimeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<SupervisorProcess> {
+  const args = ["run", "--config", configPath, "--log-format", "json"];
+  if (options.dryRun) args.push("--dry-run");
+  const proc = watchMain(args, options.env);
+  const { lines, raw } = proc;
+  const status = proc.exited;
   try {
     await Promise.race([
       proc.waitFor((l) => l.event === "armed", options.armedTimeoutMs ?? 30_000, "armed"),
