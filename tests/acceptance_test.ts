@@ -7,6 +7,7 @@
  * Skipped when SDV_SKIP_CONTROLPLANE=1. Measurements are printed and written to
  * `tests/.results/acceptance.json` (never asserted on time).
  */
+import { pinnedDeployment } from "./harness/workloads.ts";
 import assert from "node:assert/strict";
 import {
   AppsV1Api,
@@ -15,7 +16,6 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import type { V1Deployment } from "@kubernetes/client-node";
 import mqtt from "mqtt";
 import { parse as parseYaml, stringify } from "yaml";
 import { decodePromotion, type Promotion } from "../lib/wire/wire.ts";
@@ -55,23 +55,6 @@ function kubeClients(kubeconfigPath: string) {
   return { apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api) };
 }
 type Admin = ReturnType<typeof kubeClients>;
-
-function deployment(name: string, node: string): V1Deployment {
-  return {
-    metadata: { name, labels: { app: name } },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": node },
-          containers: [{ name: "app", image: "registry.local/vehicle/app:1.0" }],
-        },
-      },
-    },
-  };
-}
 
 async function until<T>(
   what: string,
@@ -115,11 +98,11 @@ async function setupWorkloads(admin: Admin, ns: string) {
   for (const w of WORKLOADS) {
     await admin.apps.createNamespacedDeployment({
       namespace: ns,
-      body: deployment(`${w}-original`, "worker-node2"),
+      body: pinnedDeployment(`${w}-original`, "worker-node2"),
     });
     await admin.apps.createNamespacedDeployment({
       namespace: ns,
-      body: deployment(`${w}-standby`, "worker-node3"),
+      body: pinnedDeployment(`${w}-standby`, "worker-node3"),
     });
   }
   await until(`pods Running in ${ns}`, 60_000, async () => {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { pinnedDeployment } from "./harness/workloads.ts";
 import assert from "node:assert/strict";
 import {
   AppsV1Api,
@@ -15,7 +16,6 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
-  type V1Deployment,
 } from "@kubernetes/client-node";
 import { type ControlPlane, startControlPlane } from "./harness/control_plane.ts";
 import { ConfigSchema } from "../lib/config/schema.ts";
@@ -29,23 +29,6 @@ const SKIP = Deno.env.get("SDV_SKIP_CONTROLPLANE") === "1";
 const NODES = ["worker-node1", "worker-node2"];
 const NS = "reconcile-cp";
 const TAINT = "sdv-failover.io/unreachable";
-
-function deployment(name: string, node: string): V1Deployment {
-  return {
-    metadata: { name, labels: { app: name } },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": node },
-          containers: [{ name: "app", image: "registry.local/vehicle/app:1.0" }],
-        },
-      },
-    },
-  };
-}
 
 async function until<T>(
   what: string,
@@ -80,11 +63,11 @@ Deno.test({
       await admin.core.createNamespace({ body: { metadata: { name: NS } } });
       await admin.apps.createNamespacedDeployment({
         namespace: NS,
-        body: deployment("lane-primary", "worker-node1"),
+        body: pinnedDeployment("lane-primary", "worker-node1"),
       });
       await admin.apps.createNamespacedDeployment({
         namespace: NS,
-        body: deployment("lane-standby", "worker-node2"),
+        body: pinnedDeployment("lane-standby", "worker-node2"),
       });
 
       const config = ConfigSchema.parse({

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { quantile, sortedFinite } from "../../bench/stats.ts";
 import {
   describeFault,
   type DrawnFault,
@@ -394,12 +395,10 @@ export interface CampaignSummary {
   findings: { seq: number; kind: string; problems: string[] }[];
 }
 
-/** Nearest-rank percentile of `values` (null when empty). */
+/** Nearest-rank percentile of `values` (bench/stats.ts `quantile`), 0.1 ms; null when empty. */
 export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return Math.round(sorted[rank - 1] * 10) / 10;
+  const q = quantile(sortedFinite(values), p / 100);
+  return q === undefined ? null : Math.round(q * 10) / 10;
 }
 
 const stats = (xs: number[]) => ({

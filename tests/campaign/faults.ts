@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { seededRandom } from "../../bench/stats.ts";
 
 /** Every fault kind of the campaign. */
 export const FAULT_KINDS = [
@@ -157,21 +158,6 @@ export interface DrawContext {
   timeoutMs: number;
   /** The supervisor's boot window, ms. */
   bootWindowMs: number;
-}
-
-/**
- * Mulberry32: a small seeded PRNG, uniform in [0, 1), so that a campaign is reproducible from its
- * seed. For test inputs only.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Draws faults from a weighted distribution with a seeded PRNG. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type DrawContext, FAULT_KINDS, FaultDraw, seededRandom } from "./faults.ts";
+import { seededRandom } from "../../bench/stats.ts";
+import { type DrawContext, FAULT_KINDS, FaultDraw } from "./faults.ts";
 
 const CTX: DrawContext = {
   nodes: ["n1", "n2", "n3"],

@@ -9,9 +9,9 @@
  *
  * @module
  */
+import { pinnedDeployment } from "../harness/workloads.ts";
 import { AppsV1Api, CoreV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import type { V1Node } from "@kubernetes/client-node";
-import type { V1Deployment } from "@kubernetes/client-node";
 import mqtt from "mqtt";
 import { stringify } from "yaml";
 import { decodePromotion } from "../../lib/wire/wire.ts";
@@ -111,23 +111,6 @@ export function oracleWorkloads(): OracleWorkload[] {
 
 const deploymentName = (w: string, side: "primary" | "standby") =>
   `${w}-${side === "primary" ? "original" : "standby"}`;
-
-function deployment(name: string, node: string): V1Deployment {
-  return {
-    metadata: { name, labels: { app: name } },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          nodeSelector: { "kubernetes.io/hostname": node },
-          containers: [{ name: "app", image: "registry.local/vehicle/app:1.0" }],
-        },
-      },
-    },
-  };
-}
 
 /** Polls `probe` every 100 ms until it returns a value, at most `timeoutMs`; undefined on timeout. */
 export async function poll<T>(
@@ -469,7 +452,7 @@ export class CampaignWorld {
       for (const side of ["primary", "standby"] as const) {
         await apps.createNamespacedDeployment({
           namespace: this.namespace,
-          body: deployment(deploymentName(w.name, side), w[side].node),
+          body: pinnedDeployment(deploymentName(w.name, side), w[side].node),
         });
       }
     }

@@ -1,11 +1,12 @@
 /**
- * Seeded randomness and payload mutators for the fuzz tests: a tiny PRNG (mulberry32) so that a
+ * Seeded randomness and payload mutators for the fuzz tests: a tiny PRNG (mulberry32, `seededRandom` of bench/stats.ts) so that a
  * failure reproduces with its seed (`FUZZ_SEED=<n> deno test …`), and generators of the hostile
  * payloads the MQTT wire may carry (bit flips, truncations, huge or non-finite numbers, nested
  * JSON, wrong types, unicode, oversized and empty payloads).
  *
  * @module
  */
+import { seededRandom } from "../../bench/stats.ts";
 
 /**
  * The seed of this run, printed: `FUZZ_SEED` when set (a 32-bit unsigned integer), else a random
@@ -20,18 +21,6 @@ export function fuzzSeed(name: string): number {
   const seed = fromEnv ? Number(fromEnv) : (Math.random() * 2 ** 32) >>> 0;
   console.log(`${name}: seed ${seed} (reproduce with FUZZ_SEED=${seed})`);
   return seed;
-}
-
-/** mulberry32: a fast 32-bit PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const encoder = new TextEncoder();
@@ -96,7 +85,7 @@ export class Rand {
 
   /** @param seed any 32-bit integer (see {@linkcode fuzzSeed}). */
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.next = seededRandom(seed);
   }
 
   /** An integer in [0, n). */
