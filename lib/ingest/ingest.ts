@@ -69,8 +69,13 @@ export interface IngestOptions {
   reconnectAllowanceMs?: number;
   /** Supervision was suspended (broker lost or stalled). */
   onFault: (why: string) => void;
-  /** Supervision resumed. */
-  onRestored: (why: string, lastWillQuietMs: number) => void;
+  /**
+   * Supervision resumed. `graceMs` is how long every target is given before it can expire (0
+   * after a short outage): within it a fault is detected at the grace's end at the latest, not one
+   * timeout after its last heartbeat — the detection bound of docs/design.md's failure model.
+   * `lastWillQuietMs` is how long a live Last Will waits for the deadline instead.
+   */
+  onRestored: (why: string, lastWillQuietMs: number, graceMs: number) => void;
 }
 
 /** Routing, decoding and the ingest-fault state of the supervisor. */
@@ -218,6 +223,6 @@ export class Ingest {
     this.#watchdog.resume(graceMs);
     const quietMs = Math.max(this.#longestNodeTimeoutMs, graceMs);
     this.#lastWillQuietUntilMs = nowMs + quietMs;
-    this.#options.onRestored(why, quietMs);
+    this.#options.onRestored(why, quietMs, graceMs);
   }
 }

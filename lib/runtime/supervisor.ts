@@ -197,8 +197,8 @@ export class Supervisor {
         this.#log.error("ingest-fault", { why, action: "supervision suspended, no failover" });
         this.#onEvent({ type: "ingest-fault", atMs: this.#clock.nowMs(), why });
       },
-      onRestored: (why, lastWillQuietMs) => {
-        this.#log.info("ingest-restored", { why, lastWillQuietMs });
+      onRestored: (why, lastWillQuietMs, graceMs) => {
+        this.#log.info("ingest-restored", { why, graceMs, lastWillQuietMs });
         this.#onEvent({ type: "ingest-restored", atMs: this.#clock.nowMs() });
       },
     });

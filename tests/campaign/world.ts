@@ -397,6 +397,8 @@ export class CampaignWorld {
       }
       const bad = this.#targetsNotOk();
       if (bad.length) return void (problem = `supervisor: not OK: ${bad.join(", ")}`);
+      const resuming = this.#supervisionNotWhole();
+      if (resuming) return void (problem = resuming);
       const nodes = await this.#admin.core.listNode();
       for (const n of nodes.items) {
         if (n.spec?.unschedulable) return void (problem = `${n.metadata?.name} cordoned`);
@@ -420,6 +422,27 @@ export class CampaignWorld {
       return true;
     });
     return ok ? undefined : problem;
+  }
+
+  /**
+   * Why the current supervisor's supervision is not whole yet: ingest in a fault, or inside the
+   * grace that follows an outage longer than 1 s (a fault there is detected at the grace's end at
+   * the latest: a second fault during the first one's recovery, see docs/campaign.md).
+   */
+  #supervisionNotWhole(): string | undefined {
+    let fault: LogLine | undefined;
+    let restored: LogLine | undefined;
+    for (const l of this.supervisor.lines) {
+      if (l.event === "ingest-fault") fault = l;
+      else if (l.event === "ingest-restored") restored = l;
+    }
+    if (fault && (!restored || restored.wallMs < fault.wallMs)) {
+      return `supervisor: ingest fault (${fault.why})`;
+    }
+    if (!restored) return undefined;
+    const graceEndWallMs = restored.wallMs + Number(restored.graceMs ?? 0);
+    const leftMs = graceEndWallMs - wallNowMs();
+    return leftMs > 0 ? `supervisor: resume grace, ${leftMs.toFixed(0)} ms left` : undefined;
   }
 
   /** Targets whose last logged state in the current supervisor is not OK. */
