@@ -2,9 +2,9 @@
  * Properties of the failover policy (`lib/policy/policy.ts`, pure) on a four-node topology, over
  * arbitrary sequences of expiries (node, sensor and app; deadline, Last Will, never seen; batches),
  * health and readiness changes, recoveries, planned stops, adoptions (epochs up to 2^53 − 1, also
- * invalid ones), fence adoptions, confirmations, unfences and time steps (fast-check; a failure
- * prints its seed and the shrunk sequence):
- * - epochs per workload only grow, and stay safe integers (a promotion's epoch is one);
+ * invalid ones and ones above `MAX_EPOCH`), fence adoptions, confirmations, unfences and time steps
+ * (fast-check; a failure prints its seed and the shrunk sequence):
+ * - epochs per workload only grow, and stay at most `MAX_EPOCH` (a promotion's bound);
  * - a failover takes exactly the next epoch and the other side, and never an epoch already named
  *   (decided or adopted): one epoch never names two active sides;
  * - a fenced node is never promoted to; a failover goes only to a side whose targets are OK and
@@ -23,6 +23,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ConfigSchema } from "../lib/config/schema.ts";
 import { type Decision, FailoverPolicy } from "../lib/policy/policy.ts";
+import { MAX_EPOCH } from "../lib/wire/wire.ts";
 import type { NodeDesired, WorkloadDesired } from "../lib/policy/desired.ts";
 import {
   buildTopology,
@@ -148,6 +149,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
         {
           weight: 1,
           arbitrary: fc.constantFrom(
+            MAX_EPOCH,
+            MAX_EPOCH - 1,
+            MAX_EPOCH + 1,
             Number.MAX_SAFE_INTEGER,
             Number.MAX_SAFE_INTEGER - 1,
             2 ** 53,
@@ -281,7 +285,8 @@ Deno.test("property: failover policy epochs, one active side per epoch, fencing,
             const w = topology.workloads[op.workload];
             const cur = before[op.workload];
             const next = policy.adopt(w, { epoch: op.epoch, active: op.active, reason: op.reason });
-            const valid = Number.isSafeInteger(op.epoch) && op.epoch >= cur.epoch &&
+            const valid = Number.isInteger(op.epoch) && op.epoch <= MAX_EPOCH &&
+              op.epoch >= cur.epoch &&
               (op.epoch > cur.epoch || (op.active ?? cur.active) !== cur.active);
             assert.equal(next !== undefined, valid, `adopt ${op.epoch} over ${cur.epoch}`);
             if (next) {
@@ -330,7 +335,7 @@ Deno.test("property: failover policy epochs, one active side per epoch, fencing,
             const i = w.index;
             moved.add(i);
             assert.equal(d.desired.epoch, running[i].epoch + 1, "a failover skipped an epoch");
-            assert.ok(Number.isSafeInteger(d.desired.epoch), `unsafe epoch ${d.desired.epoch}`);
+            assert.ok(d.desired.epoch <= MAX_EPOCH, `epoch ${d.desired.epoch} above MAX_EPOCH`);
             assert.equal(
               d.desired.active,
               otherSide(running[i].active),
@@ -368,7 +373,7 @@ Deno.test("property: failover policy epochs, one active side per epoch, fencing,
             assert.ok(d.reason.length > 0 && d.why.length > 0, `${w.name}: blocked without reason`);
             seen.blocked.set(blockedKind(d.why), (seen.blocked.get(blockedKind(d.why)) ?? 0) + 1);
             const placement = w[otherSide(running[i].active)];
-            const justified = !Number.isSafeInteger(running[i].epoch + 1) ||
+            const justified = running[i].epoch >= MAX_EPOCH ||
               placement.targets.some((t) => !healthy.get(t)) ||
               nodesBefore[placement.node.index].fenced || policy.node(placement.node).fenced ||
               !isReady(placement.deployment);
@@ -387,7 +392,10 @@ Deno.test("property: failover policy epochs, one active side per epoch, fencing,
         topology.workloads.forEach((w, i) => {
           const now = policy.workload(w);
           assert.ok(now.epoch >= before[i].epoch, `epoch of ${w.name} went down`);
-          assert.ok(Number.isSafeInteger(now.epoch), `unsafe epoch ${now.epoch}`);
+          assert.ok(
+            Number.isInteger(now.epoch) && now.epoch <= MAX_EPOCH,
+            `epoch ${now.epoch} off bounds`,
+          );
           if (op.op !== "adopt" && !moved.has(i)) {
             assert.equal(
               now.epoch,

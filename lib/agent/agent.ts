@@ -15,7 +15,10 @@
  *
  * It watches the retained promotions of the workloads placed on its node, logs `fenced` when a newer
  * epoch names another node as active (the old primary stands down), and knows from them which
- * workloads are active here (the drain waits until none is).
+ * workloads are active here (the drain waits until none is). It obeys a promotion only from a
+ * supervisor of the config, naming one of the workload's two nodes, and never one that names
+ * another node at the epoch it already holds (`checkPromotion`); refusals are counted
+ * (`refusedPromotions`) and logged once per workload and reason.
  *
  * Every topic, sensor and workload comes from the node's {@linkcode NodeTarget} in the topology
  * (`buildTopology`); the agent builds no topic and parses none.
@@ -37,6 +40,7 @@ import {
   type NodeStatus,
   type Promotion,
 } from "../wire/wire.ts";
+import { checkPromotion } from "../wire/promotion_check.ts";
 import { PeriodicSchedule } from "./periodic_schedule.ts";
 
 /** Default bound of {@linkcode NodeAgent.stop}, in ms. */
@@ -82,6 +86,11 @@ export interface NodeAgentStats {
   readonly malformed: number;
   /** Promotions that named another node active for a workload of this node (stand-downs). */
   readonly fenced: number;
+  /**
+   * Well-formed promotions not obeyed: unknown issuer, an active node that is not one of the
+   * workload's placements, or an epoch already held with another active node.
+   */
+  readonly refusedPromotions: number;
   /** The node's current status (the last one published, or to be published on connect). */
   readonly status: NodeStatus;
 }
@@ -108,7 +117,10 @@ export interface DrainResult {
 
 /** What {@linkcode NodeAgent.onPromotion} listeners receive. */
 export interface PromotionEvent {
-  /** The decoded promotion (its epoch is above every earlier one this agent saw). */
+  /**
+   * The decoded promotion: its epoch is above every earlier one this agent saw, its issuer a
+   * supervisor of the config, its active node one of the workload's two nodes.
+   */
   promotion: Promotion;
   /** True when another node is now active, i.e. this node's instance must stand down. */
   fenced: boolean;
@@ -171,6 +183,9 @@ export class NodeAgent {
   #seq = 0;
   #malformed = 0;
   #fenced = 0;
+  #refusedPromotions = 0;
+  /** `<workload>/<reason>` of every promotion refusal already logged (each is logged once). */
+  readonly #refusalsLogged = new Set<string>();
 
   /** Creates an agent; nothing is subscribed or published before {@linkcode NodeAgent.start}. */
   constructor(options: NodeAgentOptions) {
@@ -207,6 +222,7 @@ export class NodeAgent {
       seq: this.#seq,
       malformed: this.#malformed,
       fenced: this.#fenced,
+      refusedPromotions: this.#refusedPromotions,
       status: this.#status,
     });
   }
@@ -497,7 +513,28 @@ export class NodeAgent {
       return;
     }
     const last = this.#lastEpoch.get(placement) ?? 0;
-    if (promotion.epoch <= last) {
+    const verdict = checkPromotion(workload, promotion, {
+      epoch: last,
+      activeNode: this.#activeNode.get(placement) ?? workload.primary.node.name,
+    });
+    if (verdict.kind === "refused") {
+      this.#refusedPromotions++;
+      const key = `${workload.name}/${verdict.reason}`;
+      if (!this.#refusalsLogged.has(key)) {
+        this.#refusalsLogged.add(key);
+        this.#log.error("promotion-refused", {
+          workload: workload.name,
+          reason: verdict.reason,
+          why: verdict.why,
+          epoch: promotion.epoch,
+          activeNode: promotion.activeNode,
+          issuer: promotion.issuer,
+          action: "ignored (later refusals of this kind are only counted: refusedPromotions)",
+        });
+      }
+      return;
+    }
+    if (verdict.kind === "stale") {
       this.#log.debug("stale-promotion", {
         workload: workload.name,
         epoch: promotion.epoch,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type Config, ConfigSchema } from "../config/schema.ts";
 import { createLogger } from "../log/log.ts";
 import { buildTopology, type NodeTarget, type Topology } from "../topology/topology.ts";
-import { decodeNodeStatus, type Promotion } from "../wire/wire.ts";
+import { decodeNodeStatus, MAX_EPOCH, type Promotion } from "../wire/wire.ts";
 import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { agentWill, type DrainResult, NodeAgent, type PromotionEvent } from "./agent.ts";
@@ -51,7 +51,7 @@ function promotion(overrides: Partial<Promotion> = {}): string {
     failedNode: "worker-node2",
     epoch: 1,
     reason: "node-expired",
-    supervisor: "supervisor",
+    issuer: "supervisor",
     issuedAt: "2026-01-01T00:00:00Z",
     ...overrides,
   });
@@ -623,4 +623,90 @@ Deno.test("stop during a drain ends it as stopped; drain after stop is stopped a
   other.agent.start();
   await other.agent.stop();
   assert.equal((await other.agent.drain()).outcome, "stopped");
+});
+
+// Defence in depth on an open bus (issue 11 item 1): promotions the agent must not obey.
+
+Deno.test("a promotion whose activeNode is no placement of the workload (`nowhere`) fences neither instance", () => {
+  for (const nodeName of ["worker-node2", "worker-node3"]) {
+    const { client, agent, lines } = setup(nodeName);
+    const events: PromotionEvent[] = [];
+    agent.onPromotion((e) => events.push(e));
+    agent.start();
+    client.connect();
+    client.deliver(
+      "sdv/workload/perception/promotion",
+      promotion({ epoch: 5, activeNode: "nowhere" }),
+      { retain: true },
+    );
+    assert.equal(events.length, 0, `${nodeName}: no listener told to stand down`);
+    assert.equal(agent.stats.fenced, 0, nodeName);
+    assert.equal(agent.stats.refusedPromotions, 1, nodeName);
+    const refused = lines.filter((l) => l.event === "promotion-refused");
+    assert.equal(refused.length, 1, nodeName);
+    assert.equal(refused[0].reason, "foreign-active-node");
+    // the real promotion at a lower epoch than the forged one is still obeyed
+    client.deliver("sdv/workload/perception/promotion", promotion({ epoch: 1 }));
+    assert.deepEqual(events.map((e) => e.promotion.epoch), [1], nodeName);
+  }
+});
+
+Deno.test("a promotion above MAX_EPOCH is malformed and never freezes the epoch", () => {
+  const { client, agent } = setup("worker-node3");
+  const events: PromotionEvent[] = [];
+  agent.onPromotion((e) => events.push(e));
+  agent.start();
+  client.connect();
+  const topic = "sdv/workload/perception/promotion";
+  client.deliver(topic, promotion({ epoch: 2 ** 53 - 1 }), { retain: true });
+  client.deliver(topic, promotion({ epoch: MAX_EPOCH + 1 }));
+  assert.equal(agent.stats.malformed, 2);
+  assert.equal(events.length, 0);
+  // the supervisor's next real promotion is obeyed
+  client.deliver(topic, promotion({ epoch: 1 }));
+  assert.deepEqual(events.map((e) => [e.promotion.epoch, e.fenced]), [[1, false]]);
+  client.deliver(topic, promotion({ epoch: MAX_EPOCH, activeNode: "worker-node2" }));
+  assert.deepEqual(events.map((e) => e.promotion.epoch), [1, MAX_EPOCH], "the bound is inclusive");
+});
+
+Deno.test("a same-epoch promotion naming another node is refused: the node held for that epoch stays active", () => {
+  const { client, agent, lines } = setup("worker-node3");
+  const events: PromotionEvent[] = [];
+  agent.onPromotion((e) => events.push(e));
+  agent.start();
+  client.connect();
+  const topic = "sdv/workload/perception/promotion";
+  client.deliver(topic, promotion({ epoch: 3 }));
+  assert.deepEqual(agent.activeWorkloads, ["perception"]);
+  client.deliver(topic, promotion({ epoch: 3 }), { retain: true }); // the same again: stale
+  assert.equal(agent.stats.refusedPromotions, 0);
+  client.deliver(topic, promotion({ epoch: 3, activeNode: "worker-node2" }));
+  client.deliver(topic, promotion({ epoch: 3, activeNode: "worker-node2" }));
+  assert.equal(events.length, 1);
+  assert.deepEqual(agent.activeWorkloads, ["perception"], "still active here");
+  assert.equal(agent.stats.refusedPromotions, 2, "every refusal counted");
+  const refused = lines.filter((l) => l.event === "promotion-refused");
+  assert.equal(refused.length, 1, "logged once");
+  assert.equal(refused[0].reason, "epoch-reused");
+  // the next real failover moves it
+  client.deliver(topic, promotion({ epoch: 4, activeNode: "worker-node2" }));
+  assert.deepEqual(agent.activeWorkloads, []);
+});
+
+Deno.test("a promotion from an issuer that is no supervisor of the config (`mallory`) is not obeyed", () => {
+  const { client, agent, lines } = setup("worker-node2");
+  const events: PromotionEvent[] = [];
+  agent.onPromotion((e) => events.push(e));
+  agent.start();
+  client.connect();
+  const topic = "sdv/workload/perception/promotion";
+  client.deliver(topic, promotion({ epoch: 99, issuer: "mallory" }), { retain: true });
+  assert.equal(events.length, 0);
+  assert.equal(agent.stats.fenced, 0);
+  assert.deepEqual(agent.activeWorkloads, ["perception"]);
+  assert.equal(agent.stats.refusedPromotions, 1);
+  assert.equal(lines.find((l) => l.event === "promotion-refused")?.reason, "unknown-issuer");
+  // the configured supervisor's promotion at a lower epoch is still obeyed
+  client.deliver(topic, promotion({ epoch: 1 }));
+  assert.deepEqual(events.map((e) => [e.promotion.epoch, e.fenced]), [[1, true]]);
 });

@@ -101,9 +101,10 @@ Deno.test("busIdentities grant the real supervisor ingest and node agents exactl
   const ingest = new Ingest({
     topology,
     barrierTopic: topology.supervisorTopics("sup").barrier,
+    barrierNonce: "0123456789abcdef0123456789abcdef",
     watchdog: new Watchdog<Target>({ clock: new FakeClock(), onTransition: () => {} }),
     clock: new FakeClock(),
-    onPromotion: () => {},
+    onPromotion: () => undefined,
     onNodeStatus: () => {},
     isDraining: () => false,
     onDrained: () => {},

@@ -34,7 +34,7 @@ function received(workload: string, atMs: number): ReceivedPromotion {
     failedNode: "worker-node2",
     epoch: 1,
     reason: "node-expired",
-    supervisor: "demo",
+    issuer: "demo",
     issuedAt: "2026-01-01T00:00:00Z",
   };
   return { promotion, atMs };

@@ -12,7 +12,9 @@ import type { Clock } from "../clock/clock.ts";
 import type { IncomingPacket } from "../mqtt/client.ts";
 import type { NodeTarget, Target, Topology, Workload } from "../topology/topology.ts";
 import type { Watchdog } from "../watchdog/watchdog.ts";
+import type { PromotionRefusal } from "../wire/promotion_check.ts";
 import {
+  decodeBarrier,
   decodeBeat,
   decodeNodeStatus,
   decodePromotion,
@@ -35,6 +37,18 @@ export interface IngestStats {
   oversized: number;
   /** Retained heartbeats, ticks or barriers: history, not liveness; ignored. */
   retainedBeats: number;
+  /**
+   * Well-formed barriers without this process's nonce: forged by another client (or left by an
+   * earlier instance); dropped, they confirm nothing.
+   */
+  forgedBarriers: number;
+  /** Barriers with this process's nonce whose `seq` is not in flight (late or repeated); dropped. */
+  staleBarriers: number;
+  /**
+   * Well-formed promotions not obeyed: unknown issuer, an active node that is not one of the
+   * workload's placements, or an epoch already used with another active node.
+   */
+  refusedPromotions: number;
 }
 
 type Route =
@@ -48,10 +62,23 @@ export interface IngestOptions {
   topology: Topology;
   /** Barrier topic of this supervisor instance. */
   barrierTopic: string;
+  /**
+   * This supervisor process's barrier nonce (`newBarrierNonce`, drawn once at start): only a
+   * barrier that carries it can confirm an expiry.
+   */
+  barrierNonce: string;
   watchdog: Watchdog<Target>;
   clock: Clock;
-  /** A well-formed promotion was received on a workload's promotion topic. */
-  onPromotion: (workload: Workload, promotion: Promotion, retained: boolean) => void;
+  /**
+   * A well-formed promotion was received on a workload's promotion topic.
+   * @returns why it was refused (counted in `refusedPromotions`), or `undefined` when it was
+   *   adopted or stale.
+   */
+  onPromotion: (
+    workload: Workload,
+    promotion: Promotion,
+    retained: boolean,
+  ) => PromotionRefusal | undefined;
   /**
    * A node status other than a live `offline` (those are Last Wills or ordered stops and handled
    * here: see {@linkcode IngestOptions.isDraining}).
@@ -89,6 +116,9 @@ export class Ingest {
     lastWillsDeferred: 0,
     oversized: 0,
     retainedBeats: 0,
+    forgedBarriers: 0,
+    staleBarriers: 0,
+    refusedPromotions: 0,
   };
   /** Every topic to subscribe to (exact topics, no wildcards). */
   readonly subscriptions: readonly string[];
@@ -177,12 +207,20 @@ export class Ingest {
         break;
       }
       case "barrier": {
-        const seq = decodeBeat(payload);
-        if (seq === undefined) {
+        const barrier = decodeBarrier(payload);
+        if (barrier === undefined) {
           this.stats.malformed++;
           return;
         }
-        this.#watchdog.barrierPassed(seq);
+        if (barrier.nonce !== this.#options.barrierNonce) {
+          // not ours: a forged barrier would confirm an expiry a stall only seemed to show
+          this.stats.forgedBarriers++;
+          return;
+        }
+        if (!this.#watchdog.barrierPassed(barrier.seq)) {
+          this.stats.staleBarriers++;
+          return;
+        }
         break;
       }
       case "promotion": {
@@ -191,7 +229,9 @@ export class Ingest {
           this.stats.malformed++;
           return;
         }
-        this.#options.onPromotion(route.workload, p, packet.retain === true);
+        if (this.#options.onPromotion(route.workload, p, packet.retain === true) !== undefined) {
+          this.stats.refusedPromotions++;
+        }
         return;
       }
     }

@@ -12,10 +12,11 @@ function ingestWithClock(clock: FakeClock) {
   const ingest = new Ingest({
     topology,
     barrierTopic: topology.supervisorTopics("sup").barrier,
+    barrierNonce: "0123456789abcdef0123456789abcdef",
     watchdog,
     clock,
     reconnectAllowanceMs: 1400,
-    onPromotion: () => {},
+    onPromotion: () => undefined,
     onNodeStatus: () => {},
     isDraining: () => false,
     onDrained: () => {},

@@ -9,9 +9,10 @@
  *   only the workloads whose active instance needs that sensor; an app expiry only that instance.
  * - The other instance is promoted only if every target of its placement (node, sensors, app
  *   heartbeat) is OK (never promote a standby that is itself expired, recovering, or never seen).
- * - Each promotion takes the next epoch (the fencing token); epochs only grow. The state the
- *   policy starts from is adopted from the cluster (Deployment annotations) and from retained
- *   promotions, so a restart or a repeated expiry never repeats a failover.
+ * - Each promotion takes the next epoch (the fencing token, at most `MAX_EPOCH`: beyond it the
+ *   failover is blocked and says why); epochs only grow. The state the policy starts from is
+ *   adopted from the cluster (Deployment annotations) and from retained promotions, so a restart
+ *   or a repeated expiry never repeats a failover.
  * - The other instance must also be ready in the cluster (`isReady`: its pod Running and Ready on a
  *   node that is not fenced), or the failover is blocked and says why.
  * - Evidence for fencing (a node is fenced only when it is down or unreachable):
@@ -34,6 +35,7 @@
  */
 import type { NodeDesired, NodeFenceReason, Trigger, WorkloadDesired } from "./desired.ts";
 import type { Placement } from "../topology/topology.ts";
+import { MAX_EPOCH } from "../wire/wire.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
 import {
   type NodeTarget,
@@ -172,7 +174,9 @@ export class FailoverPolicy {
   /**
    * Adopts a failover state observed in the cluster or in a retained promotion when its epoch is
    * higher than the known one, or equal with a different active side (the cluster is the arbiter
-   * at start-up). Returns the new desired state when it changed, else `undefined`.
+   * at start-up; a promotion from the bus never gets here with a reused epoch: the coordinator
+   * refuses it first). An epoch above `MAX_EPOCH` is never adopted. Returns the new desired state
+   * when it changed, else `undefined`.
    * @param observed.failedAt wall time of that failover if known (pods created later are kept).
    */
   adopt(
@@ -180,7 +184,10 @@ export class FailoverPolicy {
     observed: { epoch: number; active: Side | undefined; reason?: string; failedAt?: string },
   ): WorkloadDesired | undefined {
     const current = this.#workloads.get(workload);
-    if (!current || !Number.isSafeInteger(observed.epoch) || observed.epoch < current.epoch) {
+    if (
+      !current || !Number.isInteger(observed.epoch) || observed.epoch > MAX_EPOCH ||
+      observed.epoch < current.epoch
+    ) {
       return undefined;
     }
     const active = observed.active ?? current.active;
@@ -390,13 +397,13 @@ export class FailoverPolicy {
     const current = this.#workloads.get(w)!;
     const other = otherSide(current.active);
     const placement = w[other];
-    if (!Number.isSafeInteger(current.epoch + 1)) {
-      // An adopted epoch of 2^53 − 1: the next one would be a promotion every consumer rejects.
+    if (current.epoch >= MAX_EPOCH) {
+      // An adopted epoch of MAX_EPOCH: the next one would be a promotion every consumer rejects.
       return {
         kind: "blocked",
         workload: w,
         reason,
-        why: `epoch ${current.epoch} cannot grow (a promotion's epoch is a safe integer)`,
+        why: `epoch ${current.epoch} cannot grow (a promotion's epoch is at most ${MAX_EPOCH})`,
         unhealthy: [],
       };
     }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigSchema } from "../config/schema.ts";
 import { buildTopology, type Target } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
+import { MAX_EPOCH } from "../wire/wire.ts";
 import { type Decision, FailoverPolicy } from "./policy.ts";
 
 const config = ConfigSchema.parse({
@@ -316,6 +317,25 @@ Deno.test("adoption: a higher epoch is taken over, an older one ignored, epochs 
   assert.ok(back && back.kind === "failover");
   assert.equal(back.desired.epoch, 5);
   assert.equal(back.desired.active, "primary");
+});
+
+Deno.test("epochs are bounded: nothing above MAX_EPOCH is adopted or issued; at the bound the failover is blocked", () => {
+  const p = policy();
+  for (const epoch of [MAX_EPOCH + 1, 2 ** 53 - 1, 2 ** 53]) {
+    assert.equal(p.adopt(lane, { epoch, active: "standby", reason: "app-expired" }), undefined);
+  }
+  assert.equal(p.workload(lane).epoch, 0);
+  assert.ok(p.adopt(lane, { epoch: MAX_EPOCH - 1, active: "standby", reason: "app-expired" }));
+  const last = p.onFailure(fail("app/lane-detection/worker-node3")).find((d) =>
+    d.kind === "failover"
+  );
+  assert.ok(last && last.kind === "failover" && last.desired.epoch === MAX_EPOCH, "up to it");
+  p.onRecovered(topo.node("worker-node3")!);
+  const blocked = p.onFailure(fail("app/lane-detection/worker-node2")).find((d) =>
+    d.kind === "blocked"
+  );
+  assert.ok(blocked && blocked.kind === "blocked" && /cannot grow/.test(blocked.why));
+  assert.equal(p.workload(lane).epoch, MAX_EPOCH);
 });
 
 Deno.test("adoption of a fence observed on a node", () => {

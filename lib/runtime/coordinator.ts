@@ -28,6 +28,7 @@ import type {
 } from "../reconcile/reconciler.ts";
 import { type NodeTarget, otherSide, type Target, type Workload } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
+import { checkPromotion, type PromotionRefusal } from "../wire/promotion_check.ts";
 import type { Promotion } from "../wire/wire.ts";
 
 /** Longest wait for the promotions' PUBACK before the API work starts anyway, ms. */
@@ -46,7 +47,7 @@ export type CoordinatorEvent =
 export interface CoordinatorOptions {
   policy: FailoverPolicy;
   client: MqttClientLike;
-  /** This supervisor instance (written into promotions). */
+  /** This supervisor instance (written into promotions as their `issuer`). */
   supervisorId: string;
   clock: Clock;
   log: Logger;
@@ -68,6 +69,8 @@ export class FailoverCoordinator {
   readonly #confirmTimers = new Map<NodeTarget, unknown>();
   /** Epoch (workload) or fence trigger (node) whose first pass was already logged as done. */
   readonly #reported = new WeakMap<object, unknown>();
+  /** `<workload>/<reason>` of every promotion refusal already logged (each is logged once). */
+  readonly #refusalsLogged = new Set<string>();
   #closed = false;
 
   /** Creates the coordinator; failures wait until {@linkcode FailoverCoordinator.adopt}. */
@@ -162,13 +165,38 @@ export class FailoverCoordinator {
     }
   }
 
-  /** A retained or live promotion was seen on the bus: adopt a higher epoch. */
-  onPromotion(workload: Workload, p: Promotion): void {
-    const active = p.activeNode === workload.standby.node.name
-      ? "standby"
-      : p.activeNode === workload.primary.node.name
-      ? "primary"
-      : undefined;
+  /**
+   * A retained or live promotion was seen on the bus: adopt a higher epoch — only from a
+   * supervisor of the config, naming one of the workload's two nodes, and never an epoch already
+   * held with another active node (`checkPromotion`; the policy's desired state is the highest
+   * epoch seen or issued and its active side). A refusal is logged once per workload and reason
+   * and counted by ingest.
+   * @returns why the promotion was refused, or `undefined` when it was adopted or stale.
+   */
+  onPromotion(workload: Workload, p: Promotion): PromotionRefusal | undefined {
+    const current = this.#policy.workload(workload);
+    const verdict = checkPromotion(workload, p, {
+      epoch: current.epoch,
+      activeNode: workload[current.active].node.name,
+    });
+    if (verdict.kind === "refused") {
+      const key = `${workload.name}/${verdict.reason}`;
+      if (!this.#refusalsLogged.has(key)) {
+        this.#refusalsLogged.add(key);
+        this.#log.error("promotion-refused", {
+          workload: workload.name,
+          reason: verdict.reason,
+          why: verdict.why,
+          epoch: p.epoch,
+          activeNode: p.activeNode,
+          issuer: p.issuer,
+          action: "ignored (later refusals of this kind are only counted: refusedPromotions)",
+        });
+      }
+      return verdict.reason;
+    }
+    if (verdict.kind === "stale") return undefined;
+    const active = p.activeNode === workload.standby.node.name ? "standby" : "primary";
     const desired = this.#policy.adopt(workload, {
       epoch: p.epoch,
       active,
@@ -178,12 +206,12 @@ export class FailoverCoordinator {
         ? p.issuedAt
         : undefined,
     });
-    if (!desired) return;
+    if (!desired) return undefined;
     this.#log.info("promotion-observed", {
       workload: workload.name,
       epoch: p.epoch,
       activeNode: p.activeNode,
-      supervisor: p.supervisor,
+      issuer: p.issuer,
     });
     if (this.#reconciler) {
       if (desired.nodeFault) {
@@ -191,6 +219,7 @@ export class FailoverCoordinator {
       }
       this.#reconciler.setWorkload(desired);
     }
+    return undefined;
   }
 
   /** A confirmed failure (OK/INIT → EXPIRED); see {@linkcode FailoverCoordinator.onFailures}. */
@@ -407,7 +436,7 @@ export class FailoverCoordinator {
       failedNode: failed.node.name,
       epoch: desired.epoch,
       reason: desired.reason,
-      supervisor: this.#supervisorId,
+      issuer: this.#supervisorId,
       issuedAt: desired.failedAt ?? new Date().toISOString(),
     };
     const acked = new Promise<void>((resolve) => {

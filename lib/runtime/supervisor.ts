@@ -36,7 +36,7 @@ import {
   type Topology,
 } from "../topology/topology.ts";
 import { type Transition, Watchdog } from "../watchdog/watchdog.ts";
-import { encodeBeat } from "../wire/wire.ts";
+import { encodeBarrier, newBarrierNonce } from "../wire/wire.ts";
 import { type CoordinatorEvent, FailoverCoordinator, round } from "./coordinator.ts";
 import { Telemetry } from "./telemetry.ts";
 
@@ -126,6 +126,8 @@ export class Supervisor {
     this.#onEvent = options.onEvent ?? (() => {});
     const sup = this.#config.supervisor;
     this.#topics = this.#topology.supervisorTopics(sup.id);
+    // One random nonce per process: only barriers carrying it confirm an expiry.
+    const barrierNonce = newBarrierNonce();
     this.#watchdog = new Watchdog<Target>({
       clock: this.#clock,
       onTransition: (t) => this.#onTransition(t),
@@ -142,7 +144,8 @@ export class Supervisor {
           } ms (broker stalled?)`,
         ),
       barrier: options.useBarrier === false ? undefined : {
-        request: (seq) => this.#client.publish(this.#topics.barrier, encodeBeat(seq), { qos: 0 }),
+        request: (seq) =>
+          this.#client.publish(this.#topics.barrier, encodeBarrier(seq, barrierNonce), { qos: 0 }),
       },
       barrierTimeoutMs: sup.barrierTimeoutMs,
       recoveryWindowMs: sup.recoveryWindowMs,
@@ -170,6 +173,7 @@ export class Supervisor {
     this.#ingest = new Ingest({
       topology: this.#topology,
       barrierTopic: this.#topics.barrier,
+      barrierNonce,
       watchdog: this.#watchdog,
       clock: this.#clock,
       reconnectAllowanceMs: 2 * this.#config.mqtt.reconnectPeriodMs + 1000,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../tests/fakes/fake_clock.ts";
 import { ConfigSchema } from "../config/schema.ts";
-import { decodePromotion } from "../wire/wire.ts";
+import { decodePromotion, MAX_EPOCH } from "../wire/wire.ts";
 import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { FakeReconciler } from "../../tests/fakes/fake_reconciler.ts";
 import { createLogger } from "../log/log.ts";
@@ -86,7 +86,7 @@ Deno.test("supervisor: node silence → barrier-confirmed expiry → retained Qo
   assert.equal(promotion.activeNode, "worker-node3");
   assert.equal(promotion.failedNode, "worker-node2");
   assert.equal(promotion.reason, "node-expired");
-  assert.equal(promotion.supervisor, "sup");
+  assert.equal(promotion.issuer, "sup");
   assert.ok(
     client.on_topic("sdv/supervisor/sup/barrier").length >= 1,
     "expiry confirmed by barrier",
@@ -218,7 +218,7 @@ Deno.test("supervisor: a retained promotion with a higher epoch is adopted", asy
       failedNode: "worker-node2",
       epoch: 7,
       reason: "app-expired",
-      supervisor: "old",
+      issuer: "sup",
       issuedAt: "2026-12-01T00:00:00.000Z",
     }),
     { retain: true },
@@ -455,4 +455,162 @@ Deno.test("supervisor: a retained heartbeat is history, not liveness", async () 
   client.deliver("sdv/node/worker-node2/hb", '{"seq":1}', { retain: true });
   assert.equal(sup.ingest.retainedBeats, 1);
   assert.equal(sup.watchdog.stateAt(node2.index), "INIT");
+});
+
+// Defence in depth on an open bus (issue 11 item 1): barriers and promotions from other clients.
+
+/** A well-formed promotion of `lane` as this supervisor would issue it, with `overrides`. */
+function lanePromotion(overrides: Record<string, unknown>): string {
+  return JSON.stringify({
+    v: 1,
+    workload: "lane",
+    namespace: "default",
+    activeNode: "worker-node3",
+    activeDeployment: "lane-standby",
+    failedNode: "worker-node2",
+    epoch: 1,
+    reason: "app-expired",
+    issuer: "sup",
+    issuedAt: "2026-12-01T00:00:00.000Z",
+    ...overrides,
+  });
+}
+
+/** Beats every node and sensor for 200 ms, then silences node `silent` until a failover (≤ 100 ms). */
+function hangAndFailOver(
+  s: Awaited<ReturnType<typeof setup>>,
+  silent: string,
+): void {
+  for (let i = 0; i < 20; i++) {
+    s.beat();
+    s.clock.advance(10);
+  }
+  const before = promotions(s.client).length;
+  for (let i = 0; i < 10 && promotions(s.client).length === before; i++) {
+    s.beat(["worker-node2", "worker-node3"].filter((n) => n !== silent), ["cam2", "cam3"]);
+    s.clock.advance(10);
+  }
+}
+
+Deno.test("supervisor: a forged barrier confirms nothing: the heartbeats queued behind a stall refute the expiry", async () => {
+  const { clock, client, sup, beat } = await setup();
+  for (let i = 0; i < 20; i++) {
+    beat();
+    clock.advance(10);
+  }
+  client.echo = false; // the broker holds our barrier behind the queued heartbeats
+  clock.advance(30); // a supervisor stall: every deadline passes, one barrier goes out
+  const barriers = client.on_topic("sdv/supervisor/sup/barrier");
+  assert.equal(barriers.length, 1, "the stall made the targets pending");
+  const ours = JSON.parse(barriers[0].payload) as { seq: number; nonce: string };
+  assert.match(ours.nonce, /^[0-9a-f]{32}$/);
+  // Another client floods the next seqs and answers first: without a nonce, or with another one.
+  for (let seq = ours.seq; seq < ours.seq + 3; seq++) {
+    client.deliver("sdv/supervisor/sup/barrier", `{"seq":${seq}}`);
+    client.deliver("sdv/supervisor/sup/barrier", JSON.stringify({ seq, nonce: "0".repeat(32) }));
+  }
+  assert.equal(sup.watchdog.stats.expiries, 0, "no expiry confirmed by a forged barrier");
+  assert.equal(promotions(client).length, 0);
+  assert.equal(sup.ingest.forgedBarriers, 6);
+  // The queued heartbeats, then our own barrier: the stall refuted, nothing expires.
+  beat();
+  client.deliver("sdv/supervisor/sup/barrier", barriers[0].payload);
+  assert.equal(promotions(client).length, 0);
+  assert.equal(sup.watchdog.stats.expiries, 0);
+  assert.ok(sup.watchdog.stats.refuted > 0, "the heartbeats refuted the pending expiries");
+  // Our barrier once more (late, repeated): stale, counted, confirms nothing.
+  client.deliver("sdv/supervisor/sup/barrier", barriers[0].payload);
+  assert.equal(sup.ingest.staleBarriers, 1);
+  assert.equal(sup.ingest.malformed, 0);
+});
+
+Deno.test("supervisor: a promotion naming a node outside the workload (`nowhere`) is refused; a real hang still fails over", async () => {
+  const s = await setup();
+  const { client, sup, reconciler } = s;
+  client.deliver(
+    "sdv/workload/lane/promotion",
+    lanePromotion({ epoch: 5, activeNode: "nowhere" }),
+    {
+      retain: true,
+    },
+  );
+  assert.equal(sup.policy.workload(lane).epoch, 0, "not adopted");
+  assert.equal(sup.policy.workload(lane).active, "primary");
+  assert.equal(reconciler.workloads.length, 0);
+  assert.equal(sup.ingest.refusedPromotions, 1);
+  hangAndFailOver(s, "worker-node2");
+  const p = decodePromotion(promotions(client).at(-1)!.payload)!;
+  assert.deepEqual([p.epoch, p.activeNode], [1, "worker-node3"]);
+});
+
+Deno.test("supervisor: a promotion above MAX_EPOCH is malformed and never freezes the epoch", async () => {
+  const s = await setup();
+  const { client, sup } = s;
+  client.deliver("sdv/workload/lane/promotion", lanePromotion({ epoch: 2 ** 53 - 1 }), {
+    retain: true,
+  });
+  client.deliver("sdv/workload/lane/promotion", lanePromotion({ epoch: MAX_EPOCH + 1 }));
+  assert.equal(sup.ingest.malformed, 2);
+  assert.equal(sup.policy.workload(lane).epoch, 0);
+  hangAndFailOver(s, "worker-node2");
+  const p = decodePromotion(promotions(client).at(-1)!.payload)!;
+  assert.deepEqual([p.epoch, p.activeNode], [1, "worker-node3"], "the next failover is issued");
+});
+
+Deno.test("supervisor: a same-epoch promotion naming another node is refused; a real hang of the active node is failed over", async () => {
+  const s = await setup();
+  const { client, sup } = s;
+  // the state of an earlier failover (retained): worker-node3 active at epoch 3
+  client.deliver("sdv/workload/lane/promotion", lanePromotion({ epoch: 3 }), { retain: true });
+  assert.equal(sup.policy.workload(lane).active, "standby");
+  // a forgery reuses epoch 3 for the other node
+  const forged = lanePromotion({
+    epoch: 3,
+    activeNode: "worker-node2",
+    activeDeployment: "lane-original",
+    failedNode: "worker-node3",
+  });
+  client.deliver("sdv/workload/lane/promotion", forged);
+  client.deliver("sdv/workload/lane/promotion", forged);
+  assert.deepEqual(
+    [sup.policy.workload(lane).epoch, sup.policy.workload(lane).active],
+    [3, "standby"],
+    "the node held for epoch 3 stays active",
+  );
+  assert.equal(sup.ingest.refusedPromotions, 2);
+  // the active node (worker-node3) really hangs
+  hangAndFailOver(s, "worker-node3");
+  const p = decodePromotion(promotions(client).at(-1)!.payload)!;
+  assert.deepEqual([p.epoch, p.activeNode, p.failedNode], [4, "worker-node2", "worker-node3"]);
+});
+
+Deno.test("supervisor: a promotion from an issuer that is no supervisor of the config (`mallory`) is refused and logged once", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const clock = new FakeClock(0);
+  const client = new FakeMqttClient();
+  client.syncEcho = true;
+  const reconciler = new FakeReconciler();
+  const sup = new Supervisor({
+    config,
+    topology,
+    client,
+    reconciler: () => Promise.resolve(reconciler),
+    clock,
+    log: createLogger({ format: "json", write: (l) => lines.push(JSON.parse(l)) }),
+  });
+  const started = sup.start();
+  await Promise.resolve();
+  client.connect();
+  await started;
+  const forged = lanePromotion({ epoch: 99, issuer: "mallory" });
+  client.deliver("sdv/workload/lane/promotion", forged, { retain: true });
+  client.deliver("sdv/workload/lane/promotion", forged);
+  assert.equal(sup.policy.workload(lane).epoch, 0);
+  assert.equal(reconciler.workloads.length, 0);
+  assert.equal(sup.ingest.refusedPromotions, 2);
+  const refused = lines.filter((l) => l.event === "promotion-refused");
+  assert.equal(refused.length, 1, "logged once");
+  assert.equal(refused[0].reason, "unknown-issuer");
+  assert.equal(refused[0].issuer, "mallory");
+  await sup.stop();
 });

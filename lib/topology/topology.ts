@@ -113,6 +113,11 @@ export interface Workload {
   readonly actions: ReadonlySet<FailoverAction>;
   /** Topic of its retained promotion. */
   readonly promotionTopic: string;
+  /**
+   * Supervisor ids whose promotions of this workload are obeyed (a promotion's `issuer`): the
+   * config's `supervisor.id`.
+   */
+  readonly issuers: ReadonlySet<string>;
 }
 
 /** The whole supervised system. */
@@ -204,6 +209,7 @@ export function buildTopology(config: Config): Topology {
       sensorNamed(s, `node ${n.name}`)
     );
   }
+  const issuers: ReadonlySet<string> = new Set([config.supervisor.id]);
   for (const w of config.workloads) {
     const workload = {
       index: workloads.length,
@@ -213,6 +219,7 @@ export function buildTopology(config: Config): Topology {
       fttiMs: w.fttiMs,
       actions: new Set(w.actions),
       promotionTopic: promotionTopic(prefix, w.name),
+      issuers,
     } as unknown as Mutable<Workload>; // placements are attached below
     for (const side of ["primary", "standby"] as const) {
       const p = w[side];

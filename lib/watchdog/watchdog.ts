@@ -330,10 +330,11 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
    * Called by ingest when barrier `seq` came back through the broker: every target that became
    * pending before that barrier was sent, and got no heartbeat since, is now confirmed EXPIRED.
    * Unknown or stale `seq`s are ignored.
+   * @returns true when `seq` was in flight (the barrier counted), false when it was ignored.
    */
-  barrierPassed(seq: number): void {
+  barrierPassed(seq: number): boolean {
     const sentAtMs = this.#barriersInFlight.get(seq);
-    if (sentAtMs === undefined) return;
+    if (sentAtMs === undefined) return false;
     // Messages arrive in order: this barrier also vouches for every earlier one.
     for (const s of this.#barriersInFlight.keys()) if (s <= seq) this.#barriersInFlight.delete(s);
     if (this.#barrierTimer !== undefined) this.#clock.clearTimer(this.#barrierTimer);
@@ -345,13 +346,14 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
       this.#recheck = true;
       this.stats.slowBarriers++;
       this.#sendBarrier(nowMs);
-      return;
+      return true;
     }
     this.#recheck = false;
     const confirmed = [...this.#pending].filter((t) => t.pendingSinceMs <= sentAtMs);
     const waiting = confirmed.length < this.#pending.size;
     this.#expireBatch(confirmed, nowMs);
     if (waiting) this.#sendBarrier(nowMs);
+    return true;
   }
 
   /**

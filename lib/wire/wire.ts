@@ -11,7 +11,7 @@
  * | `{p}/app/{workload}/{node}/hb`           | `{"seq":n}` app alive           | 0   | no       |
  * | `{p}/workload/{workload}/promotion`      | {@linkcode Promotion} JSON      | 1   | yes      |
  * | `{p}/supervisor/{id}/status`             | `online` / `offline` (LWT)      | 1   | yes      |
- * | `{p}/supervisor/{id}/barrier`            | `{"seq":n}` ingest barrier      | 0   | no       |
+ * | `{p}/supervisor/{id}/barrier`            | {@linkcode Barrier} JSON        | 0   | no       |
  *
  * Heartbeats are QoS 0: a retransmitted heartbeat is a stale one, and the next period brings a fresh
  * one. Status and promotion messages are QoS 1 and retained so that a client that (re)connects
@@ -33,13 +33,13 @@ export const MAX_BEAT_BYTES = 256;
  */
 export const MAX_PROMOTION_BYTES = 4096;
 
-/** Encodes a heartbeat, tick or barrier payload. */
+/** Encodes a heartbeat or tick payload. */
 export function encodeBeat(seq: number): string {
   return `{"seq":${seq}}`;
 }
 
 /**
- * Decodes a heartbeat/tick/barrier payload.
+ * Decodes a heartbeat/tick payload (the `seq` of a barrier too: see {@linkcode decodeBarrier}).
  *
  * The canonical encoding (`{"seq":123}`, as {@linkcode encodeBeat} writes it) is parsed straight
  * from the bytes, without allocating a string or an object: at 50 k messages/s the garbage of
@@ -75,6 +75,52 @@ function decodeCanonicalBeat(bytes: Uint8Array): number | undefined {
     value = value * 10 + digit;
   }
   return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/**
+ * An ingest barrier (topic `{p}/supervisor/{id}/barrier`, QoS 0, not retained): a message the
+ * supervisor sends itself through the broker to confirm an expiry. `seq` numbers the barriers of
+ * one process; `nonce` is that process's random nonce ({@linkcode newBarrierNonce}), so a barrier
+ * forged by another client (which would turn a supervisor stall into a confirmed expiry) is told
+ * apart from the supervisor's own without guessing `seq`.
+ */
+export interface Barrier {
+  seq: number;
+  /** The issuing supervisor process's nonce; `undefined` when the payload has none. */
+  nonce: string | undefined;
+}
+
+/** Random bytes of a barrier nonce: 128 bits, never guessed by a blind forger. */
+const BARRIER_NONCE_BYTES = 16;
+
+/**
+ * Draws a fresh barrier nonce (`crypto.getRandomValues`, 128 bits as 32 lowercase hex digits):
+ * once per supervisor process, at start.
+ */
+export function newBarrierNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(BARRIER_NONCE_BYTES));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Encodes a barrier payload: `{"seq":n,"nonce":"<hex>"}`. */
+export function encodeBarrier(seq: number, nonce: string): string {
+  return `{"seq":${seq},"nonce":${JSON.stringify(nonce)}}`;
+}
+
+/**
+ * Decodes a barrier payload: a JSON object with a non-negative safe integer `seq` and, when
+ * present, a string `nonce` (a barrier without one decodes with `nonce: undefined`: the caller
+ * counts it as forged, not as malformed). Over {@linkcode MAX_BEAT_BYTES} or otherwise off the
+ * format: `undefined`. Never throws.
+ */
+export function decodeBarrier(payload: Uint8Array | string): Barrier | undefined {
+  if (payload.length > MAX_BEAT_BYTES) return undefined;
+  const p = parseJsonObject(payload);
+  if (!p) return undefined;
+  const { seq, nonce } = p;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  if (nonce !== undefined && typeof nonce !== "string") return undefined;
+  return { seq, nonce };
 }
 
 /** Decodes a supervisor status payload (`online`/`offline`); `undefined` when malformed. */
@@ -123,9 +169,26 @@ export function decodeNodeStatus(payload: Uint8Array | string): NodeStatus | und
 }
 
 /**
+ * Highest epoch a promotion may carry: 2^31 − 1. Far above any vehicle's failovers in its lifetime
+ * (one failover a second for 68 years), and far below 2^53 − 1, so the next epoch after any
+ * accepted one is still an exact integer (no promotion can freeze a workload's epoch at the edge
+ * of what a double represents) and the epoch fits a signed 32-bit field in any app's own code.
+ * Every decoder rejects a promotion above it as malformed; the policy never issues one above it.
+ */
+export const MAX_EPOCH = 2 ** 31 - 1;
+
+/** True when `epoch` is an epoch a promotion may carry: an integer from 1 to {@linkcode MAX_EPOCH}. */
+export function isValidEpoch(epoch: unknown): epoch is number {
+  return typeof epoch === "number" && Number.isInteger(epoch) && epoch >= 1 && epoch <= MAX_EPOCH;
+}
+
+/**
  * The retained promotion a supervisor publishes when it switches a workload to its standby.
  * Consumers (the apps, the agents) act on the highest `epoch` they have seen and ignore lower ones:
- * an old primary that sees an epoch above its own stands down (fencing).
+ * an old primary that sees an epoch above its own stands down (fencing). They obey a promotion only
+ * when its `issuer` is a supervisor id of the config and its `activeNode` one of the workload's two
+ * placements, and never one that names another active node at an epoch they already hold
+ * (`checkPromotion` in `lib/wire/promotion_check.ts`).
  */
 export interface Promotion {
   /** Wire format version. */
@@ -138,12 +201,19 @@ export interface Promotion {
   activeDeployment: string;
   /** Node whose instance lost the role. */
   failedNode: string;
-  /** Fencing token: strictly greater than every earlier promotion of this workload. */
+  /**
+   * Fencing token: strictly greater than every earlier promotion of this workload, from 1 to
+   * {@linkcode MAX_EPOCH}.
+   */
   epoch: number;
   /** Why: `node-expired`, `node-offline`, `sensor-expired:<sensor>`, `app-expired`. */
   reason: string;
-  /** Supervisor id that issued it. */
-  supervisor: string;
+  /**
+   * The supervisor id (config `supervisor.id`) that issued it. Promotions written before the
+   * issuer check name it in `supervisor`; {@linkcode decodePromotion} reads that when `issuer` is
+   * absent.
+   */
+  issuer: string;
   /** Wall-clock issue time (ISO 8601), for humans and logs only; never used for decisions. */
   issuedAt: string;
 }
@@ -151,9 +221,9 @@ export interface Promotion {
 /**
  * Decodes a promotion payload; `undefined` when malformed: over {@linkcode MAX_PROMOTION_BYTES},
  * not a JSON object, `v` not 1, one of `workload`, `namespace`, `activeNode`, `activeDeployment`,
- * `failedNode`, `reason` not a string, or `epoch` not a safe integer ≥ 1. `supervisor` and
- * `issuedAt` are informational and not checked: a consumer checks their type before using them.
- * Never throws.
+ * `failedNode`, `reason` not a string, `issuer` (else, from earlier releases, `supervisor`) not a
+ * non-empty string, or `epoch` not an integer from 1 to {@linkcode MAX_EPOCH}. `issuedAt` is
+ * informational and not checked: a consumer checks its type before using it. Never throws.
  */
 export function decodePromotion(payload: Uint8Array | string): Promotion | undefined {
   if (payload.length > MAX_PROMOTION_BYTES) return undefined;
@@ -168,10 +238,10 @@ export function decodePromotion(payload: Uint8Array | string): Promotion | undef
     "reason",
   ];
   if (p.v !== 1 || !strings.every((k) => typeof p[k] === "string")) return undefined;
-  if (typeof p.epoch !== "number" || !Number.isSafeInteger(p.epoch) || p.epoch < 1) {
-    return undefined;
-  }
-  return p as unknown as Promotion;
+  if (!isValidEpoch(p.epoch)) return undefined;
+  const issuer = p.issuer === undefined ? p.supervisor : p.issuer;
+  if (typeof issuer !== "string" || issuer.length === 0) return undefined;
+  return { ...p, issuer } as unknown as Promotion;
 }
 
 const textDecoder = new TextDecoder();
