@@ -2,10 +2,12 @@
  * Fuzz of the node agent: ≥ 100,000 hostile sensor ticks and ≥ 100,000 hostile promotions (the
  * two topic kinds it reads), plus unknown topics, through the real `NodeAgent` on the fake MQTT
  * client and the fake clock. Every message is accepted (and valid per the reference oracle of
- * `tests/fuzz/payloads.ts`) or counted (`malformed`) or ignored on purpose (retained ticks, empty
- * payloads that clear a retained promotion, stale promotions, unknown topics). A promotion that is
- * not well-formed never moves a workload, never reaches a listener and never changes the epoch the
- * agent acts on; a tick that is not accepted never makes a stale sensor fresh again.
+ * `tests/fuzz/payloads.ts`) or counted (`malformed`, `refusedPromotions`) or ignored on purpose
+ * (retained ticks, empty payloads that clear a retained promotion, stale promotions, unknown
+ * topics). A promotion that is not well-formed or is refused (unknown issuer, an active node that
+ * is not one of the workload's, an epoch held with another node) never moves a workload, never
+ * reaches a listener and never changes the epoch the agent acts on; a tick that is not accepted
+ * never makes a stale sensor fresh again.
  *
  * Reproduce a failure with the printed seed: `FUZZ_SEED=<seed> deno test -A tests/agent_fuzz_test.ts`.
  *
@@ -18,7 +20,7 @@ import { NodeAgent, type PromotionEvent } from "../lib/agent/agent.ts";
 import { FakeClock } from "./fakes/fake_clock.ts";
 import { FakeMqttClient } from "./fakes/fake_mqtt.ts";
 import { fuzzSeed, hexdump, Rand, utf8 } from "./fuzz/random.ts";
-import { beatPayload, promotionPayload, refBeat, refPromotion } from "./fuzz/payloads.ts";
+import { beatPayload, promotionPayload, refBeat, refObey, refPromotion } from "./fuzz/payloads.ts";
 
 /** Messages per topic kind. */
 const PER_KIND = 100_000;
@@ -54,6 +56,7 @@ Deno.test(`fuzz: node agent, ${PER_KIND} hostile ticks and ${PER_KIND} hostile p
   const active = new Map<string, string>(); // workload → active node per the highest epoch seen
   const counts = { ticks: 0, promotions: 0, unknown: 0 };
   let malformed = 0;
+  let refused = 0;
   let ignored = 0;
   let accepted = 0;
   let sent = 0;
@@ -76,6 +79,7 @@ Deno.test(`fuzz: node agent, ${PER_KIND} hostile ticks and ${PER_KIND} hostile p
     const where = () =>
       `seed ${seed}, message ${sent}, topic ${topic}, retain ${retain}, payload ${hexdump(bytes)}`;
     const before = agent.stats.malformed;
+    const refusedBefore = agent.stats.refusedPromotions;
     const eventsBefore = events.length;
     const activeBefore = agent.activeWorkloads.join(",");
     if (i % 2 === 0) {
@@ -95,9 +99,19 @@ Deno.test(`fuzz: node agent, ${PER_KIND} hostile ticks and ${PER_KIND} hostile p
       const w = placement.workload.name;
       topic = placement.workload.promotionTopic;
       const epoch = Math.max(1, (lastEpoch.get(w) ?? 0) + r.int(4) - 1);
-      // 2^53 − 1 only at the end: once seen, every later promotion of that workload is stale
+      // MAX_EPOCH only at the end: once seen, every later promotion of that workload is stale
       const others = names.filter((x) => x !== w);
-      bytes = promotionPayload(r, w, others, nodes, epoch, i > 2 * PER_KIND * 0.95);
+      const own = [placement.workload.primary.node.name, placement.workload.standby.node.name];
+      const vehicle = [...own, ...nodes.filter((n) => !own.includes(n))];
+      bytes = promotionPayload(
+        r,
+        w,
+        others,
+        vehicle,
+        epoch,
+        i > 2 * PER_KIND * 0.95,
+        config.supervisor.id,
+      );
       const p = refPromotion(bytes, w);
       const empty = bytes.length === 0;
       counts.promotions++;
@@ -123,7 +137,31 @@ Deno.test(`fuzz: node agent, ${PER_KIND} hostile ticks and ${PER_KIND} hostile p
           return;
         }
         const last = lastEpoch.get(w) ?? 0;
-        if (p.epoch <= last) {
+        const obey = refObey(p, {
+          issuers: [config.supervisor.id],
+          nodes: own,
+          held: { epoch: last, activeNode: active.get(w) ?? own[0] },
+        });
+        assert.equal(
+          agent.stats.refusedPromotions - refusedBefore,
+          obey === "refused" ? 1 : 0,
+          `refusal counted (${where()})`,
+        );
+        if (obey === "refused") {
+          refused++;
+          assert.equal(
+            events.length,
+            eventsBefore,
+            `a refused promotion reached a listener (${where()})`,
+          );
+          assert.equal(
+            agent.activeWorkloads.join(","),
+            activeBefore,
+            `a refused promotion moved a workload (${where()})`,
+          );
+          return;
+        }
+        if (obey === "stale") {
           ignored++;
           assert.equal(
             events.length,
@@ -205,12 +243,14 @@ Deno.test(`fuzz: node agent, ${PER_KIND} hostile ticks and ${PER_KIND} hostile p
   }
   assert.ok(revived > 0 && revived < FRESHNESS_TICKS, `${revived} ticks revived the sensor`);
 
-  assert.equal(malformed + ignored + accepted, sent);
+  assert.equal(malformed + refused + ignored + accepted, sent);
   assert.equal(agent.stats.malformed, malformed, "malformed ticks and promotions, exactly");
+  assert.equal(agent.stats.refusedPromotions, refused, "refused promotions, exactly");
   assert.ok(counts.ticks >= PER_KIND && counts.promotions >= PER_KIND, JSON.stringify(counts));
   console.log(
     `agent fuzz: ${sent} messages (ticks ${counts.ticks}, promotions ${counts.promotions}, ` +
       `unknown topics ${counts.unknown}); accepted ${accepted}, malformed ${malformed}, ` +
+      `refused ${refused}, ` +
       `ignored ${ignored}; heartbeats ${agent.stats.heartbeatsSent}, stand-downs ${agent.stats.fenced}`,
   );
   await agent.stop();

@@ -21,8 +21,10 @@ import { FakeMqttClient } from "./fakes/fake_mqtt.ts";
 import { FakeReconciler } from "./fakes/fake_reconciler.ts";
 import { fuzzSeed, hexdump, Rand, utf8 } from "./fuzz/random.ts";
 import {
+  barrierPayload,
   beatPayload,
   type Kind,
+  type ObeyScope,
   promotionPayload,
   refPromotion,
   refStatus,
@@ -108,17 +110,44 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
     oversized: 0,
     retainedBeats: 0,
     malformed: 0,
+    forgedBarriers: 0,
+    staleBarriers: 0,
+    refusedPromotions: 0,
   };
   const perKind = new Map<Kind | "unknown", number>();
   const stats = sup.ingest;
-  const counters =
-    () => [stats.malformed, stats.oversized, stats.unknownTopic, stats.retainedBeats];
+  const counters = () => [
+    stats.malformed,
+    stats.oversized,
+    stats.unknownTopic,
+    stats.retainedBeats,
+    stats.forgedBarriers,
+    stats.staleBarriers,
+    stats.refusedPromotions,
+  ];
   const want: Record<Verdict, number[]> = {
-    accepted: [0, 0, 0, 0],
-    oversized: [1, 1, 0, 0], // an oversized payload also counts as malformed
-    malformed: [1, 0, 0, 0],
-    unknownTopic: [0, 0, 1, 0],
-    retainedBeats: [0, 0, 0, 1],
+    accepted: [0, 0, 0, 0, 0, 0, 0],
+    oversized: [1, 1, 0, 0, 0, 0, 0], // an oversized payload also counts as malformed
+    malformed: [1, 0, 0, 0, 0, 0, 0],
+    unknownTopic: [0, 0, 1, 0, 0, 0, 0],
+    retainedBeats: [0, 0, 0, 1, 0, 0, 0],
+    forgedBarriers: [0, 0, 0, 0, 1, 0, 0],
+    staleBarriers: [0, 0, 0, 0, 0, 1, 0],
+    refusedPromotions: [0, 0, 0, 0, 0, 0, 1],
+  };
+  /** The supervisor's barrier nonce, read from its own barriers (a sentinel before the first). */
+  const nonce = () => {
+    const last = client.on_topic(ownTopics.barrier).at(-1);
+    return last ? JSON.parse(last.payload).nonce as string : "\u0000not yet known";
+  };
+  /** What the supervisor may obey for `w`, and what it holds (its highest epoch). */
+  const scopeOf = (w: Workload): ObeyScope => {
+    const d = sup.policy.workload(w);
+    return {
+      issuers: [config.supervisor.id],
+      nodes: [w.primary.node.name, w.standby.node.name],
+      held: { epoch: d.epoch, activeNode: w[d.active].node.name },
+    };
   };
   let sent = 0;
 
@@ -130,7 +159,12 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
     retain: boolean,
   ) => {
     const v: Verdict = route
-      ? verdict(route.kind, bytes, retain, route.workload?.name)
+      ? verdict(route.kind, bytes, retain, {
+        workload: route.workload?.name,
+        scope: route.workload ? scopeOf(route.workload) : undefined,
+        nonce: nonce(),
+        inFlight: (seq) => sup.watchdog.isBarrierInFlight(seq),
+      })
       : "unknownTopic";
     const where = () =>
       `seed ${seed}, message ${sent}, kind ${kind}, topic ${topic}, retain ${retain}, payload ${
@@ -152,7 +186,8 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
     assert.deepEqual(
       delta,
       want[v],
-      `counters [malformed, oversized, unknownTopic, retainedBeats] for a ${v} message (${where()})`,
+      `counters [malformed, oversized, unknownTopic, retainedBeats, forgedBarriers, ` +
+        `staleBarriers, refusedPromotions] for a ${v} message (${where()})`,
     );
     topology.workloads.forEach((w, i) => {
       const now = sup.policy.workload(w);
@@ -247,14 +282,26 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
         const epoch = current < 2 || r.chance(0.003)
           ? current + 1 + r.int(2)
           : 1 + r.int(current - 1);
-        // 2^53 − 1 only at the end: once adopted, that workload never fails over again
+        // MAX_EPOCH only at the end: once adopted, that workload never fails over again
         const others = workloads.filter((x) => x !== w.name);
-        bytes = promotionPayload(r, w.name, others, nodes, epoch, i > total * 0.95);
+        const own = [w.primary.node.name, w.standby.node.name];
+        const vehicle = [...own, ...nodes.filter((n) => !own.includes(n))];
+        bytes = promotionPayload(
+          r,
+          w.name,
+          others,
+          vehicle,
+          epoch,
+          i > total * 0.95,
+          config.supervisor.id,
+        );
         break;
       }
       case "barrier": {
         const latest = sup.watchdog.stats.barriers;
-        bytes = beatPayload(r, r.chance(0.5) ? Math.max(0, latest - 1 + r.int(3)) : r.int(1e6));
+        const seq = r.chance(0.5) ? Math.max(0, latest - 1 + r.int(3)) : r.int(1e6);
+        const ours = nonce();
+        bytes = barrierPayload(r, seq, ours.length === 32 ? ours : "f".repeat(32));
         break;
       }
       default:
@@ -279,9 +326,13 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
 
   // Every message is accepted or counted, exactly.
   assert.equal(
-    stats.unknownTopic + stats.retainedBeats + stats.malformed,
+    stats.unknownTopic + stats.retainedBeats + stats.malformed + stats.forgedBarriers +
+      stats.staleBarriers + stats.refusedPromotions,
     sent - expected.accepted,
   );
+  assert.equal(stats.forgedBarriers, expected.forgedBarriers);
+  assert.equal(stats.staleBarriers, expected.staleBarriers);
+  assert.equal(stats.refusedPromotions, expected.refusedPromotions);
   assert.equal(stats.oversized, expected.oversized);
   assert.equal(stats.malformed, expected.malformed + expected.oversized);
   assert.equal(stats.unknownTopic, expected.unknownTopic);
@@ -310,7 +361,9 @@ Deno.test(`fuzz: supervisor ingest, ${PER_KIND} hostile payloads per topic kind`
   console.log(
     `ingest fuzz: ${sent} messages (${[...perKind].map(([k, n]) => `${k} ${n}`).join(", ")}); ` +
       `accepted ${expected.accepted}, malformed ${expected.malformed}, oversized ${expected.oversized}, ` +
-      `retained beats ${expected.retainedBeats}, unknown topic ${expected.unknownTopic}; ` +
+      `retained beats ${expected.retainedBeats}, unknown topic ${expected.unknownTopic}, ` +
+      `forged barriers ${expected.forgedBarriers}, stale barriers ${expected.staleBarriers}, ` +
+      `refused promotions ${expected.refusedPromotions}; ` +
       `expiries ${expiries}, failovers ${failovers}, blocked ${blocked}, epochs ${
         topology.workloads.map((w) => sup.policy.workload(w).epoch).join("/")
       }`,

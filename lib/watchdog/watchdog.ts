@@ -356,6 +356,11 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     return true;
   }
 
+  /** True while barrier `seq` is in flight: {@linkcode Watchdog.barrierPassed} would count it. */
+  isBarrierInFlight(seq: number): boolean {
+    return this.#barriersInFlight.has(seq);
+  }
+
   /**
    * Switches supervision of a target off (a planned stop): no deadline, no pending expiry, no
    * transition to EXPIRED while it is silent. Its next heartbeat starts a recovery

@@ -20,7 +20,15 @@ export type Kind =
   | "barrier";
 
 /** Why a message was not accepted, named after the ingest counter that must count it. */
-export type Verdict = "accepted" | "unknownTopic" | "oversized" | "retainedBeats" | "malformed";
+export type Verdict =
+  | "accepted"
+  | "unknownTopic"
+  | "oversized"
+  | "retainedBeats"
+  | "malformed"
+  | "forgedBarriers"
+  | "staleBarriers"
+  | "refusedPromotions";
 
 /** Longest heartbeat, tick or barrier payload, bytes (repeated on purpose: the test pins it). */
 export const BEAT_BOUND = 256;
@@ -28,6 +36,8 @@ export const BEAT_BOUND = 256;
 export const STATUS_BOUND = 4096;
 /** Longest promotion payload, bytes. */
 export const PROMOTION_BOUND = 4096;
+/** Highest epoch a promotion may carry (2^31 − 1; repeated on purpose: the test pins it). */
+export const EPOCH_BOUND = 2147483647;
 
 const decoder = new TextDecoder();
 
@@ -41,13 +51,32 @@ function jsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
 }
 
 /**
- * Reference: a heartbeat/tick/barrier is a JSON object (so `{"seq":007}` is not one) whose `seq`
+ * Reference: a heartbeat/tick is a JSON object (so `{"seq":007}` is not one) whose `seq`
  * is a non-negative safe integer; returns it, else `undefined`.
  */
 export function refBeat(bytes: Uint8Array): number | undefined {
   if (bytes.length > BEAT_BOUND) return undefined;
   const seq = jsonObject(bytes)?.seq;
   return typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
+}
+
+/**
+ * Reference: a barrier is a JSON object with a non-negative safe integer `seq` and, if any, a
+ * string `nonce`; it counts only with the supervisor's own `nonce` (else it is forged) and a `seq`
+ * in flight (else it is stale).
+ */
+export function refBarrier(
+  bytes: Uint8Array,
+  nonce: string,
+  inFlight: (seq: number) => boolean,
+): "accepted" | "malformed" | "forgedBarriers" | "staleBarriers" {
+  if (bytes.length > BEAT_BOUND) return "malformed";
+  const p = jsonObject(bytes);
+  const seq = p?.seq;
+  if (!p || typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) return "malformed";
+  if (p.nonce !== undefined && typeof p.nonce !== "string") return "malformed";
+  if (p.nonce !== nonce) return "forgedBarriers";
+  return inFlight(seq) ? "accepted" : "staleBarriers";
 }
 
 function isSensorName(s: string): boolean {
@@ -82,24 +111,69 @@ const PROMOTION_STRINGS = [
   "reason",
 ] as const;
 /**
- * Informational fields (`supervisor`, `issuedAt`: for humans and logs, never for decisions): the
- * wire format does not require them, so a promotion without them (or with another type) is accepted.
+ * Informational field (`issuedAt`: for humans and logs, never for decisions): the wire format does
+ * not require it, so a promotion without it (or with another type) is accepted.
  */
-const PROMOTION_INFO = ["supervisor", "issuedAt"] as const;
+const PROMOTION_INFO = ["issuedAt"] as const;
 
-/** Reference: `v` is 1, every field a consumer acts on is a string, `epoch` ≥ 1 is safe. */
-export function refPromotion(
-  bytes: Uint8Array,
-  workload: string,
-): { epoch: number; activeNode: string } | undefined {
+/** A decoded promotion, as far as the oracle needs it. */
+export interface RefPromotion {
+  epoch: number;
+  activeNode: string;
+  issuer: string;
+}
+
+/**
+ * Reference: `v` is 1, every field a consumer acts on is a string, `issuer` (else the older
+ * `supervisor`) a non-empty string, `epoch` an integer from 1 to {@linkcode EPOCH_BOUND}.
+ */
+export function refPromotion(bytes: Uint8Array, workload: string): RefPromotion | undefined {
   if (bytes.length > PROMOTION_BOUND) return undefined;
   const p = jsonObject(bytes);
   if (!p || p.v !== 1) return undefined;
   if (!PROMOTION_STRINGS.every((k) => typeof p[k] === "string")) return undefined;
   const epoch = p.epoch;
-  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 1) return undefined;
+  if (typeof epoch !== "number" || !Number.isInteger(epoch) || epoch < 1) return undefined;
+  if (epoch > EPOCH_BOUND) return undefined;
+  const issuer = "issuer" in p ? p.issuer : p.supervisor;
+  if (typeof issuer !== "string" || issuer === "") return undefined;
   if (p.workload !== workload) return undefined;
-  return { epoch, activeNode: p.activeNode as string };
+  return { epoch, activeNode: p.activeNode as string, issuer };
+}
+
+/** Who may be obeyed for a workload, and what the consumer holds (see {@linkcode refObey}). */
+export interface ObeyScope {
+  /** Supervisor ids of the config. */
+  issuers: readonly string[];
+  /** The workload's primary and standby nodes. */
+  nodes: readonly string[];
+  /** The highest epoch the consumer holds and its active node (epoch 0: none). */
+  held: { epoch: number; activeNode: string };
+}
+
+/**
+ * Reference: a well-formed promotion is refused unless its issuer is a supervisor of the config,
+ * its active node one of the workload's two nodes, and its epoch not the held one with another
+ * node; a lower epoch, or the held one with the same node, is stale; anything else is obeyed.
+ */
+export function refObey(p: RefPromotion, scope: ObeyScope): "obey" | "stale" | "refused" {
+  if (!scope.issuers.includes(p.issuer)) return "refused";
+  if (!scope.nodes.includes(p.activeNode)) return "refused";
+  const { held } = scope;
+  if (held.epoch > 0 && p.epoch === held.epoch && p.activeNode !== held.activeNode) {
+    return "refused";
+  }
+  return p.epoch <= held.epoch ? "stale" : "obey";
+}
+
+/** What the oracle needs to know beyond the payload (see {@linkcode verdict}). */
+export interface VerdictContext {
+  /** Promotions: the workload of the topic and what may be obeyed. */
+  workload?: string;
+  scope?: ObeyScope;
+  /** Barriers: the supervisor's nonce and whether a `seq` is in flight. */
+  nonce?: string;
+  inFlight?: (seq: number) => boolean;
 }
 
 /** What ingest must do with a message on a known topic of `kind` (see `lib/ingest/ingest.ts`). */
@@ -107,7 +181,7 @@ export function verdict(
   kind: Kind,
   bytes: Uint8Array,
   retained: boolean,
-  workload = "",
+  ctx: VerdictContext = {},
 ): Verdict {
   const beatLike = kind === "nodeHeartbeat" || kind === "sensorTick" ||
     kind === "appHeartbeat" || kind === "barrier";
@@ -118,9 +192,13 @@ export function verdict(
     : BEAT_BOUND;
   if (bytes.length > bound) return "oversized";
   if (beatLike && retained) return "retainedBeats";
+  if (kind === "barrier") return refBarrier(bytes, ctx.nonce ?? "", ctx.inFlight ?? (() => false));
   if (beatLike) return refBeat(bytes) === undefined ? "malformed" : "accepted";
   if (kind === "nodeStatus") return refStatus(bytes) === undefined ? "malformed" : "accepted";
-  return refPromotion(bytes, workload) === undefined ? "malformed" : "accepted";
+  const p = refPromotion(bytes, ctx.workload ?? "");
+  if (p === undefined) return "malformed";
+  if (ctx.scope && refObey(p, ctx.scope) === "refused") return "refusedPromotions";
+  return "accepted";
 }
 
 /** A hostile (or, often enough, valid) heartbeat/tick/barrier payload. */
@@ -189,6 +267,33 @@ export function beatPayload(r: Rand, seqHint = 1 + r.int(1e9)): Uint8Array {
   }
 }
 
+/**
+ * A hostile (or valid) barrier payload near `seqHint`: the supervisor's own `nonce` (often), none,
+ * another one, or any hostile heartbeat payload.
+ */
+export function barrierPayload(r: Rand, seqHint: number, nonce: string): Uint8Array {
+  switch (r.int(8)) {
+    case 0:
+    case 1:
+      return utf8(JSON.stringify({ seq: seqHint, nonce }));
+    case 2:
+      return utf8(`{"seq":${seqHint}}`); // a forgery that does not know the nonce
+    case 3:
+      return utf8(
+        JSON.stringify({
+          seq: seqHint,
+          nonce: r.pick([nonce.toUpperCase(), nonce.slice(1), `${nonce} `, "", "0".repeat(32)]),
+        }),
+      );
+    case 4:
+      return utf8(`{"seq":${seqHint},"nonce":${JSON.stringify(r.wrongValue())}}`);
+    case 5:
+      return r.mutate(utf8(JSON.stringify({ seq: seqHint, nonce })));
+    default:
+      return beatPayload(r, seqHint);
+  }
+}
+
 /** A hostile (or valid) node status payload; `sensors` are names worth using. */
 export function statusPayload(r: Rand, sensors: readonly string[]): Uint8Array {
   const list = (n: number) => Array.from({ length: n }, () => r.pick(sensors));
@@ -252,33 +357,47 @@ export function statusPayload(r: Rand, sensors: readonly string[]): Uint8Array {
   }
 }
 
-/** A valid promotion object for `workload`, at `epoch` (default: 1–50). */
+/**
+ * A well-formed promotion object for `workload`, at `epoch` (default: 1–50), from `issuer`
+ * (sometimes from another one: `mallory`, or in the older `supervisor` field), naming one of
+ * `nodes` (the workload's two nodes first) active, rarely another string.
+ */
 export function promotionObject(
   r: Rand,
   workload: string,
   nodes: readonly string[],
   epoch = 1 + r.int(50),
+  issuer = "supervisor",
 ): Record<string, unknown> {
-  return {
+  const from = r.chance(0.05) ? r.pick(["mallory", `${issuer} `, issuer.toUpperCase()]) : issuer;
+  const p: Record<string, unknown> = {
     v: 1,
     workload,
     namespace: "default",
-    activeNode: r.chance(0.9) ? r.pick(nodes) : r.pick(NASTY_STRINGS),
+    activeNode: r.chance(0.9) ? r.pick(r.chance(0.8) ? nodes.slice(0, 2) : nodes) : r.pick(
+      NASTY_STRINGS,
+    ),
     activeDeployment: `${workload}-${r.int(2) ? "standby" : "original"}`,
     failedNode: r.pick(nodes),
     epoch,
     reason: r.pick(["node-expired", "node-offline", "planned-stop", "app-expired", "x"]),
-    supervisor: "fuzz",
+    issuer: from,
     issuedAt: "2026-12-02T00:00:00.000Z",
   };
+  if (r.chance(0.05)) {
+    delete p.issuer;
+    p.supervisor = from; // written by a release before the issuer check
+  }
+  return p;
 }
 
-const PROMOTION_KEYS = ["v", "epoch", ...PROMOTION_STRINGS, ...PROMOTION_INFO];
+const PROMOTION_KEYS = ["v", "epoch", "issuer", ...PROMOTION_STRINGS, ...PROMOTION_INFO];
 
 /**
- * A hostile (or valid) promotion payload for `workload` (`others`: other workload names), near
- * `epoch` when given. Huge epochs (2^53 and above, 1e300) are malformed; a valid 2^53 − 1 is drawn
- * only with `maxSafeEpoch` (once adopted, it ends every later failover of that workload).
+ * A hostile (or valid) promotion payload for `workload` (`others`: other workload names; `nodes`:
+ * its two nodes first, then the vehicle's others), near `epoch` when given. Epochs above
+ * {@linkcode EPOCH_BOUND} (2^31, 2^53 − 1, 1e300) are malformed; a valid {@linkcode EPOCH_BOUND}
+ * is drawn only with `maxEpoch` (once adopted, it ends every later failover of that workload).
  */
 export function promotionPayload(
   r: Rand,
@@ -286,9 +405,10 @@ export function promotionPayload(
   others: readonly string[],
   nodes: readonly string[],
   epoch?: number,
-  maxSafeEpoch = false,
+  maxEpoch = false,
+  issuer = "supervisor",
 ): Uint8Array {
-  const p = promotionObject(r, workload, nodes, epoch);
+  const p = promotionObject(r, workload, nodes, epoch, issuer);
   switch (r.int(18)) {
     case 0:
     case 1:
@@ -304,7 +424,7 @@ export function promotionPayload(
       return utf8(JSON.stringify(p));
     case 7: { // a nasty epoch (text, so that NaN, 1e400, -0 reach the parser)
       const nasty = r.pick(NASTY_NUMBERS);
-      const epoch = nasty === String(Number.MAX_SAFE_INTEGER) && !maxSafeEpoch ? "1e400" : nasty;
+      const epoch = Number(nasty) === EPOCH_BOUND && !maxEpoch ? "1e400" : nasty;
       return utf8(JSON.stringify({ ...p, epoch: 0 }).replace('"epoch":0', `"epoch":${epoch}`));
     }
     case 8:
@@ -315,8 +435,10 @@ export function promotionPayload(
       return utf8(JSON.stringify(p));
     case 10:
       p.epoch = r.pick([
-        maxSafeEpoch ? Number.MAX_SAFE_INTEGER : 2 ** 53 + 2,
-        maxSafeEpoch ? Number.MAX_SAFE_INTEGER - 1 : -Number.MAX_SAFE_INTEGER,
+        maxEpoch ? EPOCH_BOUND : 2 ** 53 + 2,
+        maxEpoch ? EPOCH_BOUND - 1 : -Number.MAX_SAFE_INTEGER,
+        EPOCH_BOUND + 1,
+        Number.MAX_SAFE_INTEGER,
         2 ** 53,
         1e300,
       ]);
