@@ -222,7 +222,7 @@ const promotion = (epoch: number, activeNode: string) =>
     failedNode: "worker-node2",
     epoch,
     reason: "test",
-    supervisor: "sup",
+    issuer: "sup",
     issuedAt: new Date().toISOString(),
   });
 

@@ -349,7 +349,7 @@ Deno.test("planned-stop: draining, the promotion, then offline without Last Will
           failedNode: "worker-node2",
           epoch: 1,
           reason: "node-draining",
-          supervisor: "test-supervisor",
+          issuer: "supervisor", // the config's supervisor id (default): agents obey no other
           issuedAt: new Date().toISOString(),
         }),
         { qos: 1, retain: true },

@@ -48,7 +48,7 @@ const PROMOTION = JSON.stringify({
   failedNode: "worker-node2",
   epoch: 1,
   reason: "node-draining",
-  supervisor: "supervisor",
+  issuer: "supervisor",
   issuedAt: "2026-01-01T00:00:00Z",
 });
 

@@ -221,7 +221,7 @@ function promotionTo(activeNode: string, epoch = 1): string {
     failedNode: activeNode === "worker-node3" ? "worker-node2" : "worker-node3",
     epoch,
     reason: "node-draining",
-    supervisor: "supervisor",
+    issuer: "supervisor",
     issuedAt: "2026-01-01T00:00:00Z",
   });
 }
