@@ -1,7 +1,8 @@
 /**
  * The supervisor's ingest: routes every MQTT message by exact topic (one Map lookup, no string
- * parsing) to the watchdog, counts and drops malformed payloads, and owns the ingest-fault state
- * (a lost or stalled broker suspends supervision: silence proves nothing then).
+ * parsing) to the watchdog, counts and drops malformed payloads, barriers without this process's
+ * nonce (forged) and promotions the coordinator refuses, and owns the ingest-fault state (a lost or
+ * stalled broker suspends supervision: silence proves nothing then).
  *
  * Messages are stamped with the monotonic clock on receipt. After each message the watchdog's
  * earliest deadline is checked (O(1)), so an expiry does not wait for a late timer.

@@ -24,7 +24,8 @@ export type Status = "online" | "offline";
 
 /**
  * Longest heartbeat, tick or barrier payload accepted, bytes: checked before any parsing, so a
- * flood of oversized messages costs a length comparison each (the canonical `{"seq":n}` is ≤ 27).
+ * flood of oversized messages costs a length comparison each (the canonical `{"seq":n}` is ≤ 27,
+ * a barrier with its nonce ≤ 67).
  */
 export const MAX_BEAT_BYTES = 256;
 /**
