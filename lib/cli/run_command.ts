@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { Config } from "../config/schema.ts";
+import { type Config, SupervisorSchema } from "../config/schema.ts";
+import { DuplicateIdentityError } from "../leader/lease_elector.ts";
 import type { Logger } from "../log/log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import { openSession } from "../mqtt/session.ts";
@@ -17,6 +18,47 @@ import { buildTopology, type Topology } from "../topology/topology.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
+
+/**
+ * `run --id NAME`: the config with `supervisor.id` replaced by `id` (each instance of a supervisor
+ * pair runs the same config under its own id; the id names its MQTT client, status and barrier
+ * topics and its Lease identity).
+ * @returns the config, or a usage error (exit 2): an id that is not a DNS-1123 label of at most 63
+ *   characters, or an id given while the config fixes `mqtt.clientId` (both instances would then
+ *   connect with one client id and the broker would disconnect one of them at every connect).
+ */
+export function withSupervisorId(
+  config: Config,
+  id: string | undefined,
+): { config: Config } | { error: string } {
+  if (id === undefined) return { config };
+  const parsed = SupervisorSchema.shape.id.safeParse(id);
+  if (!parsed.success) {
+    return { error: `--id: ${parsed.error.issues.map((i) => i.message).join("; ")}` };
+  }
+  if (config.mqtt.clientId !== undefined) {
+    return {
+      error: `--id: the config fixes mqtt.clientId ("${config.mqtt.clientId}"), which every ` +
+        `instance would share; remove it (the client id is then sdv-failover-<id>)`,
+    };
+  }
+  return { config: { ...config, supervisor: { ...config.supervisor, id: parsed.data } } };
+}
+
+/**
+ * How `run` ends on an error that escapes {@linkcode runCommand}: another supervisor running with
+ * the same id is a usage error (exit 2: the systemd unit does not restart), anything else is
+ * fatal (1).
+ */
+export function runFailure(error: unknown): { code: number; message: string } {
+  if (error instanceof DuplicateIdentityError) {
+    return { code: 2, message: `sdv-failover run: ${error.message}` };
+  }
+  return {
+    code: 1,
+    message: `fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}`,
+  };
+}
 
 /** Options of {@linkcode runCommand}. */
 export interface RunCommandOptions {

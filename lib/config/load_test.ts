@@ -342,3 +342,31 @@ Deno.test("loadConfig caps the size (1 MiB) before reading, and wants UTF-8", as
     await Deno.remove(path);
   }
 });
+
+Deno.test("supervisor.pair: defaults, and timing problems at their line:column", async () => {
+  assert.equal(parseConfig(MINIMAL).supervisor.pair, undefined, "off by default");
+  const pair = parseConfig(`supervisor:\n  pair: {}\n${MINIMAL}`).supervisor.pair;
+  assert.deepEqual(pair, {
+    leaseName: "sdv-failover",
+    leaseNamespace: "kube-system",
+    leaseDurationMs: 400,
+    renewDeadlineMs: 250,
+    retryPeriodMs: 50,
+  });
+  const text = `supervisor:
+  pair:
+    leaseDurationMs: 300
+    renewDeadlineMs: 300
+    retryPeriodMs: 0
+${MINIMAL}`;
+  const error = await issuesOf(() => parseConfig(text));
+  assert.deepEqual(error.issues.map(where), [
+    "4:22 supervisor.pair.renewDeadlineMs", // semantic: not < leaseDurationMs
+    "5:20 supervisor.pair.retryPeriodMs", // schema: not ≥ 1
+  ]);
+  const missing = await issuesOf(() =>
+    parseConfig(`supervisor:\n  pair:\n    leaseDurationMs: 200\n${MINIMAL}`)
+  );
+  // the default renewDeadlineMs (250) is not < 200: reported at the pair mapping
+  assert.deepEqual(missing.issues.map(where), ["3:5 supervisor.pair.renewDeadlineMs"]);
+});
