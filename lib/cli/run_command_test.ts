@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../config/load.ts";
-import { DuplicateIdentityError } from "../leader/lease_elector.ts";
+import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
 import { runFailure, withSupervisorId } from "./run_command.ts";
 
 const CONFIG = `supervisor:
@@ -40,6 +40,11 @@ Deno.test("another supervisor with the same id: exit 2 with a clear message; oth
   const duplicate = runFailure(new DuplicateIdentityError("sup-a", "sup-a/1f2e3d4c"));
   assert.equal(duplicate.code, 2);
   assert.match(duplicate.message, /another supervisor with id "sup-a" is running/);
+  const forbidden = runFailure(
+    new LeaseTerminalError(403, "Lease kube-system/x: update forbidden"),
+  );
+  assert.equal(forbidden.code, 1);
+  assert.match(forbidden.message, /election: Lease kube-system\/x: update forbidden/);
   const other = runFailure(new Error("boom"));
   assert.equal(other.code, 1);
   assert.match(other.message, /^fatal: Error: boom/);
