@@ -363,3 +363,17 @@ Deno.test("property: two electors on one Lease are never both leader (randomized
   assert(leaderships > 50, `only ${leaderships} leaderships: the schedule exercised too little`);
   assert(handovers > 20, `only ${handovers} handovers`);
 });
+
+Deno.test("isLeader() is judged at call time: a stalled event loop (no timer fired) is not leading", async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = candidate(store, clock, "sup-a");
+  await runFor(clock, 20);
+  assert(a.elector.isLeader());
+  const lastWriteMs = store.writes.at(-1)!.atMs;
+  clock.jump(lastWriteMs + TIMING.renewDeadlineMs - clock.nowMs() - 1); // no timers run
+  assert(a.elector.isLeader(), "1 ms before the deadline");
+  clock.jump(1);
+  assert(!a.elector.isLeader(), "at the deadline, before any callback could run");
+  await stop(a, clock);
+});
