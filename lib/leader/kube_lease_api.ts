@@ -67,6 +67,17 @@ export function kubeLeaseApi(calls: LeaseCalls, options: KubeLeaseApiOptions): L
   };
 }
 
+/**
+ * A time that serialises with six fractional digits: the API server parses a Lease's MicroTime
+ * fields with Go's `RFC3339Micro` layout and rejects `Date`'s three (client-node's own
+ * `V1MicroTime` does the same; this copy keeps client-node out of this module at run time).
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().slice(0, -1) + "000Z";
+  }
+}
+
 /** The Lease object for `record`; `resourceVersion` makes the replace conditional. */
 export function toLease(
   record: LeaseRecord,
@@ -88,8 +99,8 @@ export function toLease(
       // whole seconds, rounded up, for kubectl and client-go readers; ours use the annotation
       leaseDurationSeconds: Math.max(1, Math.ceil(record.leaseDurationMs / 1000)),
       leaseTransitions: record.leaseTransitions,
-      ...(record.acquireTime ? { acquireTime: record.acquireTime } : {}),
-      ...(record.renewTime ? { renewTime: record.renewTime } : {}),
+      ...(record.acquireTime ? { acquireTime: new MicroTime(record.acquireTime) } : {}),
+      ...(record.renewTime ? { renewTime: new MicroTime(record.renewTime) } : {}),
     },
   };
 }

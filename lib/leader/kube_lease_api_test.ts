@@ -23,7 +23,15 @@ Deno.test("a record round-trips through a V1Lease; the ms duration rides in the 
   assert.equal(lease.metadata?.resourceVersion, "42");
   assert.equal(lease.metadata?.annotations?.[LEASE_DURATION_ANNOTATION], "400");
   assert.equal(lease.spec?.leaseDurationSeconds, 1, "whole seconds, rounded up");
-  assert.deepEqual(toObserved(lease), { record, resourceVersion: "42" });
+  const back = toObserved(lease);
+  assert.deepEqual(back.record.renewTime?.getTime(), record.renewTime.getTime());
+  assert.deepEqual(
+    { ...back, record: { ...back.record, acquireTime: undefined, renewTime: undefined } },
+    { record: { ...record, acquireTime: undefined, renewTime: undefined }, resourceVersion: "42" },
+  );
+  // MicroTime on the wire: six fractional digits (Go's RFC3339Micro), as JSON.stringify sends it
+  assert.match(JSON.stringify(lease.spec), /"renewTime":"2026-01-01T00:00:05\.456000Z"/);
+  assert.match(JSON.stringify(lease.spec), /"acquireTime":"2026-01-01T00:00:00\.123000Z"/);
   assert.equal(toLease(record, "ns", "n").metadata?.resourceVersion, undefined);
 });
 
