@@ -232,8 +232,8 @@ export class FailoverCoordinator {
       activeNode: p.activeNode,
       supervisor: p.supervisor,
     });
-    // remembered while this instance may not act: converged when it leads
-    if (!this.#mayAct() || !this.#reconciler) this.#adoptedAsStandby.add(workload);
+    // a standby remembers it: converged when it leads
+    if (!this.#isLeader()) this.#adoptedAsStandby.add(workload);
     else if (this.#reconciler) {
       if (desired.nodeFault) {
         this.#reconciler.setNode(this.#policy.node(workload[otherSide(desired.active)].node));
