@@ -247,6 +247,8 @@ export class Supervisor {
         ...this.#watchdog.stats,
         maxTimerLatenessMs: round(this.#watchdog.stats.maxTimerLatenessMs) ?? 0,
         reconcileQueue: this.#reconciler?.queueDepth ?? 0,
+        // supervisor pair: 1 while this instance leads
+        ...(this.#leadershipFactory ? { leader: this.#leadership?.isLeader() ? 1 : 0 } : {}),
       }),
       messages: () => this.#ingest.stats.messages,
     });

@@ -544,7 +544,9 @@ Deno.test("pair: the standby supervises warm but decides nothing; as leader it d
   assert.equal(reconciler.workloads.length + reconciler.nodes.length, 0, "and writes nothing");
   assert.equal(sup.policy.workload(lane).epoch, 0, "and decides nothing");
 
+  assert.equal(sup.statsSnapshot().leader, 0);
   leadership.promote();
+  assert.equal(sup.statsSnapshot().leader, 1);
   const [p] = promotions(client);
   assert.ok(p, "the new leader fails over what stands");
   assert.equal(promotions(client).length, 1, "one decision for the whole batch");
