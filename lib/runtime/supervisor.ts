@@ -367,7 +367,10 @@ export class Supervisor {
     const leadership = await this.#leadershipFactory({
       onStartedLeading: (term) => this.#onStartedLeading(term),
       onStoppedLeading: (reason) =>
-        this.#log.warn("standby", { why: `stopped leading: ${reason}`, action: "no decisions" }),
+        (reason === "released" ? this.#log.info : this.#log.warn)("standby", {
+          why: `stopped leading: ${reason}`,
+          action: "no decisions",
+        }),
     });
     this.#leadership = leadership;
     if (!this.#isLive()) return;
