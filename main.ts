@@ -1,7 +1,8 @@
 /**
  * `sdv-failover`: the one binary flashed onto every Jetson image.
  *
- * - `run --config FILE [--dry-run]`   the supervisor (watchdog + failover reconciler), server node
+ * - `run --config FILE [--id NAME] [--dry-run]` the supervisor (watchdog + failover reconciler),
+ *   server node; `--id` names this instance (a supervisor pair runs two)
  * - `agent --config FILE --node NAME [--drain-timeout D]` the node agent (heartbeat, node status),
  *   every node
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
@@ -106,19 +107,37 @@ export function buildCli(exit: (code: number) => void): Command {
         "run the supervisor: MQTT heartbeats → watchdog → failover through the Kubernetes API",
       )
       .requiredOption("-c, --config <file>", "config file (YAML)")
+      .option(
+        "--id <name>",
+        "this instance's supervisor id (overrides supervisor.id; each instance of a supervisor " +
+          "pair needs its own)",
+      )
       .option("--dry-run", "print the failover plans, call no Kubernetes API", false),
-  ).action(async (opts: CommonOptions & { dryRun: boolean }) => {
-    const config = await loadOrReport(opts.config, { kubeconfig: !opts.dryRun });
-    if (!config) return exit(EXIT_USAGE);
-    const { runCommand } = await import("./lib/cli/run_command.ts");
-    exit(
-      await runCommand({
-        config,
-        dryRun: opts.dryRun,
-        signal: shutdownSignal(),
-        log: loggerFor(opts, "supervisor"),
-      }),
+  ).action(async (opts: CommonOptions & { dryRun: boolean; id?: string }) => {
+    const loaded = await loadOrReport(opts.config, { kubeconfig: !opts.dryRun });
+    if (!loaded) return exit(EXIT_USAGE);
+    const { runCommand, runFailure, withSupervisorId } = await import(
+      "./lib/cli/run_command.ts"
     );
+    const withId = withSupervisorId(loaded, opts.id);
+    if ("error" in withId) {
+      console.error(withId.error);
+      return exit(EXIT_USAGE);
+    }
+    try {
+      exit(
+        await runCommand({
+          config: withId.config,
+          dryRun: opts.dryRun,
+          signal: shutdownSignal(),
+          log: loggerFor(opts, "supervisor"),
+        }),
+      );
+    } catch (error) {
+      const failure = runFailure(error);
+      console.error(failure.message);
+      exit(failure.code);
+    }
   });
 
   logOptions(

@@ -85,7 +85,7 @@ export async function writeBrokerConfig(
   try {
     listener = brokerListener(config.mqtt.url, options.bindAddress);
     const topology = buildTopology(config);
-    identities = busIdentities({ topology, supervisorId: config.supervisor.id });
+    identities = busIdentities({ topology });
     acl = renderAclFile({ identities, header });
   } catch (error) {
     throw new BrokerConfigError((error as Error).message);

@@ -59,31 +59,32 @@ export function identityFileStem(identity: string): string {
 export interface BusIdentitiesOptions {
   /** The vehicle's topology (`buildTopology` of the validated config). */
   topology: Topology;
-  /** `supervisor.id` of the config. */
-  supervisorId: string;
 }
 
 /**
- * Every identity of the vehicle with its rights: the supervisor, one per node, one per workload
+ * Every identity of the vehicle with its rights: the supervisor (both instances of a pair, each
+ * with its own status and barrier), one per node, one per workload
  * placement (both sides; an instance reads its promotion even without an app heartbeat).
  * @returns supervisor first, then nodes in config order, then app instances (workload order,
  *   primary before standby).
  */
 export function busIdentities(options: BusIdentitiesOptions): BusIdentity[] {
-  const { topology, supervisorId } = options;
-  const own = topology.supervisorTopics(supervisorId);
+  const { topology } = options;
   const promotions = topology.workloads.map((w) => w.promotionTopic);
-  const identities: BusIdentity[] = [{
-    name: supervisorIdentity(supervisorId),
-    kind: "supervisor",
-    publishes: sorted([own.status, own.barrier, ...promotions]),
-    reads: sorted([
-      ...topology.targets.map((t) => t.topic),
-      ...topology.nodes.map((n) => n.statusTopic),
-      ...promotions,
-      own.barrier,
-    ]),
-  }];
+  const identities: BusIdentity[] = topology.supervisorIds.map((id) => {
+    const own = topology.supervisorTopics(id);
+    return {
+      name: supervisorIdentity(id),
+      kind: "supervisor",
+      publishes: sorted([own.status, own.barrier, ...promotions]),
+      reads: sorted([
+        ...topology.targets.map((t) => t.topic),
+        ...topology.nodes.map((n) => n.statusTopic),
+        ...promotions,
+        own.barrier,
+      ]),
+    };
+  });
   for (const node of topology.nodes) identities.push(nodeRights(node));
   for (const workload of topology.workloads) {
     for (const placement of [workload.primary, workload.standby]) {

@@ -15,8 +15,7 @@ import {
   supervisorIdentity,
 } from "./identities.ts";
 
-const identities = () =>
-  busIdentities({ topology: buildTopology(VEHICLE), supervisorId: VEHICLE.supervisor.id });
+const identities = () => busIdentities({ topology: buildTopology(VEHICLE) });
 
 Deno.test("identity names: kind and names joined by ':', file stems with '_'", () => {
   assert.equal(supervisorIdentity("sup"), "supervisor:sup");
@@ -117,4 +116,33 @@ Deno.test("busIdentities grant the real supervisor ingest and node agents exactl
     new NodeAgent({ node, client, clock: new FakeClock(), log: silentLogger }).start();
     assert.deepEqual([...client.subscribed].sort(), byName.get(`node:${node.name}`)!.reads);
   }
+});
+
+Deno.test("busIdentities: in a supervisor pair each instance has its own identity with the supervisor's rights", () => {
+  const pair = {
+    ...VEHICLE,
+    supervisor: {
+      ...VEHICLE.supervisor,
+      id: "sup-a",
+      pair: {
+        ids: ["sup-a", "sup-b"],
+        leaseName: "sdv-failover",
+        leaseNamespace: "kube-system",
+        leaseDurationMs: 400,
+        renewDeadlineMs: 250,
+        retryPeriodMs: 50,
+      },
+    },
+  };
+  const topology = buildTopology(pair);
+  const sups = busIdentities({ topology }).filter((i) => i.kind === "supervisor");
+  assert.deepEqual(sups.map((s) => s.name), ["supervisor:sup-a", "supervisor:sup-b"]);
+  for (const s of sups) {
+    const id = s.name.slice("supervisor:".length);
+    const own = topology.supervisorTopics(id);
+    assert.ok(s.publishes.includes(own.barrier) && s.reads.includes(own.barrier), s.name);
+    for (const w of topology.workloads) assert.ok(s.publishes.includes(w.promotionTopic));
+  }
+  assert.ok(!sups[0].publishes.includes(topology.supervisorTopics("sup-b").barrier));
+  for (const w of topology.workloads) assert.deepEqual([...w.issuers], ["sup-a", "sup-b"]);
 });

@@ -6,17 +6,83 @@
  *
  * @module
  */
-import type { Config } from "../config/schema.ts";
+import { type Config, SupervisorSchema } from "../config/schema.ts";
+import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
+import type { KubeClient } from "../kube/kube_client.ts";
+import { systemClock } from "../clock/clock.ts";
 import type { Logger } from "../log/log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import { openSession } from "../mqtt/session.ts";
 import { DryRunReconciler } from "../reconcile/dry_run.ts";
 import type { ClusterReconciler } from "../reconcile/reconciler.ts";
-import { type ReconcilerFactory, Supervisor, supervisorWill } from "../runtime/supervisor.ts";
+import {
+  type Leadership,
+  type LeadershipFactory,
+  type ReconcilerFactory,
+  Supervisor,
+  supervisorWill,
+} from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
+
+/**
+ * `run --id NAME`: the config with `supervisor.id` replaced by `id` (each instance of a supervisor
+ * pair runs the same config under its own id; the id names its MQTT client, status and barrier
+ * topics and its Lease identity).
+ * @returns the config, or a usage error (exit 2): an id that is not a DNS-1123 label of at most 63
+ *   characters, an id given while the config fixes `mqtt.clientId` (both instances would then
+ *   connect with one client id and the broker would disconnect one of them at every connect), or
+ *   in a pair an id (given or the config's `supervisor.id`) that is not one of
+ *   `supervisor.pair.ids` (its promotions would be refused by every agent, app and the peer).
+ */
+export function withSupervisorId(
+  config: Config,
+  id: string | undefined,
+): { config: Config } | { error: string } {
+  if (id === undefined) return inPair(config, "supervisor.id");
+  const parsed = SupervisorSchema.shape.id.safeParse(id);
+  if (!parsed.success) {
+    return { error: `--id: ${parsed.error.issues.map((i) => i.message).join("; ")}` };
+  }
+  if (config.mqtt.clientId !== undefined) {
+    return {
+      error: `--id: the config fixes mqtt.clientId ("${config.mqtt.clientId}"), which every ` +
+        `instance would share; remove it (the client id is then sdv-failover-<id>)`,
+    };
+  }
+  return inPair({ ...config, supervisor: { ...config.supervisor, id: parsed.data } }, "--id");
+}
+
+function inPair(config: Config, what: string): { config: Config } | { error: string } {
+  const { id, pair } = config.supervisor;
+  if (pair && !pair.ids.includes(id)) {
+    return {
+      error: `${what}: "${id}" is not one of supervisor.pair.ids (${pair.ids.join(", ")}); ` +
+        `give each instance of the pair one of them with --id`,
+    };
+  }
+  return { config };
+}
+
+/**
+ * How `run` ends on an error that escapes {@linkcode runCommand}: another supervisor running with
+ * the same id is a usage error (exit 2: the systemd unit does not restart), anything else is
+ * fatal (1).
+ */
+export function runFailure(error: unknown): { code: number; message: string } {
+  if (error instanceof DuplicateIdentityError) {
+    return { code: 2, message: `sdv-failover run: ${error.message}` };
+  }
+  if (error instanceof LeaseTerminalError) {
+    return { code: 1, message: `sdv-failover run: supervisor pair election: ${error.message}` };
+  }
+  return {
+    code: 1,
+    message: `fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}`,
+  };
+}
 
 /** Options of {@linkcode runCommand}. */
 export interface RunCommandOptions {
@@ -36,7 +102,22 @@ export interface RunCommandOptions {
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, log } = opts;
   const topology = buildTopology(config);
-  // The Kubernetes reconciler (client-node) loads while ingest connects and the watchdog arms.
+  const pair = opts.dryRun ? undefined : config.supervisor.pair;
+  if (config.supervisor.pair && opts.dryRun) {
+    log.warn("pair-ignored", { why: "a dry run has no cluster to arbitrate; this one acts alone" });
+  }
+  // One Kubernetes client for the reconciler and the election; client-node loads while ingest
+  // connects and the watchdog arms.
+  let kubeClient: Promise<KubeClient> | undefined;
+  const kube = () =>
+    kubeClient ??= import("../kube/kube_client.ts").then(({ createKubeClient }) =>
+      createKubeClient({
+        kubeconfigPath: config.cluster.kubeconfig,
+        inCluster: config.cluster.inCluster,
+        requestTimeoutMs: config.cluster.requestTimeoutMs,
+      })
+    );
+  let leadership: Leadership | undefined;
   const reconciler: ReconcilerFactory = opts.dryRun
     ? ({ onReport }) =>
       Promise.resolve(
@@ -48,7 +129,35 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           supervisorId: config.supervisor.id,
         }),
       )
-    : (hooks) => kubeReconciler(config, topology, log, hooks);
+    : async (hooks) =>
+      kubeReconciler(
+        config,
+        topology,
+        log,
+        hooks,
+        await kube(),
+        pair ? () => leadership?.isLeader() === true : undefined,
+      );
+  const election: LeadershipFactory | undefined = pair
+    ? async (hooks) => {
+      const [{ LeaseElector }, client] = await Promise.all([
+        import("../leader/lease_elector.ts"),
+        kube(),
+      ]);
+      leadership = new LeaseElector({
+        id: config.supervisor.id,
+        api: client.leaseApi(pair.leaseNamespace, pair.leaseName),
+        clock: systemClock,
+        leaseDurationMs: pair.leaseDurationMs,
+        renewDeadlineMs: pair.renewDeadlineMs,
+        retryPeriodMs: pair.retryPeriodMs,
+        onStartedLeading: hooks.onStartedLeading,
+        onStoppedLeading: hooks.onStoppedLeading,
+        log,
+      });
+      return leadership;
+    }
+    : undefined;
   let client: MqttClientLike;
   try {
     client = openSession({
@@ -62,53 +171,71 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
     return 1;
   }
-  const supervisor = new Supervisor({ config, topology, client, reconciler, log });
+  // A fatal election error (another instance with this id, a 403) ends the run.
+  const fatal = new AbortController();
+  const signal = AbortSignal.any([opts.signal, fatal.signal]);
+  const supervisor = new Supervisor({
+    config,
+    topology,
+    client,
+    reconciler,
+    log,
+    leadership: election,
+    onFatal: (error) => fatal.abort(error),
+  });
   try {
-    await supervisor.start(opts.signal);
+    await supervisor.start(signal);
   } catch (error) {
-    log.error("start-failed", { error: (error as Error).message });
+    if (!fatal.signal.aborted) log.error("start-failed", { error: (error as Error).message });
     await supervisor.stop();
+    if (fatal.signal.aborted) throw fatal.signal.reason;
     return opts.signal.aborted ? 0 : 1;
   }
-  log.info("running", { dryRun: opts.dryRun, targets: supervisor.watchdog.size });
-  if (!opts.signal.aborted) {
+  log.info("running", {
+    dryRun: opts.dryRun,
+    targets: supervisor.watchdog.size,
+    ...(pair ? { pair: `${pair.leaseNamespace}/${pair.leaseName}` } : {}),
+  });
+  if (!signal.aborted) {
     await new Promise<void>((resolve) =>
-      opts.signal.addEventListener("abort", () => resolve(), { once: true })
+      signal.addEventListener("abort", () => resolve(), { once: true })
     );
   }
-  log.info("shutdown", { reason: String(opts.signal.reason ?? "signal") });
+  log.info("shutdown", { reason: String(signal.reason ?? "signal") });
   await supervisor.stop();
   log.info("stopped", { ...supervisor.ingest, ...supervisor.watchdog.stats });
+  if (fatal.signal.aborted) throw fatal.signal.reason;
   return 0;
 }
 
-/** Loads client-node only here, so the agent and `--dry-run` never pay its ≈ 65 MB. */
+/**
+ * The Kubernetes reconciler on `kube` (client-node is loaded only by `run` without `--dry-run`,
+ * so the agent never pays its ≈ 65 MB); in a pair its writes pass only while `isLeader()`.
+ */
 async function kubeReconciler(
   config: Config,
   topology: Topology,
   log: Logger,
   hooks: Parameters<ReconcilerFactory>[0],
+  kube: KubeClient,
+  isLeader: (() => boolean) | undefined,
 ): Promise<ClusterReconciler> {
-  const [{ createKubeClient }, { KubeReconciler }] = await Promise.all([
-    import("../kube/kube_client.ts"),
+  const [{ KubeReconciler }, { gateWrites }] = await Promise.all([
     import("../reconcile/reconciler.ts"),
+    import("../leader/write_gate.ts"),
   ]);
-  const kube = createKubeClient({
-    kubeconfigPath: config.cluster.kubeconfig,
-    inCluster: config.cluster.inCluster,
-    requestTimeoutMs: config.cluster.requestTimeoutMs,
-  });
   const reconciler = new KubeReconciler({
     topology,
     cluster: config.cluster,
     supervisorId: config.supervisor.id,
-    api: kube.api,
+    api: isLeader ? gateWrites(kube.api, isLeader) : kube.api,
     view: kube.openCache({ namespaces: new Set(topology.workloads.map((w) => w.namespace)), log }),
     log,
     onReport: hooks.onReport,
     onUnfenceRequest: hooks.onUnfenceRequest,
   });
-  // The reconciler does not own the client: release its sockets after it stopped.
+  // The reconciler does not own the client: release its sockets after it stopped (the election
+  // has released its Lease before: Supervisor.stop).
   const close = reconciler.close.bind(reconciler);
   reconciler.close = async () => {
     await close();

@@ -342,3 +342,46 @@ Deno.test("loadConfig caps the size (1 MiB) before reading, and wants UTF-8", as
     await Deno.remove(path);
   }
 });
+
+Deno.test("supervisor.pair: defaults, and timing problems at their line:column", async () => {
+  assert.equal(parseConfig(MINIMAL).supervisor.pair, undefined, "off by default");
+  const pair = parseConfig(`supervisor:\n  pair: { ids: [sup-a, sup-b] }\n${MINIMAL}`).supervisor
+    .pair;
+  assert.deepEqual(pair, {
+    ids: ["sup-a", "sup-b"],
+    leaseName: "sdv-failover",
+    leaseNamespace: "kube-system",
+    leaseDurationMs: 400,
+    renewDeadlineMs: 250,
+    retryPeriodMs: 50,
+  });
+  const text = `supervisor:
+  pair:
+    ids: [a, b]
+    leaseDurationMs: 300
+    renewDeadlineMs: 300
+    retryPeriodMs: 0
+${MINIMAL}`;
+  const error = await issuesOf(() => parseConfig(text));
+  assert.deepEqual(error.issues.map(where), [
+    "5:22 supervisor.pair.renewDeadlineMs", // semantic: not < leaseDurationMs
+    "6:20 supervisor.pair.retryPeriodMs", // schema: not ≥ 1
+  ]);
+  const missing = await issuesOf(() =>
+    parseConfig(`supervisor:\n  pair:\n    ids: [a, b]\n    leaseDurationMs: 200\n${MINIMAL}`)
+  );
+  // the default renewDeadlineMs (250) is not < 200: reported at the pair mapping
+  assert.deepEqual(missing.issues.map(where), ["3:5 supervisor.pair.renewDeadlineMs"]);
+});
+
+Deno.test("supervisor.pair.ids: both instance ids required, two, distinct, at their line:column", async () => {
+  const none = await issuesOf(() => parseConfig(`supervisor:\n  pair: {}\n${MINIMAL}`));
+  assert.deepEqual(none.issues.map(where), ["2:9 supervisor.pair.ids"]);
+  const one = await issuesOf(() => parseConfig(`supervisor:\n  pair:\n    ids: [a]\n${MINIMAL}`));
+  assert.deepEqual(one.issues.map(where), ["3:10 supervisor.pair.ids"]);
+  assert.match(one.issues[0].message, /exactly two instance ids/);
+  const same = await issuesOf(() =>
+    parseConfig(`supervisor:\n  pair:\n    ids: [a, a]\n${MINIMAL}`)
+  );
+  assert.match(same.issues[0].message, /must differ/);
+});

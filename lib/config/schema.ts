@@ -173,8 +173,49 @@ export const ClusterSchema = z.strictObject({
   ).default("sdv-failover"),
 });
 
+/**
+ * A supervisor pair (`supervisor.pair`): two `run` instances with their own ids (`run --id NAME`),
+ * exactly one active, elected through one Kubernetes Lease (`lib/leader/lease_elector.ts`;
+ * docs/design.md, "Supervisor pair"). The defaults are sized for node timeouts of ≈ 150 ms:
+ *
+ * - `retryPeriodMs` 50: the leader renews 5 times per renew deadline, so 4 renews in a row may
+ *   fail or be slow (a Lease write takes ≈ 5–10 ms on K3s/kine) before it steps down; 20 writes/s
+ *   on one Lease is a light load for the API server. A candidate also polls at this period.
+ * - `renewDeadlineMs` 250: the leader acts only within 250 ms of the start of its last successful
+ *   renew; an API outage longer than that stops it (see the design notes for this trade-off).
+ * - `leaseDurationMs` 400: a candidate takes over after 400 ms without observing a change of the
+ *   Lease. The 150 ms margin over the renew deadline covers timer lateness on a loaded Jetson and
+ *   the rate difference of the two machines' monotonic clocks (ppm: µs per 400 ms); no wall
+ *   clocks are compared. A takeover after the leader's last renew takes at most leaseDuration +
+ *   retryPeriod + one API round trip, ≈ 460 ms.
+ *
+ * Rules (checked with positions by `validate.ts`): retryPeriodMs < renewDeadlineMs <
+ * leaseDurationMs.
+ */
+export const PairSchema = z.strictObject({
+  /**
+   * The ids of both instances (each runs `run --id` with one of them). Both may issue promotions:
+   * agents, apps and the other instance obey a promotion only from these issuers, and
+   * `broker-config` grants both the supervisor's rights. Required: without the peer's id the
+   * standby would refuse the leader's promotions.
+   */
+  ids: z.array(workloadName).length(2, "a pair has exactly two instance ids").refine(
+    (ids) => ids[0] !== ids[1],
+    "the two instance ids must differ",
+  ),
+  /** The Lease both instances compete for. */
+  leaseName: dnsName(253, "a Kubernetes object name is a DNS-1123 subdomain").default(
+    "sdv-failover",
+  ),
+  leaseNamespace: namespaceName.default("kube-system"),
+  leaseDurationMs: durationMs(1, 60_000, "1 min").default(400),
+  renewDeadlineMs: durationMs(1, 60_000, "1 min").default(250),
+  retryPeriodMs: durationMs(1, 60_000, "1 min").default(50),
+});
+
 /** Supervisor-wide timing. */
 export const SupervisorSchema = z.strictObject({
+  /** This instance's name (`run --id NAME` overrides it; each instance of a pair needs its own). */
   id: workloadName.default("supervisor"),
   /**
    * Boot window after the supervisor starts, ms: a target never heard from in it causes no
@@ -203,6 +244,8 @@ export const SupervisorSchema = z.strictObject({
   shutdownTimeoutMs: networkMs.default(2000),
   /** Period of the `stats` log line (ingest rate, watchdog lag, RSS), ms; 0 disables it. */
   statsIntervalMs: windowMs.default(10000),
+  /** Run as one of a supervisor pair (off when absent). */
+  pair: PairSchema.optional(),
 });
 
 /** A supervised node (a Jetson running the `agent`). */
@@ -274,3 +317,5 @@ export type MqttConfig = z.infer<typeof MqttSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 /** Supervisor timing settings. */
 export type SupervisorConfig = z.infer<typeof SupervisorSchema>;
+/** Supervisor pair settings. */
+export type PairConfig = z.infer<typeof PairSchema>;

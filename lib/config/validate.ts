@@ -16,6 +16,7 @@ import {
   MqttSchema,
   type NodeConfig,
   NodeSchema,
+  PairSchema,
   PlacementSchema,
   type SensorConfig,
   SensorSchema,
@@ -83,7 +84,7 @@ export function parsePath(path: string): PathSegment[] {
  *   password without a user name, TLS files with a non-TLS URL, a certificate without its key;
  * - timing: every timeout ≥ 2 × its period (nodes, sensors, app heartbeats: heartbeats are QoS 0,
  *   one lost heartbeat must not expire a target), `supervisor.recoveryWindowMs` ≥ the largest
- *   period;
+ *   period; a supervisor pair's `retryPeriodMs` < `renewDeadlineMs` < `leaseDurationMs`;
  * - FTTI: for every workload, on both sides, detection + lateness allowance + reaction budget ≤
  *   `fttiMs` (see `budget.ts`).
  *
@@ -107,6 +108,7 @@ export function semanticIssues(raw: unknown): SemanticIssue[] {
   checkTopics(model, report);
   checkMqttSettings(root, model, report);
   checkTiming(model, report);
+  checkPair(root, report);
   checkBudgets(model, report);
   return issues;
 }
@@ -615,6 +617,42 @@ function checkTiming(model: Model, report: Report): void {
       `recoveryWindowMs ${windowMs} is shorter than the largest period, ${largest.periodMs} ms ` +
         `(${formatPath(largest.path)}): a recovering target could not send even one heartbeat ` +
         `within the window`,
+    );
+  }
+}
+
+/**
+ * A supervisor pair's timing (see `PairSchema`): the leader acts only within `renewDeadlineMs` of
+ * its last renew, and the standby takes over after `leaseDurationMs` without a change, so the
+ * deadline must be shorter than the duration (or both could act at once); it renews every
+ * `retryPeriodMs`, which must be shorter than the deadline (or a single slow renew would stop it).
+ */
+function checkPair(root: Record<string, unknown>, report: Report): void {
+  const supervisor = isRecord(root.supervisor) ? root.supervisor : {};
+  if (!isRecord(supervisor.pair)) return;
+  const pair = pick(PairSchema, supervisor.pair);
+  const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = pair;
+  const at = (key: string) => ["supervisor", "pair", key];
+  if (
+    renewDeadlineMs !== undefined && leaseDurationMs !== undefined &&
+    renewDeadlineMs >= leaseDurationMs
+  ) {
+    report(
+      at("renewDeadlineMs"),
+      `renewDeadlineMs ${renewDeadlineMs} must be less than leaseDurationMs ${leaseDurationMs}: ` +
+        `the leader must stop acting before the standby may take the lease over, or both could ` +
+        `act at once`,
+    );
+  }
+  if (
+    retryPeriodMs !== undefined && renewDeadlineMs !== undefined &&
+    retryPeriodMs >= renewDeadlineMs
+  ) {
+    report(
+      at("retryPeriodMs"),
+      `retryPeriodMs ${retryPeriodMs} must be less than renewDeadlineMs ${renewDeadlineMs}: the ` +
+        `leader renews every retry period and steps down at the renew deadline, so it needs more ` +
+        `than one try`,
     );
   }
 }

@@ -22,6 +22,7 @@
  */
 import {
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   makeInformer,
@@ -34,6 +35,8 @@ import { Observable, type RequestContext, type ResponseContext } from "@kubernet
 import https from "node:https";
 import http from "node:http";
 import type { KubeApi, PatchType } from "./kube_api.ts";
+import type { LeaseApi } from "../leader/lease_elector.ts";
+import { kubeLeaseApi } from "../leader/kube_lease_api.ts";
 import {
   type InformerFactory,
   type InformerLike,
@@ -69,6 +72,8 @@ export interface KubeClient {
    * started: call `start(signal)`; `close()` it before {@linkcode KubeClient.close}).
    */
   openCache(options: OpenCacheOptions): WatchCache;
+  /** The supervisor pair's election API on the Lease `namespace/name` (`lib/leader`). */
+  leaseApi(namespace: string, name: string): LeaseApi;
   /** Releases every socket (of the API and the watches). */
   close(): void;
 }
@@ -217,6 +222,12 @@ export function createKubeClient(options: KubeClientOptions = {}): KubeClient {
   return {
     api,
     openCache: (cacheOptions) => new WatchCache({ ...cacheOptions, informers }),
+    leaseApi: (namespace, name) =>
+      kubeLeaseApi(kc.makeApiClient(CoordinationV1Api), {
+        namespace,
+        name,
+        requestOptions: (signal) => opts(signal),
+      }),
     close: () => kc.destroy(),
   };
 }

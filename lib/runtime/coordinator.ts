@@ -13,6 +13,12 @@
  * failures wait: a decision needs the persisted epoch. Retained promotions are adopted whenever
  * they are seen (an epoch only grows).
  *
+ * In a supervisor pair (`isLeader` given) the standby keeps its state warm (retained promotions
+ * and the cluster's persisted state are adopted into the policy) but decides nothing, publishes no
+ * promotion and hands nothing to the reconciler while `isLeader()` is false; every entry point
+ * checks it at call time. On becoming leader, {@linkcode FailoverCoordinator.onStartedLeading}
+ * converges the adopted state and decides the failures still standing as one batch.
+ *
  * @module
  */
 import type { Clock } from "../clock/clock.ts";
@@ -52,6 +58,8 @@ export interface CoordinatorOptions {
   clock: Clock;
   log: Logger;
   onEvent: (event: CoordinatorEvent) => void;
+  /** Supervisor pair: whether this instance may act now (default: always). */
+  isLeader?: () => boolean;
 }
 
 /** Decides on confirmed failures, publishes promotions, hands desired state to the reconciler. */
@@ -62,6 +70,7 @@ export class FailoverCoordinator {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #onEvent: (event: CoordinatorEvent) => void;
+  readonly #isLeader: () => boolean;
   #reconciler: ClusterReconciler | undefined;
   /** Failures confirmed before the cluster state was adopted; decided once it is. */
   #deferred: Transition<Target>[] | undefined = [];
@@ -72,6 +81,8 @@ export class FailoverCoordinator {
   /** `<workload>/<reason>` of every promotion refusal already logged (each is logged once). */
   readonly #refusalsLogged = new Set<string>();
   #closed = false;
+  /** Workloads whose state was adopted while standby: converged when this instance leads. */
+  readonly #adoptedAsStandby = new Set<Workload>();
 
   /** Creates the coordinator; failures wait until {@linkcode FailoverCoordinator.adopt}. */
   constructor(options: CoordinatorOptions) {
@@ -81,6 +92,12 @@ export class FailoverCoordinator {
     this.#clock = options.clock;
     this.#log = options.log;
     this.#onEvent = options.onEvent;
+    this.#isLeader = options.isLeader ?? (() => true);
+  }
+
+  /** Not closed and, in a pair, the leader (checked at call time). */
+  #mayAct(): boolean {
+    return !this.#closed && this.#isLeader();
   }
 
   /** Failures waiting for the cluster state. */
@@ -110,20 +127,11 @@ export class FailoverCoordinator {
       }
     }
     this.#dropLiftedFences(observed);
-    // Converge whatever the adopted state implies (also state adopted from retained promotions
-    // before the cluster was observed).
-    for (const node of new Set(reconciler.observed().fencedNodes.keys())) {
-      reconciler.setNode(this.#policy.node(node));
-    }
-    for (const workload of observed.workloads.keys()) {
-      const desired = this.#policy.workload(workload);
-      if (desired.epoch > 0) {
-        const failedNode = workload[otherSide(desired.active)].node;
-        const nodeDesired = this.#policy.node(failedNode);
-        if (nodeDesired.fenced) reconciler.setNode(nodeDesired);
-        reconciler.setWorkload(desired);
-      }
-    }
+    if (this.#mayAct()) {
+      const adopted = new Set([...observed.workloads.keys(), ...this.#adoptedAsStandby]);
+      this.#adoptedAsStandby.clear();
+      this.#convergeAdopted(reconciler, adopted);
+    } else for (const w of observed.workloads.keys()) this.#adoptedAsStandby.add(w);
     const deferred = this.#deferred ?? [];
     this.#deferred = undefined;
     this.#log.info("cluster-state-observed", {
@@ -132,8 +140,47 @@ export class FailoverCoordinator {
         return [w.name, `${w[d.active].node.name}@${d.epoch}`];
       })),
       deferredFailures: deferred.length,
+      ...(this.#isLeader() ? {} : { standby: "no decision until leader" }),
     });
     if (deferred.length) this.onFailures(deferred);
+  }
+
+  /**
+   * This instance became the leader of its pair: converge the adopted state (a failover the
+   * previous leader left unfinished) and decide `expired` — every target still EXPIRED, with the
+   * transition that expired it — as one batch. Before the cluster state is adopted they wait.
+   */
+  onStartedLeading(expired: readonly Transition<Target>[]): void {
+    if (!this.#mayAct()) return;
+    if (this.#deferred) {
+      this.#deferred.push(...expired);
+      return;
+    }
+    const reconciler = this.#reconciler!;
+    const adopted = new Set([...reconciler.observed().workloads.keys(), ...this.#adoptedAsStandby]);
+    this.#adoptedAsStandby.clear();
+    this.#convergeAdopted(reconciler, adopted);
+    this.#log.info("leader-decides", { expired: expired.map((t) => t.target.label) });
+    if (expired.length) this.#act(this.#policy.onFailures(expired));
+  }
+
+  /**
+   * Hands the reconciler whatever the adopted state implies (also state adopted from retained
+   * promotions before the cluster was observed).
+   */
+  #convergeAdopted(reconciler: ClusterReconciler, workloads: Iterable<Workload>): void {
+    for (const node of new Set(reconciler.observed().fencedNodes.keys())) {
+      reconciler.setNode(this.#policy.node(node));
+    }
+    for (const workload of workloads) {
+      const desired = this.#policy.workload(workload);
+      if (desired.epoch > 0) {
+        const failedNode = workload[otherSide(desired.active)].node;
+        const nodeDesired = this.#policy.node(failedNode);
+        if (nodeDesired.fenced) reconciler.setNode(nodeDesired);
+        reconciler.setWorkload(desired);
+      }
+    }
   }
 
   /**
@@ -213,7 +260,9 @@ export class FailoverCoordinator {
       activeNode: p.activeNode,
       issuer: p.issuer,
     });
-    if (this.#reconciler) {
+    // a standby remembers it: converged when it leads
+    if (!this.#isLeader()) this.#adoptedAsStandby.add(workload);
+    else if (this.#reconciler) {
       if (desired.nodeFault) {
         this.#reconciler.setNode(this.#policy.node(workload[otherSide(desired.active)].node));
       }
@@ -233,6 +282,11 @@ export class FailoverCoordinator {
    */
   onFailures(batch: readonly Transition<Target>[]): void {
     if (this.#closed) return;
+    if (!this.#isLeader()) {
+      // standby: the leader decides; these are decided when this instance leads and they stand
+      this.#log.debug("standby-no-decision", { expired: batch.map((t) => t.target.label) });
+      return;
+    }
     if (this.#deferred) {
       this.#deferred.push(...batch);
       return;
@@ -242,7 +296,7 @@ export class FailoverCoordinator {
 
   /** A node announced a planned stop: move its active workloads now, fence nothing. */
   onPlannedStop(node: NodeTarget): void {
-    if (this.#closed) return;
+    if (!this.#mayAct()) return;
     this.#log.info("planned-stop", { node: node.name });
     if (this.#deferred) {
       // before the cluster state is known no epoch can be issued; the node's silence is no fault
@@ -257,7 +311,7 @@ export class FailoverCoordinator {
    * fenced (its instances become the standbys of the workloads that left it).
    */
   onRecovered(node: NodeTarget): void {
-    if (this.#closed) return;
+    if (!this.#mayAct()) return;
     this.#cancelConfirm(node);
     const desired = this.#policy.onRecovered(node);
     if (desired) this.#unfence(desired, "node OK again for the recovery window");
@@ -265,7 +319,7 @@ export class FailoverCoordinator {
 
   /** An operator asked to unfence a node (`sdv-failover unfence`). */
   onUnfenceRequest(node: NodeTarget, requestedAt: string): void {
-    if (this.#closed) return;
+    if (!this.#mayAct()) return;
     this.#cancelConfirm(node);
     const desired = this.#policy.unfence(node);
     if (desired) this.#unfence(desired, `operator request at ${requestedAt}`);
@@ -291,7 +345,7 @@ export class FailoverCoordinator {
       d.node,
       this.#clock.setTimer(() => {
         this.#confirmTimers.delete(d.node);
-        if (this.#closed) return;
+        if (!this.#mayAct()) return;
         const confirmed = this.#policy.confirm(d.node);
         if (!confirmed.node && confirmed.workloads.length === 0) {
           this.#log.info("fence-cancelled", {
@@ -316,7 +370,7 @@ export class FailoverCoordinator {
     for (const d of decisions) if (d.kind === "failover") promoted.push(this.#promote(d.desired));
     const reconciler = this.#reconciler!;
     const converge = () => {
-      if (this.#closed) return;
+      if (!this.#mayAct()) return;
       for (const d of decisions) {
         if (d.kind === "fence") reconciler.setNode(d.desired);
         else if (d.kind === "failover") reconciler.setWorkload(d.desired);

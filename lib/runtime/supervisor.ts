@@ -18,6 +18,11 @@
  * reconciler loads (client-node, ≈ 0.4 s), syncs its watch-backed cache and the persisted failover
  * state is adopted. A failure confirmed before that waits for it (a decision needs the epoch).
  *
+ * Supervisor pair (`leadership` given): the election runs from the start; ingest and the watchdog
+ * run warm on both instances, but only the leader decides (the coordinator checks `isLeader()` at
+ * every entry). On becoming leader, every target then EXPIRED is decided as one batch. On stop the
+ * Lease is released first, so the other instance takes over at once.
+ *
  * @module
  */
 import { type Clock, systemClock } from "../clock/clock.ts";
@@ -60,6 +65,20 @@ export type ReconcilerFactory = (hooks: {
   onUnfenceRequest: (node: NodeTarget, requestedAt: string) => void;
 }) => Promise<ClusterReconciler>;
 
+/** The election of a supervisor pair, as the supervisor uses it (see `lib/leader`). */
+export interface Leadership {
+  /** This instance may act now (checked at call time). */
+  isLeader(): boolean;
+  /** Campaigns until `signal` aborts, then releases; rejects on a fatal error (duplicate id, 403). */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** Builds the election with the supervisor's callbacks (may load the Kubernetes client). */
+export type LeadershipFactory = (hooks: {
+  onStartedLeading: (term: number) => void;
+  onStoppedLeading: (reason: string) => void;
+}) => Promise<Leadership>;
+
 /** Options of {@linkcode Supervisor}. */
 export interface SupervisorOptions {
   config: Config;
@@ -78,6 +97,10 @@ export interface SupervisorOptions {
   onEvent?: (event: SupervisorEvent) => void;
   /** Confirm expiries with an ingest barrier (default true; see `watchdog.ts`). */
   useBarrier?: boolean;
+  /** Supervisor pair: the election (absent: this instance always acts). */
+  leadership?: LeadershipFactory;
+  /** A fatal error after start (the election ended: duplicate id, 403); the caller stops. */
+  onFatal?: (error: unknown) => void;
 }
 
 /** The supervisor's Last Will: retained `offline` on its status topic. */
@@ -107,6 +130,14 @@ export class Supervisor {
   readonly #topics: { status: string; barrier: string };
   readonly #abort = new AbortController();
   #reconciler: ClusterReconciler | undefined;
+  readonly #leadershipFactory: LeadershipFactory | undefined;
+  readonly #onFatal: (error: unknown) => void;
+  #leadership: Leadership | undefined;
+  /** The election's run (settles after the release on stop). */
+  #election: Promise<void> | undefined;
+  readonly #electionAbort = new AbortController();
+  /** The failure transition of every target that failed and has not been OK since. */
+  readonly #failed = new Map<Target, Transition<Target>>();
   #state: SupervisorState = "created";
   #armed = false;
   #connectedOnce = false;
@@ -124,6 +155,8 @@ export class Supervisor {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#leadershipFactory = options.leadership;
+    this.#onFatal = options.onFatal ?? (() => {});
     const sup = this.#config.supervisor;
     this.#topics = this.#topology.supervisorTopics(sup.id);
     // One random nonce per process: only barriers carrying it confirm an expiry.
@@ -169,6 +202,8 @@ export class Supervisor {
       clock: this.#clock,
       log: this.#log,
       onEvent: (e) => this.#onEvent(e),
+      // in a pair nothing is decided until the election has made this instance the leader
+      isLeader: this.#leadershipFactory ? () => this.#leadership?.isLeader() === true : undefined,
     });
     this.#ingest = new Ingest({
       topology: this.#topology,
@@ -216,6 +251,8 @@ export class Supervisor {
         ...this.#watchdog.stats,
         maxTimerLatenessMs: round(this.#watchdog.stats.maxTimerLatenessMs) ?? 0,
         reconcileQueue: this.#reconciler?.queueDepth ?? 0,
+        // supervisor pair: 1 while this instance leads
+        ...(this.#leadershipFactory ? { leader: this.#leadership?.isLeader() ? 1 : 0 } : {}),
       }),
       messages: () => this.#ingest.stats.messages,
     });
@@ -280,7 +317,9 @@ export class Supervisor {
     });
     const adopted = this.#startReconciler(abortStart);
     adopted.catch(() => {}); // surfaced below
-    await Promise.all([armed, adopted]);
+    const elected = this.#startElection();
+    elected.catch(() => {}); // surfaced below
+    await Promise.all([armed, adopted, elected]);
     if (this.#state === "starting") this.#state = "running";
   }
 
@@ -295,6 +334,9 @@ export class Supervisor {
     this.#telemetry.stop();
     this.#coordinator.close();
     const boundMs = this.#config.supervisor.shutdownTimeoutMs;
+    // Release the Lease first: the other instance takes over at once (this one stops acting now).
+    this.#electionAbort.abort(new Error("shutdown"));
+    if (this.#election) await withTimeout(this.#election.catch(() => undefined), boundMs);
     const reconciler = this.#reconciler;
     if (reconciler && reconciler.queueDepth > 0) {
       this.#log.info("shutdown-waiting", { queued: reconciler.queueDepth, boundMs });
@@ -321,6 +363,37 @@ export class Supervisor {
 
   #isLive(): boolean {
     return this.#state === "starting" || this.#state === "running";
+  }
+
+  /** Builds the election and runs it in the background (a pair only). */
+  async #startElection(): Promise<void> {
+    if (!this.#leadershipFactory) return;
+    const leadership = await this.#leadershipFactory({
+      onStartedLeading: (term) => this.#onStartedLeading(term),
+      onStoppedLeading: (reason) =>
+        (reason === "released" ? this.#log.info : this.#log.warn)("standby", {
+          why: `stopped leading: ${reason}`,
+          action: "no decisions",
+        }),
+    });
+    this.#leadership = leadership;
+    if (!this.#isLive()) return;
+    this.#election = leadership.run(this.#electionAbort.signal);
+    this.#election.catch((error) => {
+      if (!this.#isLive()) return;
+      this.#log.error("election-failed", { error: (error as Error).message ?? String(error) });
+      this.#onFatal(error);
+    });
+  }
+
+  /** Became the leader: decide every target still EXPIRED, as one batch. */
+  #onStartedLeading(term: number): void {
+    if (!this.#isLive()) return;
+    const expired = [...this.#failed.values()].filter((t) =>
+      this.#watchdog.stateAt(t.target.index) === "EXPIRED"
+    );
+    this.#log.info("leader", { term, expired: expired.length });
+    this.#coordinator.onStartedLeading(expired);
   }
 
   async #startReconciler(signal: AbortSignal): Promise<void> {
@@ -398,9 +471,11 @@ export class Supervisor {
     // formatted and written (a synchronous stderr write costs tenths of a millisecond). Failures
     // are decided together at the end of their watchdog batch.
     if (t.isFailure) {
+      this.#failed.set(t.target, t);
       if (this.#isLive()) this.#batch.push(t);
       return;
     }
+    if (t.to === "OK" || t.to === "DEACTIVATED") this.#failed.delete(t.target);
     if (t.to === "OK" && this.#isLive()) this.#onOk(t);
     this.#logTransition(t);
   }

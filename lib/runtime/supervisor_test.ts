@@ -6,7 +6,13 @@ import { FakeMqttClient } from "../../tests/fakes/fake_mqtt.ts";
 import { FakeReconciler } from "../../tests/fakes/fake_reconciler.ts";
 import { createLogger } from "../log/log.ts";
 import { buildTopology } from "../topology/topology.ts";
-import { Supervisor, type SupervisorEvent } from "./supervisor.ts";
+import {
+  type Leadership,
+  type LeadershipFactory,
+  Supervisor,
+  type SupervisorEvent,
+} from "./supervisor.ts";
+import { DuplicateIdentityError } from "../leader/lease_elector.ts";
 
 const config = ConfigSchema.parse({
   supervisor: { id: "sup", bootWindowMs: 100 },
@@ -612,5 +618,158 @@ Deno.test("supervisor: a promotion from an issuer that is no supervisor of the c
   assert.equal(refused.length, 1, "logged once");
   assert.equal(refused[0].reason, "unknown-issuer");
   assert.equal(refused[0].issuer, "mallory");
+  await sup.stop();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Supervisor pair: a standby decides nothing; on becoming leader it decides what stands.
+
+/** A controllable election. */
+class FakeLeadership implements Leadership {
+  leader = false;
+  released = false;
+  hooks!: Parameters<LeadershipFactory>[0];
+  #reject: ((error: unknown) => void) | undefined;
+  isLeader(): boolean {
+    return this.leader;
+  }
+  run(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#reject = reject;
+      signal.addEventListener("abort", () => {
+        this.leader = false;
+        this.released = true;
+        resolve();
+      }, { once: true });
+    });
+  }
+  promote(term = 1): void {
+    this.leader = true;
+    this.hooks.onStartedLeading(term);
+  }
+  demote(): void {
+    this.leader = false;
+    this.hooks.onStoppedLeading("renew-deadline");
+  }
+  fail(error: unknown): void {
+    this.#reject?.(error);
+  }
+}
+
+async function setupPair(reconciler = new FakeReconciler()) {
+  const clock = new FakeClock(0);
+  const client = new FakeMqttClient();
+  client.syncEcho = true;
+  const leadership = new FakeLeadership();
+  const fatal: unknown[] = [];
+  const sup = new Supervisor({
+    config,
+    topology,
+    client,
+    reconciler: () => Promise.resolve(reconciler),
+    clock,
+    leadership: (hooks) => {
+      leadership.hooks = hooks;
+      return Promise.resolve(leadership);
+    },
+    onFatal: (e) => fatal.push(e),
+  });
+  const started = sup.start();
+  await Promise.resolve();
+  client.connect();
+  await started;
+  const beat = (nodes = ["worker-node2", "worker-node3"], sensors = ["cam2", "cam3"]) => {
+    for (const n of nodes) client.deliver(`sdv/node/${n}/hb`, '{"seq":1}');
+    for (const s of sensors) client.deliver(`sdv/sensor/${s}/tick`, '{"seq":1}');
+  };
+  return { clock, client, sup, beat, reconciler, leadership, fatal };
+}
+
+Deno.test("pair: the standby supervises warm but decides nothing; as leader it decides every EXPIRED target as one batch", async () => {
+  const { clock, client, sup, beat, reconciler, leadership } = await setupPair();
+  assert.equal(sup.state, "running", "a standby runs");
+  for (let i = 0; i < 20; i++) {
+    beat();
+    clock.advance(10);
+  }
+  for (let i = 0; i < 10; i++) {
+    beat(["worker-node3"], ["cam3"]); // worker-node2 and its camera fall silent
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(sup.watchdog.stateAt(node2.index), "EXPIRED", "detected while standby");
+  assert.equal(promotions(client).length, 0, "the standby publishes no promotion");
+  assert.equal(reconciler.workloads.length + reconciler.nodes.length, 0, "and writes nothing");
+  assert.equal(sup.policy.workload(lane).epoch, 0, "and decides nothing");
+
+  assert.equal(sup.statsSnapshot().leader, 0);
+  leadership.promote();
+  assert.equal(sup.statsSnapshot().leader, 1);
+  const [p] = promotions(client);
+  assert.ok(p, "the new leader fails over what stands");
+  assert.equal(promotions(client).length, 1, "one decision for the whole batch");
+  const promotion = decodePromotion(p.payload)!;
+  assert.equal(promotion.activeNode, "worker-node3");
+  assert.equal(promotion.epoch, 1);
+  await ticks();
+  assert.deepEqual(reconciler.workloads.map((w) => [w.epoch, w.active]), [[1, "standby"]]);
+  assert.deepEqual(reconciler.nodes.map((n) => [n.node, n.fenced]), [[node2, true]]);
+});
+
+Deno.test("pair: a standby adopts the leader's retained promotion warm and converges it when it leads", async () => {
+  const { clock, client, sup, beat, reconciler, leadership } = await setupPair();
+  beat();
+  clock.advance(10);
+  client.deliver(
+    "sdv/workload/lane/promotion",
+    JSON.stringify({
+      v: 1,
+      workload: "lane",
+      namespace: "default",
+      activeNode: "worker-node3",
+      activeDeployment: "lane-standby",
+      failedNode: "worker-node2",
+      epoch: 4,
+      reason: "node-expired",
+      issuer: "sup",
+      issuedAt: "2026-12-02T07:00:00.000Z",
+    }),
+    { retain: true },
+  );
+  assert.equal(sup.policy.workload(lane).epoch, 4, "adopted while standby");
+  assert.equal(reconciler.workloads.length, 0, "nothing handed to the reconciler");
+  leadership.promote(5);
+  assert.deepEqual(reconciler.workloads.map((w) => w.epoch), [4], "converged as leader");
+  assert.equal(promotions(client).filter((p) => p.options.retain).length, 0, "no new promotion");
+});
+
+Deno.test("pair: a leader that stepped down decides nothing more", async () => {
+  const { clock, client, beat, leadership } = await setupPair();
+  leadership.promote();
+  for (let i = 0; i < 20; i++) {
+    beat();
+    clock.advance(10);
+  }
+  leadership.demote();
+  for (let i = 0; i < 10; i++) {
+    beat(["worker-node3"], ["cam3"]);
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(promotions(client).length, 0);
+});
+
+Deno.test("pair: a fatal election error (same id) reaches onFatal; stop releases the Lease first", async () => {
+  const { sup, leadership, fatal } = await setupPair();
+  const duplicate = new DuplicateIdentityError("sup", "sup/other");
+  leadership.fail(duplicate);
+  await ticks();
+  assert.deepEqual(fatal, [duplicate]);
+
+  const second = await setupPair();
+  second.leadership.promote();
+  await second.sup.stop();
+  assert.ok(second.leadership.released, "the election was stopped (Lease released)");
+  assert.equal(second.sup.state, "stopped");
   await sup.stop();
 });

@@ -115,7 +115,7 @@ export interface Workload {
   readonly promotionTopic: string;
   /**
    * Supervisor ids whose promotions of this workload are obeyed (a promotion's `issuer`): the
-   * config's `supervisor.id`.
+   * config's `supervisor.id`, or both `supervisor.pair.ids` of a pair.
    */
   readonly issuers: ReadonlySet<string>;
 }
@@ -140,6 +140,8 @@ export interface Topology {
   placementOn(workload: Workload, node: NodeTarget): Placement | undefined;
   /** Topics of a supervisor instance. */
   supervisorTopics(id: string): { status: string; barrier: string };
+  /** The supervisor instances: `supervisor.id`, or both `supervisor.pair.ids` of a pair. */
+  readonly supervisorIds: readonly string[];
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -209,7 +211,9 @@ export function buildTopology(config: Config): Topology {
       sensorNamed(s, `node ${n.name}`)
     );
   }
-  const issuers: ReadonlySet<string> = new Set([config.supervisor.id]);
+  const issuers: ReadonlySet<string> = new Set(
+    config.supervisor.pair ? config.supervisor.pair.ids : [config.supervisor.id],
+  );
   for (const w of config.workloads) {
     const workload = {
       index: workloads.length,
@@ -284,5 +288,6 @@ export function buildTopology(config: Config): Topology {
       status: supervisorStatusTopic(prefix, id),
       barrier: barrierTopic(prefix, id),
     }),
+    supervisorIds: [...issuers],
   };
 }

@@ -165,40 +165,60 @@ Deno.test({
 
       // ---- the in-cluster ServiceAccount gets exactly the same rules (SubjectAccessReview) --
       const authz = admin.makeApiClient(k8s.AuthorizationV1Api);
-      const can = async (verb: string, resource: string, group = ""): Promise<boolean> => {
+      const can = async (
+        verb: string,
+        resource: string,
+        group = "",
+        namespace = "default",
+        name?: string,
+      ): Promise<boolean> => {
         const sar = await authz.createSubjectAccessReview({
           body: {
             spec: {
               user: "system:serviceaccount:kube-system:sdv-failover",
               groups: ["system:serviceaccounts", "system:serviceaccounts:kube-system"],
-              resourceAttributes: { verb, resource, group, namespace: "default" },
+              resourceAttributes: { verb, resource, group, namespace, name },
             },
           },
         });
         return sar.status?.allowed === true;
       };
-      const allowed: [string, string, string?][] = [
+      const lease = ["leases", "coordination.k8s.io"] as const;
+      const allowed: [string, string, string?, string?, string?][] = [
         ["patch", "nodes"],
         ["watch", "pods"],
         ["delete", "pods"],
         ["patch", "deployments", "apps"],
         ["create", "events"],
-        ["update", "leases", "coordination.k8s.io"],
+        // the supervisor pair's one Lease
+        ["get", ...lease, "kube-system", "sdv-failover"],
+        ["update", ...lease, "kube-system", "sdv-failover"],
+        ["create", ...lease, "kube-system"],
       ];
-      const denied: [string, string, string?][] = [
+      const denied: [string, string, string?, string?, string?][] = [
         ["get", "secrets"],
         ["delete", "nodes"],
         ["create", "pods"],
         ["create", "deployments", "apps"],
         ["delete", "deployments", "apps"],
-        ["delete", "leases", "coordination.k8s.io"],
         ["get", "configmaps"],
+        ["delete", ...lease, "kube-system", "sdv-failover"],
+        ["patch", ...lease, "kube-system", "sdv-failover"],
+        ["list", ...lease, "kube-system"],
+        ["update", ...lease, "kube-system", "another-lease"],
+        ["update", ...lease, "default", "sdv-failover"],
+        ["create", ...lease, "default"],
+        ["update", ...lease, "kube-node-lease", "worker-node1"],
       ];
-      for (const [verb, res, group] of allowed) {
-        assert.equal(await can(verb, res, group), true, `SA may ${verb} ${res}`);
+      for (const [verb, res, group, ns, name] of allowed) {
+        assert.equal(await can(verb, res, group, ns, name), true, `SA may ${verb} ${res} ${name}`);
       }
-      for (const [verb, res, group] of denied) {
-        assert.equal(await can(verb, res, group), false, `SA must not ${verb} ${res}`);
+      for (const [verb, res, group, ns, name] of denied) {
+        assert.equal(
+          await can(verb, res, group, ns, name),
+          false,
+          `SA must not ${verb} ${res} ${ns}/${name}`,
+        );
       }
 
       // ---- power loss: the Lease of the killed node stops moving ------------------------
