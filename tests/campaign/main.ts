@@ -71,6 +71,7 @@ export async function main(args: string[]): Promise<number> {
     const result = {
       kind: "fault-campaign",
       date: new Date().toISOString(),
+      commit: await gitCommit(),
       seed,
       durationS: Math.round((wallNowMs() - t0) / 1000),
       machine: { cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
@@ -106,10 +107,26 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The commit under test (`git describe --always --dirty`), or "unknown" outside a checkout. */
+async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["describe", "--always", "--dirty", "--abbrev=12"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /** What the soak measured. */
 export interface SoakResult {
   kind: "soak";
   date: string;
+  /** The commit under test. */
+  commit: string;
   durationMs: number;
   stress: { workers: number; loadPercent: number; command: string };
   jitter: { latencyMs: number; jitterMs: number };
@@ -178,6 +195,7 @@ async function soak(
   return {
     kind: "soak",
     date: new Date().toISOString(),
+    commit: await gitCommit(),
     durationMs: Math.round(wallNowMs() - startedAtWallMs),
     stress: {
       workers: opts.stressWorkers,
