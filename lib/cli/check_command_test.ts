@@ -102,7 +102,11 @@ Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its
     openForReading: () => Promise.resolve(),
     getEnv: () => undefined,
   };
-  // example.yaml names /etc/rancher/k3s/k3s.yaml at line 48; agents and dry runs do not need it.
+  // example.yaml names /etc/rancher/k3s/k3s.yaml (its line found below); agents and dry runs do
+  // not need it.
+  const kubeconfigLine = (await Deno.readTextFile(EXAMPLE)).split("\n")
+    .findIndex((l) => l.startsWith("  kubeconfig: /etc/rancher/k3s/k3s.yaml")) + 1;
+  assert.ok(kubeconfigLine > 0, "example.yaml names the K3s kubeconfig");
   assert.equal((await run(EXAMPLE, { environment: missing })).code, CHECK_OK);
   const { code, out, err } = await run(EXAMPLE, {
     environment: missing,
@@ -112,7 +116,10 @@ Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its
   assert.deepEqual(out, []);
   assert.match(
     err[0],
-    /example\.yaml:48:15 cluster\.kubeconfig: the kubeconfig "\/etc\/rancher\/k3s\/k3s\.yaml" cannot be used: it does not exist; /,
+    new RegExp(
+      `example\\.yaml:${kubeconfigLine}:15 cluster\\.kubeconfig: the kubeconfig ` +
+        `"/etc/rancher/k3s/k3s\\.yaml" cannot be used: it does not exist; `,
+    ),
   );
   assert.equal(err[1], `${EXAMPLE}: 1 problem`);
   const present: EnvironmentAccess = {
