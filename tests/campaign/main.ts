@@ -35,6 +35,13 @@ export async function main(args: string[]): Promise<number> {
       "stress-load": { type: "string", default: "60" },
     },
   });
+  let soakMs: number | undefined;
+  try {
+    soakMs = values.soak === undefined ? undefined : parseLongDurationMs(values.soak);
+  } catch (error) {
+    console.error(`campaign: --soak: ${(error as Error).message}`);
+    return 2;
+  }
   if (!(await netnsSupported())) {
     console.error("campaign: needs root with `ip netns` and `nft` (scripts/setup_test_deps.sh)");
     return 2;
@@ -48,10 +55,10 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = () => abort.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    if (values.soak) {
+    if (soakMs !== undefined) {
       const out = values.out ?? "bench/results/soak.json";
       const result = await soak(world, {
-        durationMs: parseDurationMs(values.soak),
+        durationMs: soakMs,
         stressWorkers: Number(values.stress),
         stressLoadPercent: Number(values["stress-load"]),
         log,
@@ -105,6 +112,17 @@ export async function main(args: string[]): Promise<number> {
     );
     log(`logs kept in ${dir}`);
   }
+}
+
+/**
+ * A soak's length: `60m`, `1h`, `90min`, or what {@linkcode parseDurationMs} takes (`1500ms`,
+ * `90s`).
+ * @throws Error for anything else.
+ */
+export function parseLongDurationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(m|min|h)$/.exec(text.trim());
+  if (!m) return parseDurationMs(text);
+  return Number(m[1]) * (m[2] === "h" ? 3_600_000 : 60_000);
 }
 
 /** The commit under test (`git describe --always --dirty`), or "unknown" outside a checkout. */
