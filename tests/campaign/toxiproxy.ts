@@ -22,6 +22,8 @@ export type ToxicStream = "upstream" | "downstream";
 export interface Toxiproxy {
   /** Base URL of its HTTP API, `http://127.0.0.1:PORT`. */
   readonly apiUrl: string;
+  /** The toxiproxy-server process's pid. */
+  readonly pid: number;
   /**
    * Creates and enables proxy `name` listening on `listen` (`"127.10.1.1:18830"`; port 0 picks a
    * free one) and forwarding each connection to `upstream` (`"127.0.0.1:PORT"`).
@@ -228,6 +230,7 @@ async function startOnce(binary: string, opts: StartToxiproxyOptions): Promise<T
   const proxyPath = (name: string) => `/proxies/${encodeURIComponent(name)}`;
   return {
     apiUrl,
+    pid: child.pid,
     async addProxy(name, listen, upstream) {
       const { text } = await api("POST", "/proxies", { name, listen, upstream, enabled: true }, [
         201,
