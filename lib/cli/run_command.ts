@@ -7,6 +7,7 @@
  * @module
  */
 import { type Config, SupervisorSchema } from "../config/schema.ts";
+import { resolveCredentialPath } from "../config/credentials.ts";
 import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
 import type { KubeClient } from "../kube/kube_client.ts";
 import { systemClock } from "../clock/clock.ts";
@@ -112,7 +113,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const kube = () =>
     kubeClient ??= import("../kube/kube_client.ts").then(({ createKubeClient }) =>
       createKubeClient({
-        kubeconfigPath: config.cluster.kubeconfig,
+        kubeconfigPath: config.cluster.inCluster
+          ? undefined
+          : resolveCredentialPath(config.cluster.kubeconfig, (name) => Deno.env.get(name)),
         inCluster: config.cluster.inCluster,
         requestTimeoutMs: config.cluster.requestTimeoutMs,
       })
