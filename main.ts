@@ -299,14 +299,17 @@ export function buildCli(exit: (code: number) => void): Command {
   program.command("cluster-identity")
     .description(
       "write the supervisor's own kubeconfig: a token of the ServiceAccount bound by " +
-        "config/k3s/rbac.yaml (TokenRequest API, bounded lifetime), never the admin's; needs " +
-        "write permission (deno task cluster-identity)",
+        "config/k3s/rbac.yaml (TokenRequest API, bounded lifetime), never the admin's",
     )
     .requiredOption(
       "--kubeconfig <path>",
       "an admin kubeconfig (reads the RBAC objects, requests the token)",
     )
-    .requiredOption("-o, --out <file>", "where the supervisor's kubeconfig is written (mode 0600)")
+    .requiredOption(
+      "-o, --out <file>",
+      "where the supervisor's kubeconfig is written (mode 0600); - : standard output (the " +
+        "packaged program may not write files), only into a pipe or a file only you can read",
+    )
     .option("--namespace <namespace>", "the ServiceAccount's namespace", "kube-system")
     .option("--name <name>", "the ServiceAccount's name", "sdv-failover")
     .option("--duration <time>", "token lifetime: s, m, h or d (at least 10m)", "8760h")

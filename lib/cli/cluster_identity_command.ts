@@ -32,7 +32,10 @@
  *
  * The kubeconfig (mode 0600, written to a temporary file in the same directory and renamed over
  * `--out`) holds the server, CA and TLS server name of the admin kubeconfig's current cluster and
- * the token. The token is never printed or logged. Renew before it expires: run the command again
+ * the token. The token is never printed or logged. `--out -` writes the kubeconfig to standard
+ * output instead (the report goes to standard error), for the packaged program, which may not
+ * write files: only into a pipe or a file no one else can read (`umask 077`), never onto a
+ * terminal. Renew before it expires: run the command again
  * and restart the supervisor (systemd copies a `LoadCredential=` file at start).
  *
  * @module
@@ -112,11 +115,17 @@ export interface IdentityApi {
   close(): void;
 }
 
+/** Where standard output goes, for `--out -`. */
+export type StdoutKind = "terminal" | "private-file" | "shared-file" | "pipe";
+
 /** Options of {@linkcode clusterIdentityCommand}. */
 export interface ClusterIdentityCommandOptions {
   /** A kubeconfig allowed to read RBAC objects and request tokens (the cluster admin's). */
   adminKubeconfigPath: string;
-  /** Where the supervisor's kubeconfig is written (mode 0600, replaced atomically). */
+  /**
+   * Where the supervisor's kubeconfig is written (mode 0600, replaced atomically); `-`: to
+   * {@linkcode ClusterIdentityCommandOptions.stdout}.
+   */
   outPath: string;
   /** The ServiceAccount's namespace (default `kube-system`). */
   namespace?: string;
@@ -137,6 +146,25 @@ export interface ClusterIdentityCommandOptions {
   out?: (line: string) => void;
   /** Receives error and warning lines (default `console.error`); never the token. */
   err?: (line: string) => void;
+  /** `--out -`: writes the kubeconfig (default: to `Deno.stdout`). */
+  stdout?: (text: string) => Promise<void>;
+  /** `--out -`: what standard output is (default: {@linkcode stdoutKind}). */
+  stdoutKind?: () => StdoutKind;
+}
+
+/**
+ * What standard output is: a terminal, a regular file readable by its owner only or by others
+ * too (`/proc/self/fd/1`), or anything else (a pipe, a socket).
+ */
+export function stdoutKind(): StdoutKind {
+  if (Deno.stdout.isTerminal()) return "terminal";
+  try {
+    const info = Deno.statSync("/proc/self/fd/1");
+    if (info.isFile) return (info.mode ?? 0o777) & 0o077 ? "shared-file" : "private-file";
+  } catch {
+    // no /proc: not a file we can judge
+  }
+  return "pipe";
 }
 
 const UNIT_S: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -239,6 +267,21 @@ export async function clusterIdentityCommand(opts: ClusterIdentityCommandOptions
     return IDENTITY_USAGE;
   }
   const sa = `ServiceAccount ${namespace}/${name}`;
+  const toStdout = opts.outPath === "-";
+  if (toStdout) {
+    const kind = (opts.stdoutKind ?? stdoutKind)();
+    if (kind === "terminal" || kind === "shared-file") {
+      err(
+        `cluster-identity: --out -: refusing to write the token to ${
+          kind === "terminal" ? "a terminal" : "a file others can read"
+        }; redirect it into a private file: (umask 077; sdv-failover cluster-identity … ` +
+          "--out - > /etc/sdv-failover/supervisor.kubeconfig)",
+      );
+      return IDENTITY_USAGE;
+    }
+  }
+  // With --out -, standard output carries the kubeconfig: the report goes to standard error.
+  const report = toStdout ? err : out;
 
   let api: IdentityApi;
   try {
@@ -276,15 +319,23 @@ export async function clusterIdentityCommand(opts: ClusterIdentityCommandOptions
     }
     const userName = `system:serviceaccount:${namespace}:${name}`;
     try {
-      await writePrivateFile(opts.outPath, kubeconfigYaml(api.cluster, userName, granted.token));
+      const text = kubeconfigYaml(api.cluster, userName, granted.token);
+      if (toStdout) {
+        await (opts.stdout ?? writeStdout)(text);
+      } else {
+        await writePrivateFile(opts.outPath, text);
+      }
     } catch (error) {
       err(`cluster-identity: cannot write ${opts.outPath}: ${errorText(error)}`);
       return IDENTITY_FAILED;
     }
     const nowMs = (opts.wallNowMs ?? Date.now)();
     const grantedS = Math.round((granted.expiresAt.getTime() - nowMs) / 1000);
-    out(`wrote ${opts.outPath} (mode 0600): ${sa} on ${api.cluster.server}`);
-    out(
+    report(
+      `wrote ${toStdout ? "standard output" : `${opts.outPath} (mode 0600)`}: ${sa} on ` +
+        api.cluster.server,
+    );
+    report(
       `token expires ${granted.expiresAt.toISOString()} (in ${formatHours(grantedS)}); run ` +
         "this command again before then and restart the supervisor",
     );
@@ -420,6 +471,11 @@ async function connectClientNode(
     },
     close: () => {},
   };
+}
+
+async function writeStdout(text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let done = 0; done < bytes.length;) done += await Deno.stdout.write(bytes.subarray(done));
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -274,3 +274,49 @@ Deno.test("cluster-identity: a shortened lifetime is reported", async () => {
     await t.cleanup();
   }
 });
+
+Deno.test("cluster-identity: --out - writes the kubeconfig to a pipe or private file, the report to stderr", async () => {
+  const t = await setup();
+  try {
+    for (const kind of ["pipe", "private-file"] as const) {
+      const written: string[] = [];
+      t.out.length = 0;
+      t.err.length = 0;
+      const code = await t.run({
+        outPath: "-",
+        stdoutKind: () => kind,
+        stdout: (text) => (written.push(text), Promise.resolve()),
+      });
+      assert.equal(code, IDENTITY_OK, kind);
+      assert.equal(written.length, 1);
+      assert.equal(parse(written[0]).users[0].user.token, TOKEN);
+      assert.deepEqual(t.out, [], "nothing else on standard output");
+      assert.match(t.err[0], /^wrote standard output: ServiceAccount kube-system\/sdv-failover/);
+      for (const line of t.err) assert.ok(!line.includes(TOKEN));
+    }
+  } finally {
+    await t.cleanup();
+  }
+});
+
+Deno.test("cluster-identity: --out - onto a terminal or a file others can read exits 2 before any call", async () => {
+  const t = await setup();
+  try {
+    for (const [kind, what] of [["terminal", "a terminal"], ["shared-file", "a file others"]]) {
+      t.err.length = 0;
+      const written: string[] = [];
+      const code = await t.run({
+        outPath: "-",
+        stdoutKind: () => kind as "terminal" | "shared-file",
+        stdout: (text) => (written.push(text), Promise.resolve()),
+      });
+      assert.equal(code, IDENTITY_USAGE);
+      assert.ok(t.err[0].includes(`refusing to write the token to ${what}`), t.err[0]);
+      assert.match(t.err[0], /umask 077/);
+      assert.deepEqual(written, []);
+    }
+    assert.deepEqual(t.connected, []);
+  } finally {
+    await t.cleanup();
+  }
+});
