@@ -13,9 +13,8 @@ async function runWith(args: string[], env: Record<string, string>) {
 }
 
 /** `main.ts <args> > path` (the shell redirects; the program keeps its run permissions). */
-async function runToFile(args: string[], path: string) {
+async function runToFile(args: string[], path: string, perms = ["--allow-all"]) {
   const main = new URL("../main.ts", import.meta.url).pathname;
-  const perms = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
@@ -74,6 +73,14 @@ Deno.test("cli: usage errors exit 2", async () => {
     assert.equal(out.code, 2);
     assert.match(out.stderr, /refusing to write the token to a file others can read/);
     assert.equal(await Deno.readTextFile(shared), "");
+    // With the runtime's own permissions /proc/self/fd is out of reach: warned, not judged.
+    const unjudged = await runToFile(
+      ["cluster-identity", "--kubeconfig", "does/not/exist.yaml", "--out", "-"],
+      shared,
+      ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
+    );
+    assert.match(unjudged.stderr, /cannot check where standard output goes/);
+    assert.equal(unjudged.code, 1, "then the missing admin kubeconfig");
   } finally {
     await Deno.remove(shared);
   }

@@ -116,7 +116,7 @@ export interface IdentityApi {
 }
 
 /** Where standard output goes, for `--out -`. */
-export type StdoutKind = "terminal" | "private-file" | "shared-file" | "pipe";
+export type StdoutKind = "terminal" | "private-file" | "shared-file" | "pipe" | "unknown";
 
 /** Options of {@linkcode clusterIdentityCommand}. */
 export interface ClusterIdentityCommandOptions {
@@ -154,14 +154,19 @@ export interface ClusterIdentityCommandOptions {
 
 /**
  * What standard output is: a terminal, a regular file readable by its owner only or by others
- * too (`/proc/self/fd/1`), or anything else (a pipe, a socket).
+ * too (`/proc/self/fd/1`), anything else (a pipe, a socket), or `unknown` when it cannot be
+ * judged: Deno grants `/proc/self/fd` only with all permissions, which the packaged program does
+ * not have.
  */
 export function stdoutKind(): StdoutKind {
   if (Deno.stdout.isTerminal()) return "terminal";
   try {
     const info = Deno.statSync("/proc/self/fd/1");
     if (info.isFile) return (info.mode ?? 0o777) & 0o077 ? "shared-file" : "private-file";
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      return "unknown";
+    }
     // no /proc: not a file we can judge
   }
   return "pipe";
@@ -278,6 +283,13 @@ export async function clusterIdentityCommand(opts: ClusterIdentityCommandOptions
           "--out - > /etc/sdv-failover/supervisor.kubeconfig)",
       );
       return IDENTITY_USAGE;
+    }
+    if (kind === "unknown") {
+      err(
+        "cluster-identity: --out -: cannot check where standard output goes (no permission for " +
+          "/proc/self/fd); make sure it is a private file: (umask 077; sdv-failover " +
+          "cluster-identity … --out - > /etc/sdv-failover/supervisor.kubeconfig)",
+      );
     }
   }
   // With --out -, standard output carries the kubeconfig: the report goes to standard error.
