@@ -10,6 +10,8 @@
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
  * - `broker-config --config FILE --out DIR [--dev-pki] [--bind ADDR]` the locked vehicle broker's
  *   mosquitto.conf and ACL file (and a development PKI)
+ * - `cluster-identity --kubeconfig ADMIN --out FILE [--namespace NS] [--name SA] [--duration D]`
+ *   the supervisor's own kubeconfig (a ServiceAccount token), made with an admin kubeconfig
  * - `demo`                            self-contained demo: in-process broker, dry-run reconciler
  * - `version`
  *
@@ -293,6 +295,46 @@ export function buildCli(exit: (code: number) => void): Command {
         }),
       );
     });
+
+  program.command("cluster-identity")
+    .description(
+      "write the supervisor's own kubeconfig: a token of the ServiceAccount bound by " +
+        "config/k3s/rbac.yaml (TokenRequest API, bounded lifetime), never the admin's",
+    )
+    .requiredOption(
+      "--kubeconfig <path>",
+      "an admin kubeconfig (reads the RBAC objects, requests the token)",
+    )
+    .requiredOption(
+      "-o, --out <file>",
+      "where the supervisor's kubeconfig is written (mode 0600); - : standard output (the " +
+        "packaged program may not write files), only into a pipe or a file only you can read",
+    )
+    .option("--namespace <namespace>", "the ServiceAccount's namespace", "kube-system")
+    .option("--name <name>", "the ServiceAccount's name", "sdv-failover")
+    .option("--duration <time>", "token lifetime: s, m, h or d (at least 10m)", "8760h")
+    .action(
+      async (
+        opts: {
+          kubeconfig: string;
+          out: string;
+          namespace: string;
+          name: string;
+          duration: string;
+        },
+      ) => {
+        const { clusterIdentityCommand } = await import("./lib/cli/cluster_identity_command.ts");
+        exit(
+          await clusterIdentityCommand({
+            adminKubeconfigPath: opts.kubeconfig,
+            outPath: opts.out,
+            namespace: opts.namespace,
+            name: opts.name,
+            duration: opts.duration,
+          }),
+        );
+      },
+    );
 
   program.command("demo")
     .description(

@@ -12,11 +12,33 @@ async function runWith(args: string[], env: Record<string, string>) {
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/** `main.ts <args> > path` (the shell redirects; the program keeps its run permissions). */
+async function runToFile(args: string[], path: string, perms = ["--allow-all"]) {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'f=$1; shift; exec "$@" > "$f"',
+      "sh",
+      path,
+      Deno.execPath(),
+      "run",
+      ...perms,
+      main,
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
 Deno.test("cli: version and --help of every command exit 0", async () => {
   const v = await run(["version"]);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^sdv-failover \d+\.\d+\.\d+/);
-  for (const cmd of ["run", "agent", "check", "publish", "demo"]) {
+  for (const cmd of ["run", "agent", "check", "publish", "demo", "cluster-identity"]) {
     const h = await run([cmd, "--help"]);
     assert.equal(h.code, 0, `${cmd} --help`);
     assert.match(h.stdout, new RegExp(`Usage: sdv-failover ${cmd}`));
@@ -28,6 +50,40 @@ Deno.test("cli: usage errors exit 2", async () => {
   assert.equal((await run(["run"])).code, 2, "missing --config");
   assert.equal((await run(["agent", "--config", "config/example.yaml"])).code, 2, "missing --node");
   assert.equal((await run(["run", "--config", "config/example.yaml", "--bogus"])).code, 2);
+  assert.equal((await run(["cluster-identity", "--out", "x"])).code, 2, "missing --kubeconfig");
+  const duration = await run([
+    "cluster-identity",
+    "--kubeconfig",
+    "admin.yaml",
+    "--out",
+    "x",
+    "--duration",
+    "1y",
+  ]);
+  assert.equal(duration.code, 2, "bad --duration");
+  assert.match(duration.stderr, /--duration: invalid duration "1y"/);
+  // --out - onto a file others can read: refused before the admin kubeconfig is even read.
+  const shared = await Deno.makeTempFile();
+  try {
+    await Deno.chmod(shared, 0o644);
+    const out = await runToFile(
+      ["cluster-identity", "--kubeconfig", "does/not/exist.yaml", "--out", "-"],
+      shared,
+    );
+    assert.equal(out.code, 2);
+    assert.match(out.stderr, /refusing to write the token to a file others can read/);
+    assert.equal(await Deno.readTextFile(shared), "");
+    // With the runtime's own permissions /proc/self/fd is out of reach: warned, not judged.
+    const unjudged = await runToFile(
+      ["cluster-identity", "--kubeconfig", "does/not/exist.yaml", "--out", "-"],
+      shared,
+      ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
+    );
+    assert.match(unjudged.stderr, /cannot check where standard output goes/);
+    assert.equal(unjudged.code, 1, "then the missing admin kubeconfig");
+  } finally {
+    await Deno.remove(shared);
+  }
 });
 
 Deno.test("cli: a broken config exits 2 with file:line:column before anything starts", async () => {

@@ -100,13 +100,16 @@ Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its
   const missing: EnvironmentAccess = {
     stat: (path) => Promise.reject(new Deno.errors.NotFound(path)),
     openForReading: () => Promise.resolve(),
-    getEnv: () => undefined,
+    getEnv: (name) =>
+      name === "CREDENTIALS_DIRECTORY"
+        ? "/run/credentials/sdv-failover-supervisor.service"
+        : undefined,
   };
-  // example.yaml names /etc/rancher/k3s/k3s.yaml (its line found below); agents and dry runs do
-  // not need it.
+  // example.yaml names ${CREDENTIALS_DIRECTORY}/kubeconfig (its line found below); agents and
+  // dry runs do not need it.
   const kubeconfigLine = (await Deno.readTextFile(EXAMPLE)).split("\n")
-    .findIndex((l) => l.startsWith("  kubeconfig: /etc/rancher/k3s/k3s.yaml")) + 1;
-  assert.ok(kubeconfigLine > 0, "example.yaml names the K3s kubeconfig");
+    .findIndex((l) => l.startsWith("  kubeconfig: ${CREDENTIALS_DIRECTORY}/kubeconfig")) + 1;
+  assert.ok(kubeconfigLine > 0, "example.yaml names the unit's kubeconfig credential");
   assert.equal((await run(EXAMPLE, { environment: missing })).code, CHECK_OK);
   const { code, out, err } = await run(EXAMPLE, {
     environment: missing,
@@ -118,7 +121,9 @@ Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its
     err[0],
     new RegExp(
       `example\\.yaml:${kubeconfigLine}:15 cluster\\.kubeconfig: the kubeconfig ` +
-        `"/etc/rancher/k3s/k3s\\.yaml" cannot be used: it does not exist; `,
+        `"\\$\\{CREDENTIALS_DIRECTORY\\}/kubeconfig" ` +
+        `\\(/run/credentials/sdv-failover-supervisor\\.service/kubeconfig\\) cannot be used: ` +
+        `it does not exist; `,
     ),
   );
   assert.equal(err[1], `${EXAMPLE}: 1 problem`);

@@ -7,6 +7,7 @@
  * @module
  */
 import { type Config, SupervisorSchema } from "../config/schema.ts";
+import { resolveCredentialPath } from "../config/credentials.ts";
 import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
 import type { KubeClient } from "../kube/kube_client.ts";
 import { systemClock } from "../clock/clock.ts";
@@ -84,6 +85,23 @@ export function runFailure(error: unknown): { code: number; message: string } {
   };
 }
 
+/** K3s's cluster-admin kubeconfig. */
+export const K3S_ADMIN_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml";
+
+/**
+ * A warning when the supervisor would reach the API with K3s's admin kubeconfig (the schema's
+ * default) instead of its own identity.
+ * @returns the warning's text, or undefined (in-cluster, or another kubeconfig).
+ */
+export function adminKubeconfigWarning(config: Config): string | undefined {
+  if (config.cluster.inCluster || config.cluster.kubeconfig !== K3S_ADMIN_KUBECONFIG) {
+    return undefined;
+  }
+  return `cluster.kubeconfig is K3s's cluster-admin kubeconfig (${K3S_ADMIN_KUBECONFIG}): give ` +
+    "the supervisor its own least-privilege identity with `sdv-failover cluster-identity` " +
+    "(README: Cluster identity)";
+}
+
 /** Options of {@linkcode runCommand}. */
 export interface RunCommandOptions {
   config: Config;
@@ -106,13 +124,17 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   if (config.supervisor.pair && opts.dryRun) {
     log.warn("pair-ignored", { why: "a dry run has no cluster to arbitrate; this one acts alone" });
   }
+  const adminWarning = opts.dryRun ? undefined : adminKubeconfigWarning(config);
+  if (adminWarning) log.warn("admin-kubeconfig", { why: adminWarning });
   // One Kubernetes client for the reconciler and the election; client-node loads while ingest
   // connects and the watchdog arms.
   let kubeClient: Promise<KubeClient> | undefined;
   const kube = () =>
     kubeClient ??= import("../kube/kube_client.ts").then(({ createKubeClient }) =>
       createKubeClient({
-        kubeconfigPath: config.cluster.kubeconfig,
+        kubeconfigPath: config.cluster.inCluster
+          ? undefined
+          : resolveCredentialPath(config.cluster.kubeconfig, (name) => Deno.env.get(name)),
         inCluster: config.cluster.inCluster,
         requestTimeoutMs: config.cluster.requestTimeoutMs,
       })

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../config/load.ts";
 import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
-import { runFailure, withSupervisorId } from "./run_command.ts";
+import { adminKubeconfigWarning, runFailure, withSupervisorId } from "./run_command.ts";
 
 const CONFIG = `supervisor:
   id: vehicle
@@ -65,4 +65,16 @@ Deno.test("another supervisor with the same id: exit 2 with a clear message; oth
   const other = runFailure(new Error("boom"));
   assert.equal(other.code, 1);
   assert.match(other.message, /^fatal: Error: boom/);
+});
+
+Deno.test("run warns when the kubeconfig is K3s's admin kubeconfig (the schema's default)", () => {
+  const byDefault = adminKubeconfigWarning(parseConfig(CONFIG));
+  assert.match(byDefault ?? "", /cluster-admin kubeconfig \(\/etc\/rancher\/k3s\/k3s\.yaml\)/);
+  assert.match(byDefault ?? "", /sdv-failover cluster-identity/);
+  const own = parseConfig(
+    `${CONFIG}cluster:\n  kubeconfig: \${CREDENTIALS_DIRECTORY}/kubeconfig\n`,
+  );
+  assert.equal(adminKubeconfigWarning(own), undefined);
+  const pod = parseConfig(`${CONFIG}cluster:\n  inCluster: true\n`);
+  assert.equal(adminKubeconfigWarning(pod), undefined);
 });

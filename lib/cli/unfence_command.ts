@@ -13,6 +13,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { KubeApi } from "../kube/kube_api.ts";
+import { resolveCredentialPath } from "../config/credentials.ts";
 import { ANNOTATIONS } from "../reconcile/annotations.ts";
 
 /** Exit status: the request was written. */
@@ -28,7 +29,10 @@ export interface UnfenceCommandOptions {
   config: Config;
   /** The node to un-fence, as in `config.nodes`. */
   nodeName: string;
-  /** The operator's kubeconfig (default `config.cluster.kubeconfig`). */
+  /**
+   * The operator's kubeconfig (default `config.cluster.kubeconfig`; a leading
+   * `${CREDENTIALS_DIRECTORY}/` is resolved, see `lib/config/credentials.ts`).
+   */
   kubeconfigPath?: string;
   /**
    * Opens the API (default: client-node over `kubeconfigPath`, loaded only here, with
@@ -66,9 +70,10 @@ export async function unfenceCommand(opts: UnfenceCommandOptions): Promise<numbe
   const kubeconfigPath = opts.kubeconfigPath ?? config.cluster.kubeconfig;
   let api: Pick<KubeApi, "patchNode" | "close">;
   try {
+    const path = resolveCredentialPath(kubeconfigPath, (name) => Deno.env.get(name));
     api = opts.connect
-      ? opts.connect(kubeconfigPath)
-      : await connectClientNode(kubeconfigPath, config.cluster.requestTimeoutMs);
+      ? opts.connect(path)
+      : await connectClientNode(path, config.cluster.requestTimeoutMs);
   } catch (error) {
     err(`unfence: cannot load kubeconfig ${kubeconfigPath}: ${errorText(error)}`);
     return UNFENCE_FAILED;

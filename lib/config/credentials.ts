@@ -6,8 +6,8 @@
  * systemd sets `CREDENTIALS_DIRECTORY` for the service (systemd.exec(5), "Credentials"). One
  * config file then serves every role on a host: each unit loads its own key under the same ID.
  * So a secret file path in the config (`mqtt.passwordFile`, `mqtt.tls.caFile`, `.certFile`,
- * `.keyFile`) may start with the literal `${CREDENTIALS_DIRECTORY}/`; that prefix, and nothing
- * else, is replaced by the variable's value. No other variable is expanded.
+ * `.keyFile`, `cluster.kubeconfig`) may start with the literal `${CREDENTIALS_DIRECTORY}/`; that
+ * prefix, and nothing else, is replaced by the variable's value. No other variable is expanded.
  *
  * @module
  */

@@ -65,8 +65,8 @@ export const SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/servic
  *   `${CREDENTIALS_DIRECTORY}/` resolved with `$CREDENTIALS_DIRECTORY` (see `credentials.ts`);
  * - `mqtt.usernameEnv`, `mqtt.passwordEnv`: set and not empty;
  * - none of these with `needs.mqttCredentials === false`;
- * - with `needs.kubeconfig`: `cluster.kubeconfig` (default `/etc/rancher/k3s/k3s.yaml`) a readable
- *   regular file, or with `cluster.inCluster` the service account token
+ * - with `needs.kubeconfig`: `cluster.kubeconfig` (default `/etc/rancher/k3s/k3s.yaml`; a leading
+ *   `${CREDENTIALS_DIRECTORY}/` resolved the same way) a readable regular file, or with `cluster.inCluster` the service account token
  *   ({@linkcode SERVICE_ACCOUNT_TOKEN_FILE}) and `KUBERNETES_SERVICE_HOST`/`_PORT`.
  *
  * Values that are themselves invalid are skipped (the schema reports them). Never throws;
@@ -147,12 +147,25 @@ export async function environmentIssues(
   }
   const kubeconfig = ClusterSchema.shape.kubeconfig.safeParse(cluster.kubeconfig);
   if (!kubeconfig.success) return issues;
-  const problem = await fileProblem(kubeconfig.data, access);
-  if (problem !== undefined) {
-    const given = cluster.kubeconfig !== undefined ? "" : " (the default)";
+  const given = cluster.kubeconfig !== undefined ? "" : " (the default)";
+  let resolved: string;
+  try {
+    resolved = resolveCredentialPath(kubeconfig.data, getEnv);
+  } catch (error) {
     report(
       ["cluster", "kubeconfig"],
-      `the kubeconfig "${kubeconfig.data}"${given} ${problem}; the supervisor needs it to reach ` +
+      `the kubeconfig "${kubeconfig.data}"${given} cannot be used: ${reason(error)}`,
+    );
+    return issues;
+  }
+  const problem = await fileProblem(resolved, access);
+  if (problem !== undefined) {
+    const shown = resolved === kubeconfig.data
+      ? `"${kubeconfig.data}"`
+      : `"${kubeconfig.data}" (${resolved})`;
+    report(
+      ["cluster", "kubeconfig"],
+      `the kubeconfig ${shown}${given} ${problem}; the supervisor needs it to reach ` +
         `the Kubernetes API (run --dry-run does not)`,
     );
   }

@@ -219,6 +219,26 @@ Deno.test("environment: ${CREDENTIALS_DIRECTORY}/ paths resolve against systemd'
   );
 });
 
+Deno.test("environment: a ${CREDENTIALS_DIRECTORY}/ kubeconfig (the unit's LoadCredential=kubeconfig)", async () => {
+  const raw = { cluster: { kubeconfig: "${CREDENTIALS_DIRECTORY}/kubeconfig" } };
+  const dir = "/run/credentials/sdv-failover-supervisor.service";
+  const env = { CREDENTIALS_DIRECTORY: dir };
+  const present = fake({ [`${dir}/kubeconfig`]: "file" }, env);
+  assert.deepEqual(await environmentIssues(raw, { kubeconfig: true }, present), []);
+  assert.deepEqual(await environmentIssues(raw, { kubeconfig: true }, fake({}, env)), [{
+    path: "cluster.kubeconfig",
+    message: `the kubeconfig "\${CREDENTIALS_DIRECTORY}/kubeconfig" (${dir}/kubeconfig) cannot ` +
+      "be used: it does not exist; the supervisor needs it to reach the Kubernetes API " +
+      "(run --dry-run does not)",
+  }]);
+  const unset = await environmentIssues(raw, { kubeconfig: true }, fake({}));
+  assert.equal(unset.length, 1);
+  assert.equal(unset[0].path, "cluster.kubeconfig");
+  assert.match(unset[0].message, /CREDENTIALS_DIRECTORY is not set; systemd sets it/);
+  // Not needed (agent, dry run): not checked.
+  assert.deepEqual(await environmentIssues(raw, { kubeconfig: false }, fake({})), []);
+});
+
 Deno.test("environment: mqttCredentials false skips the MQTT files and variables (broker-config)", async () => {
   assert.deepEqual(await environmentIssues(RAW, { mqttCredentials: false }, fake({})), []);
 });

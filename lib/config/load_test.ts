@@ -62,7 +62,8 @@ Deno.test("example.yaml loads with the origin's values and the schema's defaults
   assert.equal(config.supervisor.bootWindowMs, 120_000);
   assert.equal(config.supervisor.barrierTimeoutMs, 200); // default
   assert.equal(config.mqtt.url, "mqtt://127.0.0.1:1883");
-  assert.equal(config.cluster.kubeconfig, "/etc/rancher/k3s/k3s.yaml");
+  // The supervisor's own identity through systemd's LoadCredential=, never the admin's.
+  assert.equal(config.cluster.kubeconfig, "${CREDENTIALS_DIRECTORY}/kubeconfig");
 });
 
 Deno.test("fast.yaml loads: 100 Hz everywhere, lane-detection ASIL D / 100 ms", async () => {

@@ -158,6 +158,11 @@ export const MqttSchema = z.strictObject({
 
 /** Kubernetes API access. */
 export const ClusterSchema = z.strictObject({
+  /**
+   * The supervisor's kubeconfig; may start with `${CREDENTIALS_DIRECTORY}/` (systemd's
+   * `LoadCredential=`, `lib/config/credentials.ts`). Production: the one `cluster-identity`
+   * writes, never the admin's; the default is K3s's admin kubeconfig, for development only.
+   */
   kubeconfig: filePath.default("/etc/rancher/k3s/k3s.yaml"),
   inCluster: z.boolean().default(false),
   requestTimeoutMs: networkMs.default(2000),

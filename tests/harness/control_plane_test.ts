@@ -202,6 +202,9 @@ Deno.test({
         ["create", "deployments", "apps"],
         ["delete", "deployments", "apps"],
         ["get", "configmaps"],
+        // rbac.yaml holds only the verbs the runtime's calls use (lib/kube/rbac_rules_test.ts)
+        ["get", "pods"],
+        ["patch", "events"],
         ["delete", ...lease, "kube-system", "sdv-failover"],
         ["patch", ...lease, "kube-system", "sdv-failover"],
         ["list", ...lease, "kube-system"],
