@@ -17,6 +17,8 @@ export interface LogLine {
 
 /** A running supervisor (or other `main.ts`) process. */
 export interface SupervisorProcess {
+  /** The `deno` process's pid. */
+  pid: number;
   /** Every JSON log line so far. */
   lines: LogLine[];
   /** Non-JSON stderr/stdout text (for diagnostics). */
@@ -93,6 +95,7 @@ export function watchMain(args: string[], env: Record<string, string> = {}): Sup
   });
 
   const proc: SupervisorProcess = {
+    pid: child.pid,
     lines,
     raw,
     exited: status,
