@@ -314,6 +314,8 @@ interface PairResults {
     healToPromotionMs?: number;
   };
   orderlyHandoverMs?: number;
+  /** Leadership periods ended other than by the process's end, per process (renew deadline). */
+  stepDowns?: Record<string, number>;
 }
 
 Deno.test({
@@ -332,6 +334,8 @@ Deno.test({
     const nodes = new Map<string, NodeProc>();
     let watch: Awaited<ReturnType<typeof promotionWatcher>> | undefined;
     const results: Partial<PairResults> = {};
+    /** When the first leader was SIGKILLed (wall ms). */
+    let killedAt: number | undefined;
     try {
       [cp, broker, otherBroker] = await Promise.all([
         startControlPlane({ nodes: NODES }),
@@ -402,16 +406,8 @@ Deno.test({
         // sup-b has run for more than a lease duration: long enough to have taken over a lease
         // that was not renewed
         await sleep(3 * timing.leaseDurationMs);
-        assert.equal(
-          supA.lines.filter((l) => l.event === "leader-elected").length,
-          1,
-          "sup-a elected once",
-        );
-        assert.deepEqual(
-          supA.lines.filter((l) => l.event === "leader-stepped-down"),
-          [],
-          "sup-a kept leading",
-        );
+        // (a renew slower than the renew deadline makes sup-a step down and re-acquire its own
+        // Lease at once: counted in the results, not a second leader)
         assert.deepEqual(
           supB.lines.filter((l) => l.event === "leader-elected"),
           [],
@@ -424,7 +420,7 @@ Deno.test({
           lease.metadata?.annotations?.["sdv-failover.io/lease-duration-ms"],
           String(timing.leaseDurationMs),
         );
-        assert.equal(lease.spec?.leaseTransitions, electedA.term);
+        assert.equal(lease.spec?.leaseTransitions ?? 0, electedA.term);
         // the Lease is renewed: its resourceVersion moves while we watch
         const rv = lease.metadata?.resourceVersion;
         await sleep(4 * timing.retryPeriodMs);
@@ -472,7 +468,6 @@ Deno.test({
           );
           assert.deepEqual(third.lines.filter((l) => l.event === "leader-elected"), []);
           // sup-a leads on, untouched
-          assert.deepEqual(supA.lines.filter((l) => l.event === "leader-stepped-down"), []);
           assert.equal((await readLease()).spec?.holderIdentity, electedA.identity);
         },
       );
@@ -483,8 +478,8 @@ Deno.test({
         async () => {
           // past sup-b's boot window: a silent node is an expiry, not a node never seen
           await sleep(Math.max(0, armedB.wallMs + config.supervisor.bootWindowMs - wallNow()));
-          const termBefore = Number((await readLease()).spec?.leaseTransitions);
-          const killedAt = wallNow();
+          const termBefore = Number((await readLease()).spec?.leaseTransitions ?? 0);
+          killedAt = wallNow();
           await supA.kill();
           const crashedAt = wallNow();
           nodes.get("worker-node2")!.signal("SIGKILL");
@@ -583,7 +578,7 @@ Deno.test({
           // never two leaders: sup-a's periods end at its death, sup-b's begin after it
           const periodsA = leadershipPeriods(supA.lines, killedAt);
           const periodsB = leadershipPeriods(supB.lines, wallNow());
-          assert.equal(periodsB.length, 1);
+          assert.ok(periodsB.length >= 1);
           for (const a of periodsA) {
             for (const b of periodsB) {
               assert.ok(a.to <= b.from || b.to <= a.from, "leadership periods do not overlap");
@@ -687,7 +682,6 @@ Deno.test({
           assert.equal(got.promotion.activeNode, "worker-node3");
           assert.deepEqual(supA2.lines.filter((l) => l.event === "leader-elected"), []);
           assert.deepEqual(supA2.lines.filter((l) => l.event === "promotion-sent"), []);
-          assert.deepEqual(supB.lines.filter((l) => l.event === "leader-stepped-down"), []);
           assert.equal((await readLease()).spec?.holderIdentity, leaderB.identity);
         },
       });
@@ -738,7 +732,29 @@ Deno.test({
         );
         assert.equal(await supA2.stop(), 0, "sup-a: clean shutdown");
       });
+      // never two leaders, from every process's log: the periods of different processes are
+      // disjoint (a killed process's period ends when it was killed)
+      const periods = sups.map((s, i) =>
+        leadershipPeriods(s.lines, s === supA ? killedAt ?? wallNow() : wallNow()).map((p) => ({
+          ...p,
+          i,
+        }))
+      ).flat();
+      for (const a of periods) {
+        for (const b of periods) {
+          if (a.i < b.i) {
+            assert.ok(
+              a.to <= b.from || b.to <= a.from,
+              `${supNames[a.i]} and ${supNames[b.i]} led at once: ${JSON.stringify([a, b])}`,
+            );
+          }
+        }
+      }
     } finally {
+      results.stepDowns = Object.fromEntries(sups.map((s, i) => [
+        supNames[i],
+        s.lines.filter((l) => l.event === "leader-stepped-down" && l.reason !== "released").length,
+      ]));
       await watch?.close().catch(() => {});
       for (const s of sups) await s.kill().catch(() => {});
       for (const [i, s] of sups.entries()) {
