@@ -457,8 +457,12 @@ Deno.test({
             await third.kill();
             assert.fail(`the third instance did not exit within 30 s:\n${third.raw.join("\n")}`);
           }
-          await third.stop(); // drains its output
           results.sameIdRefusal = { exitCode: status.code, spawnToExitMs: wallNow() - spawnedAt };
+          await third.stop(); // drains its output
+          await Deno.writeTextFile(
+            `${dir}/sup-a-third.log`,
+            [...third.raw, ...third.lines.map((l) => JSON.stringify(l))].join("\n") + "\n",
+          );
           const text = third.raw.join("\n");
           assert.equal(status.code, 2, `exit code; output:\n${text}`);
           assert.match(text, /another supervisor with id "sup-a" is running/);
@@ -631,6 +635,9 @@ Deno.test({
       const supA2 = await startSupervisor(cfg, { id: "sup-a" });
       sups.push(supA2);
       supNames.push("sup-a-restarted");
+      // warm: the cluster state adopted and every live node heard
+      await supA2.waitFor((l) => l.event === "cluster-state-observed", 15_000, "sup-a adopted");
+      await sleep(500);
       const leaderB = supB.lines.find((l) => l.event === "leader-elected")!;
       await t.step({
         name: "the leader's MQTT path cut while a node crashes: never two leaders",
