@@ -17,6 +17,8 @@ export interface LogLine {
 
 /** A running supervisor (or other `main.ts`) process. */
 export interface SupervisorProcess {
+  /** The `deno` process's pid. */
+  pid: number;
   /** Every JSON log line so far. */
   lines: LogLine[];
   /** Non-JSON stderr/stdout text (for diagnostics). */
@@ -93,6 +95,7 @@ export function watchMain(args: string[], env: Record<string, string> = {}): Sup
   });
 
   const proc: SupervisorProcess = {
+    pid: child.pid,
     lines,
     raw,
     exited: status,
@@ -148,13 +151,22 @@ export function watchMain(args: string[], env: Record<string, string> = {}): Sup
   return proc;
 }
 
-/** Starts the supervisor with `--log-format json` and waits until its watchdog is armed. */
+/**
+ * Starts the supervisor with `--log-format json` (and `--id` when `options.id` is given: one
+ * instance of a supervisor pair) and waits until its watchdog is armed.
+ */
 export async function startSupervisor(
   configPath: string,
-  options: { dryRun?: boolean; armedTimeoutMs?: number; env?: Record<string, string> } = {},
+  options: {
+    dryRun?: boolean;
+    armedTimeoutMs?: number;
+    env?: Record<string, string>;
+    id?: string;
+  } = {},
 ): Promise<SupervisorProcess> {
   const args = ["run", "--config", configPath, "--log-format", "json"];
   if (options.dryRun) args.push("--dry-run");
+  if (options.id !== undefined) args.push("--id", options.id);
   const proc = watchMain(args, options.env);
   const { lines, raw } = proc;
   const status = proc.exited;
