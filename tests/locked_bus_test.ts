@@ -44,6 +44,7 @@ const NODE2_STATUS = `${P}/node/worker-node2/status`;
 const NODE3_HB = `${P}/node/worker-node3/hb`;
 const NODE3_STATUS = `${P}/node/worker-node3/status`;
 const LANE_PROMOTION = `${P}/workload/lane-detection/promotion`;
+const SUP_BARRIER = `${P}/supervisor/sup/barrier`;
 /** Bound on every wait for a connection or a message that must come. */
 const WAIT_MS = 5000;
 
@@ -212,6 +213,36 @@ async function recorder(client: MqttClient, topics: string[]) {
   };
 }
 
+/** Quantile (nearest rank) of `xs`, for the TLS cost line. */
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+/** Publish → receive latency of `n` QoS 0 messages from `pub` to `sub` on `topic`, ms each. */
+async function roundTrips(pub: MqttClient, sub: MqttClient, topic: string, n: number) {
+  const sentAt = new Map<number, number>();
+  const latencies: number[] = [];
+  let done: () => void = () => {};
+  const all = new Promise<void>((r) => (done = r));
+  sub.on("message", (t, payload) => {
+    if (t !== topic) return;
+    const seq = JSON.parse(new TextDecoder().decode(payload)).seq as number;
+    const at = sentAt.get(seq);
+    if (at === undefined) return;
+    latencies.push(performance.now() - at);
+    if (latencies.length === n) done();
+  });
+  await sub.subscribeAsync(topic, { qos: 0 });
+  for (let seq = 0; seq < n; seq++) {
+    sentAt.set(seq, performance.now());
+    pub.publish(topic, encodeBeat(seq), { qos: 0 });
+    await sleep(2);
+  }
+  await Promise.race([all, sleep(WAIT_MS)]);
+  return latencies;
+}
+
 const promotion = (epoch: number, activeNode: string) =>
   JSON.stringify({
     v: 1,
@@ -316,6 +347,105 @@ Deno.test({
         assert.deepEqual(late.got.map((m) => JSON.parse(m.payload).epoch), [1]);
         await sup.publishAsync(LANE_PROMOTION, "", { qos: 1, retain: true }); // clear it again
         await Promise.all([sup, app3, app2, nodeA].map((c) => c.endAsync()));
+      });
+
+      // The forged messages found on the open bus, one step each: on the locked bus the broker
+      // delivers none of them (the runtime's own refusals are unit-tested in lib/).
+      const forgedPromotions: [string, string, string][] = [
+        [
+          "a promotion at epoch 99 from a client that is no supervisor",
+          "app:lane-detection:worker-node2",
+          promotion(99, "worker-node2"),
+        ],
+        [
+          "a promotion naming no placement (activeNode nowhere)",
+          "node:worker-node3",
+          promotion(5, "nowhere"),
+        ],
+        [
+          "a promotion at epoch 2^53 (freezing the epoch)",
+          "node:worker-node2",
+          promotion(2 ** 53, "worker-node3"),
+        ],
+        [
+          "a same-epoch promotion naming the other node",
+          "node:worker-node2",
+          promotion(1, "worker-node2"),
+        ],
+      ];
+      for (const [what, identity, payload] of forgedPromotions) {
+        await t.step(`forged: ${what} is not delivered`, async () => {
+          const app3 = track(await connectAs(bus, "app:lane-detection:worker-node3"));
+          const watch = await recorder(app3, [LANE_PROMOTION]);
+          const forger = track(await connectAs(bus, identity));
+          await forger.publishAsync(LANE_PROMOTION, payload, { qos: 1, retain: true });
+          await forger.publishAsync(LANE_PROMOTION, payload, { qos: 1, retain: false });
+          const sup = track(await connectAs(bus, "supervisor:sup"));
+          const control = promotion(1, "worker-node3");
+          await sup.publishAsync(LANE_PROMOTION, control, { qos: 1 });
+          await watch.until("the supervisor's promotion (the control)", () => true);
+          await sleep(100);
+          assert.deepEqual(watch.got.map((m) => m.payload), [control]);
+          await Promise.all([app3, forger, sup].map((c) => c.endAsync()));
+        });
+      }
+
+      await t.step(
+        "forged: replayed heartbeats of a hung node from another identity are not delivered",
+        async () => {
+          const sup = track(await connectAs(bus, "supervisor:sup"));
+          const watch = await recorder(sup, [NODE3_HB, NODE2_HB]);
+          const replayer = track(await connectAs(bus, "node:worker-node2"));
+          for (let i = 0; i < 10; i++) {
+            await replayer.publishAsync(NODE3_HB, '{"seq":1}', { qos: 1 });
+          }
+          await replayer.publishAsync(NODE2_HB, encodeBeat(3), { qos: 1 }); // its own: the control
+          await watch.until("the replayer's own heartbeat", (m) => m.topic === NODE2_HB);
+          assert.equal(watch.got.filter((m) => m.topic === NODE3_HB).length, 0);
+          await Promise.all([sup.endAsync(), replayer.endAsync()]);
+        },
+      );
+
+      await t.step(
+        "forged: a barrier from any identity but the supervisor is not delivered",
+        async () => {
+          const sup = track(await connectAs(bus, "supervisor:sup"));
+          const watch = await recorder(sup, [SUP_BARRIER]);
+          for (const identity of ["node:worker-node2", "app:lane-detection:worker-node3"]) {
+            const forger = track(await connectAs(bus, identity));
+            for (let seq = 0; seq < 5; seq++) {
+              await forger.publishAsync(SUP_BARRIER, encodeBeat(seq), { qos: 1 });
+            }
+            await forger.endAsync();
+          }
+          await sup.publishAsync(SUP_BARRIER, encodeBeat(42), { qos: 1 }); // its own: the control
+          await watch.until("the supervisor's own barrier", () => true);
+          await sleep(100);
+          assert.deepEqual(watch.got.map((m) => m.payload), ['{"seq":42}']);
+          await sup.endAsync();
+        },
+      );
+
+      await t.step("the cost of TLS: publish → receive on this broker vs a plain one", async () => {
+        const n = 400;
+        const tlsPub = track(await connectAs(bus, "node:worker-node2"));
+        const tlsSub = track(await connectAs(bus, "supervisor:sup"));
+        const tls = await roundTrips(tlsPub, tlsSub, NODE2_HB, n);
+        const plain = await startMosquitto();
+        try {
+          const plainPub = track(await mqtt.connectAsync(plain.url, { clientId: "plain-pub" }));
+          const plainSub = track(await mqtt.connectAsync(plain.url, { clientId: "plain-sub" }));
+          const tcp = await roundTrips(plainPub, plainSub, NODE2_HB, n);
+          assert.equal(tls.length, n, "every TLS message arrived");
+          assert.equal(tcp.length, n, "every TCP message arrived");
+          const line = (xs: number[]) =>
+            `p50 ${quantile(xs, 0.5).toFixed(3)} ms, p99 ${quantile(xs, 0.99).toFixed(3)} ms`;
+          console.log(`publish → receive over TLS: ${line(tls)}; over TCP: ${line(tcp)} (n=${n})`);
+          await Promise.all([plainPub.endAsync(), plainSub.endAsync()]);
+        } finally {
+          await plain.stop();
+        }
+        await Promise.all([tlsPub.endAsync(), tlsSub.endAsync()]);
       });
 
       await t.step(
