@@ -40,7 +40,7 @@ import {
   type NodeStatus,
   type Promotion,
 } from "../wire/wire.ts";
-import { checkPromotion } from "../wire/promotion_check.ts";
+import { checkPromotion, logRefusalOnce } from "../wire/promotion_check.ts";
 import { PeriodicSchedule } from "./periodic_schedule.ts";
 
 /** Default bound of {@linkcode NodeAgent.stop}, in ms. */
@@ -519,19 +519,7 @@ export class NodeAgent {
     });
     if (verdict.kind === "refused") {
       this.#refusedPromotions++;
-      const key = `${workload.name}/${verdict.reason}`;
-      if (!this.#refusalsLogged.has(key)) {
-        this.#refusalsLogged.add(key);
-        this.#log.error("promotion-refused", {
-          workload: workload.name,
-          reason: verdict.reason,
-          why: verdict.why,
-          epoch: promotion.epoch,
-          activeNode: promotion.activeNode,
-          issuer: promotion.issuer,
-          action: "ignored (later refusals of this kind are only counted: refusedPromotions)",
-        });
-      }
+      logRefusalOnce(this.#log, this.#refusalsLogged, workload, promotion, verdict);
       return;
     }
     if (verdict.kind === "stale") {

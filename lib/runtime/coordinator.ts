@@ -34,7 +34,7 @@ import type {
 } from "../reconcile/reconciler.ts";
 import { type NodeTarget, otherSide, type Target, type Workload } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
-import { checkPromotion, type PromotionRefusal } from "../wire/promotion_check.ts";
+import { checkPromotion, logRefusalOnce, type PromotionRefusal } from "../wire/promotion_check.ts";
 import type { Promotion } from "../wire/wire.ts";
 
 /** Longest wait for the promotions' PUBACK before the API work starts anyway, ms. */
@@ -227,19 +227,7 @@ export class FailoverCoordinator {
       activeNode: workload[current.active].node.name,
     });
     if (verdict.kind === "refused") {
-      const key = `${workload.name}/${verdict.reason}`;
-      if (!this.#refusalsLogged.has(key)) {
-        this.#refusalsLogged.add(key);
-        this.#log.error("promotion-refused", {
-          workload: workload.name,
-          reason: verdict.reason,
-          why: verdict.why,
-          epoch: p.epoch,
-          activeNode: p.activeNode,
-          issuer: p.issuer,
-          action: "ignored (later refusals of this kind are only counted: refusedPromotions)",
-        });
-      }
+      logRefusalOnce(this.#log, this.#refusalsLogged, workload, p, verdict);
       return verdict.reason;
     }
     if (verdict.kind === "stale") return undefined;

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { Logger } from "../log/log.ts";
 import type { Workload } from "../topology/topology.ts";
 import type { Promotion } from "./wire.ts";
 
@@ -75,4 +76,30 @@ export function checkPromotion(
   }
   if (held && p.epoch <= held.epoch) return { kind: "stale" };
   return { kind: "obey" };
+}
+
+/**
+ * Logs a refused promotion as `promotion-refused` once per workload and reason; later refusals of
+ * the same kind are only counted by the caller (`refusedPromotions`). `logged` is the caller's
+ * memory of what it already logged (`<workload>/<reason>` keys).
+ */
+export function logRefusalOnce(
+  log: Logger,
+  logged: Set<string>,
+  workload: Workload,
+  p: Promotion,
+  verdict: Extract<PromotionVerdict, { kind: "refused" }>,
+): void {
+  const key = `${workload.name}/${verdict.reason}`;
+  if (logged.has(key)) return;
+  logged.add(key);
+  log.error("promotion-refused", {
+    workload: workload.name,
+    reason: verdict.reason,
+    why: verdict.why,
+    epoch: p.epoch,
+    activeNode: p.activeNode,
+    issuer: p.issuer,
+    action: "ignored (later refusals of this kind are only counted: refusedPromotions)",
+  });
 }
