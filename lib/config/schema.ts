@@ -249,6 +249,13 @@ export const SupervisorSchema = z.strictObject({
   shutdownTimeoutMs: networkMs.default(2000),
   /** Period of the `stats` log line (ingest rate, watchdog lag, RSS), ms; 0 disables it. */
   statsIntervalMs: windowMs.default(10000),
+  /**
+   * Period of the retained status snapshot on `{p}/supervisor/{id}/state` (read by
+   * `sdv-failover status`), ms; it is also published, coalesced, on every state change (a
+   * transition, a promotion, a fence). 0 disables the topic. Default 1000: the ages in it stay
+   * meaningful to within a second.
+   */
+  stateIntervalMs: windowMs.default(1000),
   /** Run as one of a supervisor pair (off when absent). */
   pair: PairSchema.optional(),
 });

@@ -23,6 +23,10 @@
  * every entry). On becoming leader, every target then EXPIRED is decided as one batch. On stop the
  * Lease is released first, so the other instance takes over at once.
  *
+ * Status: {@linkcode Supervisor.statusSnapshot} (`status.ts`) is what `sdv-failover status` shows;
+ * the {@linkcode StatePublisher} publishes it retained on `{p}/supervisor/{id}/state` every
+ * `stateIntervalMs` and, coalesced, after every timeline event.
+ *
  * @module
  */
 import { type Clock, systemClock } from "../clock/clock.ts";
@@ -43,6 +47,8 @@ import {
 import { type Transition, Watchdog } from "../watchdog/watchdog.ts";
 import { encodeBarrier, newBarrierNonce } from "../wire/wire.ts";
 import { type CoordinatorEvent, FailoverCoordinator, round } from "./coordinator.ts";
+import { StatePublisher } from "./state_publisher.ts";
+import { buildStatusSnapshot, type StatusSnapshot } from "./status.ts";
 import { Telemetry } from "./telemetry.ts";
 
 /** A timeline entry, for logs, the demo and measurements. Times are monotonic ms. */
@@ -127,7 +133,8 @@ export class Supervisor {
   readonly #ingest: Ingest;
   readonly #coordinator: FailoverCoordinator;
   readonly #telemetry: Telemetry;
-  readonly #topics: { status: string; barrier: string };
+  readonly #statePublisher: StatePublisher;
+  readonly #topics: { status: string; barrier: string; state: string };
   readonly #abort = new AbortController();
   #reconciler: ClusterReconciler | undefined;
   readonly #leadershipFactory: LeadershipFactory | undefined;
@@ -141,6 +148,10 @@ export class Supervisor {
   #state: SupervisorState = "created";
   #armed = false;
   #connectedOnce = false;
+  /** Monotonic ms of `start()`. */
+  #startedAtMs: number | undefined;
+  /** Supervisor pair: the term of the last leadership period. */
+  #term: number | undefined;
   /** Failures of the watchdog batch being delivered (decided together at its end). */
   #batch: Transition<Target>[] = [];
   /** Last degraded status per node (logged on change). */
@@ -154,7 +165,11 @@ export class Supervisor {
     this.#reconcilerFactory = options.reconciler;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
-    this.#onEvent = options.onEvent ?? (() => {});
+    const onEvent = options.onEvent ?? (() => {});
+    this.#onEvent = (event) => {
+      onEvent(event);
+      this.#statePublisher.changed(); // every timeline event changes the status
+    };
     this.#leadershipFactory = options.leadership;
     this.#onFatal = options.onFatal ?? (() => {});
     const sup = this.#config.supervisor;
@@ -216,6 +231,7 @@ export class Supervisor {
       onNodeStatus: (node, status) => {
         if (status.state === "draining") {
           if (!this.#policy.isDraining(node)) this.#coordinator.onPlannedStop(node);
+          this.#statePublisher.changed();
         } else if (status.state === "degraded") {
           const stale = status.stale.join(",");
           if (this.#degraded.get(node) !== stale) {
@@ -256,6 +272,48 @@ export class Supervisor {
       }),
       messages: () => this.#ingest.stats.messages,
     });
+    this.#statePublisher = new StatePublisher({
+      clock: this.#clock,
+      client: this.#client,
+      topic: this.#topics.state,
+      intervalMs: sup.stateIntervalMs,
+      snapshot: () => this.statusSnapshot(),
+      log: this.#log,
+    });
+  }
+
+  /** This instance's `supervisor.id`. */
+  get id(): string {
+    return this.#config.supervisor.id;
+  }
+
+  /** True once the watchdog is armed (first broker connection, subscriptions acknowledged). */
+  get armed(): boolean {
+    return this.#armed;
+  }
+
+  /** True while supervision is suspended because ingest cannot be trusted (broker lost/stalled). */
+  get ingestFaulted(): boolean {
+    return this.#ingest.faulted;
+  }
+
+  /** Monotonic ms of `start()`, or undefined before it. */
+  get startedAtMs(): number | undefined {
+    return this.#startedAtMs;
+  }
+
+  /**
+   * Supervisor pair: whether this instance leads now (checked at call time) and the term of its
+   * last leadership period (undefined before it first led); undefined without a pair.
+   */
+  get leadership(): { leader: boolean; term: number | undefined } | undefined {
+    if (!this.#leadershipFactory) return undefined;
+    return { leader: this.#leadership?.isLeader() === true, term: this.#term };
+  }
+
+  /** The status snapshot now (`status.ts`): what `sdv-failover status` and `/status` show. */
+  statusSnapshot(): StatusSnapshot {
+    return buildStatusSnapshot(this, { nowMs: this.#clock.nowMs() });
   }
 
   /** The lifecycle state. */
@@ -297,6 +355,7 @@ export class Supervisor {
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#state !== "created") throw new Error(`supervisor cannot start: ${this.#state}`);
     this.#state = "starting";
+    this.#startedAtMs = this.#clock.nowMs();
     const abortStart = signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal;
     this.#client.on("message", (topic, payload, packet) => {
       if (this.#state === "starting" || this.#state === "running") {
@@ -332,6 +391,7 @@ export class Supervisor {
     this.#state = "stopping";
     this.#watchdog.stop();
     this.#telemetry.stop();
+    this.#statePublisher.stop();
     this.#coordinator.close();
     const boundMs = this.#config.supervisor.shutdownTimeoutMs;
     // Release the Lease first: the other instance takes over at once (this one stops acting now).
@@ -370,11 +430,13 @@ export class Supervisor {
     if (!this.#leadershipFactory) return;
     const leadership = await this.#leadershipFactory({
       onStartedLeading: (term) => this.#onStartedLeading(term),
-      onStoppedLeading: (reason) =>
+      onStoppedLeading: (reason) => {
         (reason === "released" ? this.#log.info : this.#log.warn)("standby", {
           why: `stopped leading: ${reason}`,
           action: "no decisions",
-        }),
+        });
+        this.#statePublisher.changed();
+      },
     });
     this.#leadership = leadership;
     if (!this.#isLive()) return;
@@ -389,6 +451,8 @@ export class Supervisor {
   /** Became the leader: decide every target still EXPIRED, as one batch. */
   #onStartedLeading(term: number): void {
     if (!this.#isLive()) return;
+    this.#term = term;
+    this.#statePublisher.changed();
     const expired = [...this.#failed.values()].filter((t) =>
       this.#watchdog.stateAt(t.target.index) === "EXPIRED"
     );
@@ -419,6 +483,7 @@ export class Supervisor {
       this.#client.publish(this.#topics.status, "online", { qos: 1, retain: true });
       if (this.#armed) {
         this.#ingest.restore("resubscribed after reconnect");
+        this.#statePublisher.changed();
         return;
       }
       this.#armed = true;
@@ -427,6 +492,7 @@ export class Supervisor {
       this.#log.info("armed", { targets: this.#watchdog.size, graceMs });
       this.#onEvent({ type: "armed", atMs: this.#clock.nowMs(), targets: this.#watchdog.size });
       this.#telemetry.start();
+      this.#statePublisher.start();
       armed();
     }, (error: Error) => this.#log.error("subscribe-failed", { error: error.message }));
   }

@@ -12,6 +12,7 @@
  * | `{p}/workload/{workload}/promotion` | retained promotion (fencing epoch)     |
  * | `{p}/supervisor/{id}/status`        | supervisor `online` / `offline` (LWT)  |
  * | `{p}/supervisor/{id}/barrier`       | ingest barrier, to itself              |
+ * | `{p}/supervisor/{id}/state`         | retained status snapshot (gzip JSON)   |
  *
  * A node's heartbeat and status topics and a sensor's tick topic may be overridden in the config;
  * the overrides are applied by the topology, not here.
@@ -52,4 +53,12 @@ export function supervisorStatusTopic(prefix: string, id: string): string {
 /** Topic a supervisor publishes to itself to prove that ingest has caught up. */
 export function barrierTopic(prefix: string, id: string): string {
   return `${prefix}/supervisor/${id}/barrier`;
+}
+
+/**
+ * Topic of a supervisor's retained status snapshot (`lib/wire/state_message.ts`: gzip-compressed
+ * JSON, QoS 1), read by `sdv-failover status`.
+ */
+export function supervisorStateTopic(prefix: string, id: string): string {
+  return `${prefix}/supervisor/${id}/state`;
 }

@@ -23,6 +23,7 @@ import {
   nodeStatusTopic,
   promotionTopic,
   sensorTickTopic,
+  supervisorStateTopic,
   supervisorStatusTopic,
 } from "./topics.ts";
 
@@ -138,8 +139,8 @@ export interface Topology {
   workload(name: string): Workload | undefined;
   /** The placement of `workload` on `node`, if it has one there. */
   placementOn(workload: Workload, node: NodeTarget): Placement | undefined;
-  /** Topics of a supervisor instance. */
-  supervisorTopics(id: string): { status: string; barrier: string };
+  /** Topics of a supervisor instance (`state`: its retained status snapshot). */
+  supervisorTopics(id: string): { status: string; barrier: string; state: string };
   /** The supervisor instances: `supervisor.id`, or both `supervisor.pair.ids` of a pair. */
   readonly supervisorIds: readonly string[];
 }
@@ -287,6 +288,7 @@ export function buildTopology(config: Config): Topology {
     supervisorTopics: (id) => ({
       status: supervisorStatusTopic(prefix, id),
       barrier: barrierTopic(prefix, id),
+      state: supervisorStateTopic(prefix, id),
     }),
     supervisorIds: [...issuers],
   };

@@ -150,6 +150,7 @@ Deno.test("topics: defaults under the prefix, config overrides applied", () => {
   assert.deepEqual(t.supervisorTopics("sup-1"), {
     status: "veh/supervisor/sup-1/status",
     barrier: "veh/supervisor/sup-1/barrier",
+    state: "veh/supervisor/sup-1/state",
   });
   // Every topic is distinct (the validator guarantees it for valid configs).
   const topics = [...t.targets.map((x) => x.topic), ...t.nodes.map((n) => n.statusTopic)];

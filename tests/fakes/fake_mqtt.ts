@@ -11,6 +11,8 @@ import type { IncomingPacket, MqttClientLike, PublishOptions } from "../../lib/m
 export interface Published {
   topic: string;
   payload: string;
+  /** The payload's bytes when it was published as bytes (e.g. a gzip state message). */
+  bytes?: Uint8Array;
   options: PublishOptions;
 }
 
@@ -68,7 +70,12 @@ export class FakeMqttClient implements MqttClientLike {
     callback?: (error?: Error) => void,
   ): this {
     const payload = typeof message === "string" ? message : new TextDecoder().decode(message);
-    this.published.push({ topic, payload, options });
+    this.published.push({
+      topic,
+      payload,
+      ...(typeof message === "string" ? {} : { bytes: message }),
+      options,
+    });
     if (callback && this.holdAcks) this.#heldAcks.push(() => callback());
     else callback?.();
     if (this.echo && this.connected && this.subscribed.has(topic)) {
