@@ -102,7 +102,8 @@ export class StatePublisher {
         log.warn("state-too-large", {
           bytes: payload.length,
           limitBytes: this.#maxBytes,
-          action: "state not published (the broker would drop it); the HTTP /status still serves it",
+          action:
+            "state not published (the broker would drop it); the HTTP /status still serves it",
         });
       }
     }

@@ -11,7 +11,7 @@
  */
 import type { IngestStats } from "../ingest/ingest.ts";
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
-import { otherSide, type NodeTarget, type Topology, type Workload } from "../topology/topology.ts";
+import { type NodeTarget, otherSide, type Topology, type Workload } from "../topology/topology.ts";
 import type { TargetState, WatchdogStats } from "../watchdog/watchdog.ts";
 import { STATUS_SNAPSHOT_VERSION, type StatusSnapshot } from "../wire/state_message.ts";
 
