@@ -6,9 +6,10 @@
  *
  * | identity (certificate CN = MQTT user name = client id) | publishes                                   | reads                                                       |
  * | ------------------------------------------------------ | ------------------------------------------- | ----------------------------------------------------------- |
- * | `supervisor:<supervisor.id>`                           | every promotion, its own status and barrier | every heartbeat, tick and node status, every promotion, its barrier |
+ * | `supervisor:<supervisor.id>`                           | every promotion, its own status, barrier and state | every heartbeat, tick and node status, every promotion, its barrier |
  * | `node:<node>` (the agent and the node's sensor drivers) | its heartbeat and status, its sensors' ticks | its required sensors' ticks, the promotions of workloads placed on it |
  * | `app:<workload>:<node>` (one app instance)             | its own app heartbeat (when configured)     | its workload's promotion                                    |
+ * | `operator` (`sdv-failover status`)                     | nothing                                     | every supervisor's status and state                          |
  *
  * The separator `:` cannot occur in a node, workload or supervisor name (DNS-1123 names, see
  * `lib/config/schema.ts`), so an identity names exactly one role instance.
@@ -18,11 +19,11 @@
 import type { NodeTarget, Placement, Topology } from "../topology/topology.ts";
 
 /** What an identity stands for. */
-export type IdentityKind = "supervisor" | "node" | "app";
+export type IdentityKind = "supervisor" | "node" | "app" | "operator";
 
 /** One client identity on the bus and its topic rights (exact topics, no wildcards). */
 export interface BusIdentity {
-  /** `supervisor:<id>`, `node:<node>` or `app:<workload>:<node>`. */
+  /** `supervisor:<id>`, `node:<node>`, `app:<workload>:<node>` or `operator`. */
   readonly name: string;
   readonly kind: IdentityKind;
   /** Topics it may publish (its Last Will included), sorted. */
@@ -47,6 +48,14 @@ export function appIdentity(workload: string, node: string): string {
 }
 
 /**
+ * The identity of an operator's reader (`sdv-failover status`): it may read every supervisor's
+ * retained status and state, and publish nothing. One identity for all operators: mosquitto uses
+ * it as the client id too, so two `status` commands with the same certificate at once take each
+ * other's session over (the later one stays).
+ */
+export const OPERATOR_IDENTITY = "operator";
+
+/**
  * A file name for an identity's certificate and key: the identity with `:` replaced by `_`
  * (`node:worker-node2` → `node_worker-node2`). `_` occurs in no node, workload or supervisor name,
  * so the mapping is one-to-one.
@@ -63,10 +72,11 @@ export interface BusIdentitiesOptions {
 
 /**
  * Every identity of the vehicle with its rights: the supervisor (both instances of a pair, each
- * with its own status and barrier), one per node, one per workload
- * placement (both sides; an instance reads its promotion even without an app heartbeat).
+ * with its own status, barrier and state), one per node, one per workload
+ * placement (both sides; an instance reads its promotion even without an app heartbeat), and the
+ * operator's reader ({@linkcode OPERATOR_IDENTITY}).
  * @returns supervisor first, then nodes in config order, then app instances (workload order,
- *   primary before standby).
+ *   primary before standby), then the operator.
  */
 export function busIdentities(options: BusIdentitiesOptions): BusIdentity[] {
   const { topology } = options;
@@ -76,7 +86,7 @@ export function busIdentities(options: BusIdentitiesOptions): BusIdentity[] {
     return {
       name: supervisorIdentity(id),
       kind: "supervisor",
-      publishes: sorted([own.status, own.barrier, ...promotions]),
+      publishes: sorted([own.status, own.barrier, own.state, ...promotions]),
       reads: sorted([
         ...topology.targets.map((t) => t.topic),
         ...topology.nodes.map((n) => n.statusTopic),
@@ -91,6 +101,15 @@ export function busIdentities(options: BusIdentitiesOptions): BusIdentity[] {
       identities.push(appRights(placement));
     }
   }
+  identities.push({
+    name: OPERATOR_IDENTITY,
+    kind: "operator",
+    publishes: [],
+    reads: sorted(topology.supervisorIds.flatMap((id) => {
+      const own = topology.supervisorTopics(id);
+      return [own.status, own.state];
+    })),
+  });
   return identities;
 }
 

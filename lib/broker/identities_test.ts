@@ -12,6 +12,7 @@ import {
   busIdentities,
   identityFileStem,
   nodeIdentity,
+  OPERATOR_IDENTITY,
   supervisorIdentity,
 } from "./identities.ts";
 
@@ -27,11 +28,12 @@ Deno.test("identity names: kind and names joined by ':', file stems with '_'", (
   );
 });
 
-Deno.test("busIdentities: the supervisor publishes promotions, its status and barrier, reads all it supervises", () => {
+Deno.test("busIdentities: the supervisor publishes promotions, its status, barrier and state, reads all it supervises", () => {
   const [sup] = identities();
   assert.equal(sup.name, "supervisor:sup");
   assert.deepEqual(sup.publishes, [
     "v/supervisor/sup/barrier",
+    "v/supervisor/sup/state",
     "v/supervisor/sup/status",
     "v/workload/lane-detection/promotion",
     "v/workload/logger/promotion",
@@ -145,4 +147,41 @@ Deno.test("busIdentities: in a supervisor pair each instance has its own identit
   }
   assert.ok(!sups[0].publishes.includes(topology.supervisorTopics("sup-b").barrier));
   for (const w of topology.workloads) assert.deepEqual([...w.issuers], ["sup-a", "sup-b"]);
+});
+
+Deno.test("busIdentities: the operator reads every supervisor's status and state, publishes nothing", () => {
+  const single = identities().find((i) => i.kind === "operator")!;
+  assert.equal(single.name, OPERATOR_IDENTITY);
+  assert.deepEqual(single.publishes, []);
+  assert.deepEqual(single.reads, ["v/supervisor/sup/state", "v/supervisor/sup/status"]);
+  const pair = busIdentities({
+    topology: buildTopology({
+      ...VEHICLE,
+      supervisor: {
+        ...VEHICLE.supervisor,
+        id: "sup-a",
+        pair: {
+          ids: ["sup-a", "sup-b"],
+          leaseName: "sdv-failover",
+          leaseNamespace: "kube-system",
+          leaseDurationMs: 400,
+          renewDeadlineMs: 250,
+          retryPeriodMs: 50,
+        },
+      },
+    }),
+  }).find((i) => i.kind === "operator")!;
+  assert.deepEqual(pair.reads, [
+    "v/supervisor/sup-a/state",
+    "v/supervisor/sup-a/status",
+    "v/supervisor/sup-b/state",
+    "v/supervisor/sup-b/status",
+  ]);
+  // nobody else may read a state, and only its supervisor may write it
+  for (const identity of identities()) {
+    if (identity.kind === "operator") continue;
+    assert.ok(!identity.reads.some((t) => t.endsWith("/state")), identity.name);
+    const writes = identity.publishes.filter((t) => t.endsWith("/state"));
+    assert.deepEqual(writes, identity.kind === "supervisor" ? ["v/supervisor/sup/state"] : []);
+  }
 });

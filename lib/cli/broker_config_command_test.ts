@@ -83,6 +83,7 @@ Deno.test({
         "app_logger_worker-node3",
         "node_worker-node2",
         "node_worker-node3",
+        "operator",
         "supervisor_sup",
       ]);
       assert.match(r.out.join("\n"), /development PKI/);
