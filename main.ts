@@ -7,6 +7,8 @@
  *   every node
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
  * - `unfence --config FILE --node NAME [--kubeconfig PATH]`  ask the supervisor to lift its fence
+ * - `status (--config FILE | --url URL) [-o json] [--watch]` what the supervisor(s) see: nodes,
+ *   sensors, apps, workloads (from the retained state on the bus, or the HTTP `/status`)
  * - `publish --config FILE [--fault SPEC]... [--duration D]`  test publisher with fault injection
  * - `broker-config --config FILE --out DIR [--dev-pki] [--bind ADDR]` the locked vehicle broker's
  *   mosquitto.conf and ACL file (and a development PKI)
@@ -222,6 +224,73 @@ export function buildCli(exit: (code: number) => void): Command {
         }),
       );
     });
+
+  program.command("status")
+    .description(
+      "show what the supervisor(s) see — nodes, sensors, apps (state, heartbeat age, fence) and " +
+        "workloads (active node, epoch, why) — from their retained state on the bus or over HTTP",
+    )
+    .option("-c, --config <file>", "config file (YAML): broker URL, TLS, topic prefix, ids")
+    .option("--url <url>", "read GET <url>/status of a supervisor's HTTP endpoint instead")
+    .option(
+      "--id <name>",
+      "also read this supervisor id (repeatable; the config's ids are always read)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(["table", "json"]).default(
+        "table",
+      ),
+    )
+    .option("-w, --watch", "redraw on every change (bus) or every --interval (HTTP)", false)
+    .option("--timeout <time>", "how long to wait for the state (e.g. 2s, 500ms)", "2s")
+    .option("--interval <time>", "--watch with --url: time between requests", "1s")
+    .action(
+      async (
+        opts: {
+          config?: string;
+          url?: string;
+          id: string[];
+          output: "table" | "json";
+          watch: boolean;
+          timeout: string;
+          interval: string;
+        },
+      ) => {
+        if ((opts.config === undefined) === (opts.url === undefined)) {
+          console.error("status: give exactly one of --config FILE or --url URL");
+          return exit(EXIT_USAGE);
+        }
+        const { parseDurationMs } = await import("./lib/publisher/faults.ts");
+        let timeoutMs: number, intervalMs: number;
+        try {
+          timeoutMs = parseDurationMs(opts.timeout);
+          intervalMs = parseDurationMs(opts.interval);
+        } catch (error) {
+          console.error(`status: ${(error as Error).message}`);
+          return exit(EXIT_USAGE);
+        }
+        let config: Config | undefined;
+        if (opts.config !== undefined) {
+          config = await loadOrReport(opts.config);
+          if (!config) return exit(EXIT_USAGE);
+        }
+        const { statusCommand } = await import("./lib/cli/status_command.ts");
+        exit(
+          await statusCommand({
+            source: config
+              ? { kind: "bus", config, ids: opts.id }
+              : { kind: "http", url: opts.url! },
+            output: opts.output,
+            watch: opts.watch,
+            timeoutMs,
+            intervalMs,
+            signal: shutdownSignal(),
+          }),
+        );
+      },
+    );
 
   logOptions(
     program.command("publish")
