@@ -16,9 +16,12 @@ import assert from "node:assert/strict";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { stringify } from "yaml";
 import { encodeBeat } from "../lib/wire/wire.ts";
+import { decodeStateMessage, encodeStateMessage } from "../lib/wire/state_message.ts";
+import type { StatusView } from "../lib/cli/status_table.ts";
 import { identityFileStem } from "../lib/broker/identities.ts";
 import { MOSQUITTO_BIN, type RunningMosquitto, startMosquitto } from "./harness/mosquitto.ts";
 import {
+  spawnMain,
   startSupervisor,
   type SupervisorProcess,
   watchMain,
@@ -45,6 +48,7 @@ const NODE3_HB = `${P}/node/worker-node3/hb`;
 const NODE3_STATUS = `${P}/node/worker-node3/status`;
 const LANE_PROMOTION = `${P}/workload/lane-detection/promotion`;
 const SUP_BARRIER = `${P}/supervisor/sup/barrier`;
+const SUP_STATE = `${P}/supervisor/sup/state`;
 /** Bound on every wait for a connection or a message that must come. */
 const WAIT_MS = 5000;
 
@@ -526,6 +530,23 @@ Deno.test({
             assert.equal(p.activeNode, "worker-node3");
             assert.equal(p.failedNode, "worker-node2");
             const sent = await sup.waitFor((l) => l.event === "promotion-sent", WAIT_MS);
+            // The operator's identity reads the supervisor's retained state (sdv-failover status).
+            let shown: StatusView | undefined;
+            for (
+              let i = 0;
+              i < 20 && shown?.snapshot?.workloads[0].activeNode !== "worker-node3";
+              i++
+            ) {
+              const status = await spawnMain(
+                ["status", "-o", "json", "--config", bus.configFile],
+                env("operator"),
+              ).output();
+              const text = (b: Uint8Array) => new TextDecoder().decode(b);
+              assert.equal(status.code, 0, text(status.stderr));
+              [shown] = JSON.parse(text(status.stdout));
+            }
+            assert.equal(shown?.status, "online");
+            assert.equal(shown?.snapshot?.workloads[0].activeNode, "worker-node3");
             console.log(
               `over TLS: kill → expired ${(expired.wallMs - killedAtMs).toFixed(1)} ms ` +
                 `(cause ${expired.cause}), → promotion sent ${
@@ -537,6 +558,48 @@ Deno.test({
             for (const agent of agents) await agent.stop();
             if (sup) assert.equal(await sup.stop(), 0);
           }
+        },
+      );
+      await t.step(
+        "only the operator reads a supervisor's state; only that supervisor writes it",
+        async () => {
+          // The state left retained by the supervisor of the step before, read as raw bytes.
+          const operator = track(await connectAs(bus, "operator"));
+          const states: { bytes: Uint8Array; retain: boolean }[] = [];
+          let arrived: () => void = () => {};
+          operator.on("message", (topic, payload, packet) => {
+            if (topic !== SUP_STATE) return;
+            states.push({ bytes: new Uint8Array(payload), retain: packet.retain });
+            arrived();
+          });
+          const next = (n: number) =>
+            states.length >= n ? Promise.resolve() : Promise.race([
+              new Promise<void>((r) => (arrived = () => states.length >= n && r())),
+              sleep(WAIT_MS).then(() => assert.fail(`timed out waiting for state ${n}`)),
+            ]);
+          await operator.subscribeAsync(SUP_STATE, { qos: 1 });
+          await next(1);
+          assert.ok(states[0].retain);
+          const retained = decodeStateMessage(states[0].bytes);
+          assert.equal(retained?.supervisor.id, "sup");
+          // A node may not read it: subscribed before a topic it may read (a retained promotion),
+          // a state it were allowed would arrive first.
+          const nodeA = track(await connectAs(bus, "node:worker-node2"));
+          const nodeWatch = await recorder(nodeA, [SUP_STATE, LANE_PROMOTION]);
+          await nodeWatch.until("the retained promotion", (m) => m.topic === LANE_PROMOTION);
+          assert.deepEqual(nodeWatch.got.map((m) => m.topic), [LANE_PROMOTION]);
+          // A node may not write it: its forgery is acknowledged before the supervisor's state.
+          const as = (generatedAt: string) => encodeStateMessage({ ...retained!, generatedAt });
+          await nodeA.publishAsync(SUP_STATE, as("forged") as Buffer, { qos: 1, retain: true });
+          const sup = track(await connectAs(bus, "supervisor:sup"));
+          await sup.publishAsync(SUP_STATE, as("legitimate") as Buffer, { qos: 1, retain: true });
+          await next(2);
+          assert.deepEqual(
+            states.map((m) => decodeStateMessage(m.bytes)?.generatedAt),
+            [retained!.generatedAt, "legitimate"],
+            "the forgery was not delivered",
+          );
+          await Promise.all([operator.endAsync(), nodeA.endAsync(), sup.endAsync()]);
         },
       );
     } finally {
