@@ -12,6 +12,7 @@
  * | `{p}/workload/{workload}/promotion`      | {@linkcode Promotion} JSON      | 1   | yes      |
  * | `{p}/supervisor/{id}/status`             | `online` / `offline` (LWT)      | 1   | yes      |
  * | `{p}/supervisor/{id}/barrier`            | {@linkcode Barrier} JSON        | 0   | no       |
+ * | `{p}/supervisor/{id}/state`              | gzip status snapshot (`state_message.ts`) | 1 | yes |
  *
  * Heartbeats are QoS 0: a retransmitted heartbeat is a stale one, and the next period brings a fresh
  * one. Status and promotion messages are QoS 1 and retained so that a client that (re)connects
