@@ -250,7 +250,8 @@ export class BrokerPair implements MqttClientLike {
         return true;
       }
     }
-    recent.push({ payload: payload.slice(), session, atMs: nowMs });
+    // kept by reference: mqtt.js hands every message its own buffer and never reuses it
+    recent.push({ payload, session, atMs: nowMs });
     if (recent.length > RECENT_PER_TOPIC) recent.shift();
     return false;
   }
