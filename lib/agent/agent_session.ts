@@ -3,18 +3,15 @@
  *
  * @module
  */
-import type { MqttClient } from "mqtt";
 import type { MqttClientLike } from "../mqtt/client.ts";
-import { openSession, type SessionOptions } from "../mqtt/session.ts";
+import { openClient, type SessionOptions } from "../mqtt/session.ts";
 
 /**
- * Opens a node's MQTT session with {@linkcode openSession} (pass the node's `agentWill` as `will`),
- * with QoS 0 queueing turned off: a heartbeat sent late is a stale one, so nothing is queued while
- * disconnected.
+ * Opens a node's MQTT client with {@linkcode openClient} (pass the node's `agentWill` as `will`;
+ * with `mqtt.pairUrl` one session per broker of the pair), with QoS 0 queueing turned off: a
+ * heartbeat sent late is a stale one, so nothing is queued while disconnected.
  * @throws Error when a credential or TLS file cannot be read or a named variable is unset.
  */
-export function openAgentSession(options: SessionOptions): MqttClientLike & MqttClient {
-  const client = openSession(options);
-  client.queueQoSZero = false;
-  return client;
+export function openAgentSession(options: SessionOptions): MqttClientLike {
+  return openClient(options, (session) => session.queueQoSZero = false);
 }

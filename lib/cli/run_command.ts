@@ -13,7 +13,7 @@ import type { KubeClient } from "../kube/kube_client.ts";
 import { systemClock } from "../clock/clock.ts";
 import type { Logger } from "../log/log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
-import { openSession } from "../mqtt/session.ts";
+import { openClient } from "../mqtt/session.ts";
 import { DryRunReconciler } from "../reconcile/dry_run.ts";
 import type { ClusterReconciler } from "../reconcile/reconciler.ts";
 import {
@@ -182,7 +182,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     : undefined;
   let client: MqttClientLike;
   try {
-    client = openSession({
+    client = openClient({
       config: config.mqtt,
       clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
       will: supervisorWill(config),

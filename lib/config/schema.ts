@@ -138,6 +138,12 @@ export function qualifiedNameProblem(value: string): string | undefined {
 export const MqttSchema = z.strictObject({
   /** Broker URL, `SCHEME://HOST[:PORT][/PATH]`; see `brokerUrlProblem` in `mqtt_rules.ts`. */
   url: refined(brokerUrlProblem).default("mqtt://127.0.0.1:1883"),
+  /**
+   * The second broker of a broker pair (off when absent): every client keeps a session to both
+   * and publishes everything to both; losing one broker changes nothing, losing both is an ingest
+   * fault (docs/design.md, "Broker pair"). Same scheme family and TLS settings as `url`.
+   */
+  pairUrl: refined(brokerUrlProblem).optional(),
   clientId: refined((id) => id === "" ? "must not be empty" : mqttStringProblem(id)).optional(),
   topicPrefix: refined((t) => topicNameProblem(t, TOPIC_PREFIX_MAX_BYTES)).default("sdv"),
   /** MQTT 3.1.1 §3.1.2.10: a 16-bit number of seconds. */

@@ -545,11 +545,29 @@ function checkMqttSettings(root: Record<string, unknown>, model: Model, report: 
         "allows no password without a user name",
     );
   }
+  const schemeOf = (url: string | undefined) =>
+    url === undefined ? undefined : url.slice(0, url.indexOf(":")).toLowerCase();
+  const isTls = (scheme: string) => TLS_URL_SCHEMES.includes(scheme);
+  if (typeof mqtt.pairUrl === "string" && typeof mqtt.url === "string") {
+    if (sameBroker(mqtt.url, mqtt.pairUrl)) {
+      report(
+        ["mqtt", "pairUrl"],
+        "names the same broker as mqtt.url; a broker pair needs two brokers (two hosts, or two " +
+          "ports)",
+      );
+    } else if (isTls(schemeOf(mqtt.url)!) !== isTls(schemeOf(mqtt.pairUrl)!)) {
+      report(
+        ["mqtt", "pairUrl"],
+        "must use TLS exactly when mqtt.url does (both brokers of a pair share mqtt.tls and the " +
+          "credentials)",
+      );
+    }
+  }
   const tls = isRecord(given.tls) ? given.tls : undefined;
   if (tls === undefined) return;
-  const scheme = mqtt.url === undefined ? undefined : mqtt.url.slice(0, mqtt.url.indexOf(":"));
+  const scheme = schemeOf(mqtt.url);
   const files = ["caFile", "certFile", "keyFile"].filter((k) => tls[k] !== undefined);
-  if (scheme !== undefined && files.length > 0 && !TLS_URL_SCHEMES.includes(scheme.toLowerCase())) {
+  if (scheme !== undefined && files.length > 0 && !isTls(scheme)) {
     report(
       ["mqtt", "tls"],
       `TLS files are set but mqtt.url uses ${scheme}://, which does not use TLS, so they would ` +
@@ -693,4 +711,27 @@ function checkBudgets(model: Model, report: Report): void {
         `budgets, or revisit the FTTI`,
     );
   }
+}
+
+/** Two broker URLs that reach one broker: same host (case-insensitive) and same effective port. */
+function sameBroker(a: string, b: string): boolean {
+  const parse = (text: string) => {
+    try {
+      const url = new URL(text);
+      const scheme = url.protocol.slice(0, -1).toLowerCase();
+      const port = url.port !== "" ? url.port : ({
+        mqtt: "1883",
+        tcp: "1883",
+        mqtts: "8883",
+        ssl: "8883",
+        ws: "80",
+        wss: "443",
+      } as Record<string, string>)[scheme] ?? "";
+      return `${url.hostname.toLowerCase()}:${port}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const pa = parse(a);
+  return pa !== undefined && pa === parse(b);
 }

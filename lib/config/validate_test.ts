@@ -266,3 +266,14 @@ Deno.test("supervisor pair: retryPeriodMs < renewDeadlineMs < leaseDurationMs", 
   // an invalid value is the schema's to report, not a follow-up here
   assert.deepEqual(issuesOf((r) => (r.supervisor = { pair: { renewDeadlineMs: -5 } })), []);
 });
+
+Deno.test("mqtt.pairUrl: a second broker, not the same one, TLS exactly when mqtt.url uses it", () => {
+  const pairIssues = (url: string, pairUrl: string) =>
+    issuesOf((raw) => raw.mqtt = { url, pairUrl }).filter((i) => i.path === "mqtt.pairUrl");
+  assert.deepEqual(pairIssues("mqtt://10.0.0.1:1883", "mqtt://10.0.0.2:1883"), []);
+  assert.deepEqual(pairIssues("mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:1884"), []);
+  assert.match(pairIssues("mqtt://Broker-A", "mqtt://broker-a:1883")[0].message, /same broker/);
+  assert.match(pairIssues("mqtts://a:8883", "ssl://a")[0].message, /same broker/);
+  assert.match(pairIssues("mqtts://a:8883", "mqtt://b:1883")[0].message, /TLS exactly when/);
+  assert.deepEqual(pairIssues("mqtts://a:8883", "wss://b:443"), []);
+});

@@ -149,7 +149,12 @@ export type StopReason =
   /** Orderly stop: the Lease was released. */
   | "released"
   /** A terminal API error or a duplicate id ended the election. */
-  | "error";
+  | "error"
+  /**
+   * The caller declared this candidate unfit to act (the supervisor lost its bus: it cannot see
+   * what it would decide on); the Lease is released so a fit peer takes over at once.
+   */
+  | "ineligible";
 
 /** Timing of the election, ms (see `supervisor.pair` in the config). */
 export interface LeaseTiming {
@@ -209,6 +214,8 @@ export class LeaseElector {
   #stopped = false;
   /** The run signal aborted: no new leadership period starts. */
   #stopping = false;
+  /** May lead (see {@linkcode LeaseElector.setEligible}). */
+  #eligible = true;
 
   constructor(options: LeaseElectorOptions) {
     checkLeaseTiming(options);
@@ -223,8 +230,28 @@ export class LeaseElector {
    * started less than `renewDeadlineMs` ago on the monotonic clock. Check it before every action.
    */
   isLeader(): boolean {
-    return this.#leading && !this.#stopped && !this.#stopping &&
+    return this.#leading && !this.#stopped && !this.#stopping && this.#eligible &&
       this.#clock.nowMs() - this.#validFromMs < this.#o.renewDeadlineMs;
+  }
+
+  /**
+   * Whether this candidate may lead (default true). Made ineligible, a leader stops acting at once
+   * (`onStoppedLeading("ineligible")`) and releases the Lease at its next attempt (within
+   * `retryPeriodMs`), so the peer takes over without waiting for the Lease to expire; an
+   * ineligible candidate keeps observing the Lease but never acquires it. The supervisor makes
+   * itself ineligible while its ingest is faulted: a leader that cannot hear the nodes must not
+   * be the one that decides, and the standby, which can, takes over (docs/design.md).
+   */
+  setEligible(eligible: boolean): void {
+    if (this.#eligible === eligible) return;
+    this.#eligible = eligible;
+    this.#o.log?.info("lease-eligibility", { identity: this.identity, eligible });
+    if (!eligible) this.#stepDown("ineligible");
+  }
+
+  /** Whether this candidate may lead (see {@linkcode LeaseElector.setEligible}). */
+  get eligible(): boolean {
+    return this.#eligible;
   }
 
   /** The term of the current (or last) leadership period; -1 before the first. */
@@ -272,6 +299,7 @@ export class LeaseElector {
   /** One try to acquire or renew (client-go `tryAcquireOrRenew`); errors other than terminal ones are absorbed. */
   async #attempt(signal: AbortSignal): Promise<void> {
     const api = this.#o.api;
+    if (!this.#eligible) return await this.#attemptIneligible(signal);
     try {
       // Fast path: we hold the Lease as last observed; renew with that resourceVersion.
       const observed = this.#observed;
@@ -331,6 +359,34 @@ export class LeaseElector {
       this.#o.log?.warn("lease-attempt-failed", {
         identity: this.identity,
         leader: this.isLeader(),
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  /** Ineligible: hand the Lease back if we hold it, else only observe it. Errors are absorbed. */
+  async #attemptIneligible(signal: AbortSignal): Promise<void> {
+    try {
+      const current = await this.#call((s) => this.#o.api.get(s), signal);
+      this.#observe(current);
+      if (current.record.holderIdentity !== this.identity) return;
+      const record: LeaseRecord = {
+        ...current.record,
+        holderIdentity: "",
+        renewTime: this.#o.wallNow?.() ?? new Date(),
+      };
+      this.#observe(
+        await this.#call((s) => this.#o.api.replace(record, current.resourceVersion, s), signal),
+      );
+      this.#o.log?.info("lease-released", { identity: this.identity, why: "ineligible" });
+    } catch (error) {
+      if (error instanceof LeaseTerminalError || error instanceof DuplicateIdentityError) {
+        throw error;
+      }
+      if (signal.aborted) return;
+      this.#o.log?.warn("lease-attempt-failed", {
+        identity: this.identity,
+        eligible: false,
         error: error instanceof Error ? error.message : String(error),
       });
     }

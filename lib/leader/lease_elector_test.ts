@@ -160,6 +160,38 @@ Deno.test("release on stop gives an immediate takeover", async () => {
   assert.deepEqual(store.lease?.record.leaseTransitions, 1, "the record is kept");
 });
 
+Deno.test("an ineligible leader (lost its bus) stops at once and hands the Lease to an eligible peer; an ineligible candidate never acquires", async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = candidate(store, clock, "sup-a");
+  await runFor(clock, 20);
+  const b = candidate(store, clock, "sup-b");
+  await runFor(clock, 137);
+  assert(a.elector.isLeader() && !b.elector.isLeader());
+  a.elector.setEligible(false);
+  const atMs = clock.nowMs();
+  assert(!a.elector.isLeader(), "stops acting before anything is written");
+  assert.deepEqual(a.events.at(-1)?.reason, "ineligible");
+  await runFor(clock, 200, 1, () => assert(!(a.elector.isLeader() && b.elector.isLeader())));
+  assert(b.elector.isLeader());
+  const takeover = store.writes.find((w) => w.holder === b.elector.identity)!;
+  assert(
+    takeover.atMs - atMs <= 2 * TIMING.retryPeriodMs + 4 * b.api.rttMs,
+    `takeover ${takeover.atMs - atMs} ms after A became ineligible (no wait for expiry)`,
+  );
+  // A, still ineligible, does not take the Lease back when B stops
+  b.elector.setEligible(false);
+  await runFor(clock, 1500, 1, () => assert(!a.elector.isLeader() && !b.elector.isLeader()));
+  assert.deepEqual(store.lease?.record.holderIdentity, "", "nobody holds it: nobody can hear");
+  // A hears again: it acquires (a new term)
+  a.elector.setEligible(true);
+  await runFor(clock, 200);
+  assert(a.elector.isLeader());
+  assert.deepEqual(a.elector.term, 2);
+  await stop(a, clock);
+  await stop(b, clock);
+});
+
 Deno.test("a leader whose renews fail steps down before its lease can be taken", async () => {
   const clock = new FakeClock();
   const store = new FakeLeaseStore(clock);
@@ -298,7 +330,7 @@ Deno.test("403 is terminal: run() rejects with a clear message, the leader steps
   assert.deepEqual(a.events.at(-1)?.reason, "error");
 });
 
-Deno.test("property: two electors on one Lease are never both leader (randomized faults, delays, restarts)", async () => {
+Deno.test("property: two electors on one Lease are never both leader (randomized faults, delays, restarts, eligibility)", async () => {
   const faults: LeaseFault[] = ["none", "error", "lost-response", "hang"];
   let leaderships = 0;
   let handovers = 0;
@@ -328,6 +360,7 @@ Deno.test("property: two electors on one Lease are never both leader (randomized
           const r = random();
           c.api.fault = r < 0.7 ? "none" : faults[1 + Math.floor(random() * 3)];
         }
+        if (random() < 0.004) c.elector.setEligible(!c.elector.eligible); // bus lost / back
         if (random() < 0.002) {
           c.controller.abort();
           stopping.push(c);

@@ -11,6 +11,8 @@
  */
 import mqtt, { type MqttClient } from "mqtt";
 import type { MqttConfig } from "../config/schema.ts";
+import { brokerUrlForLog } from "../config/mqtt_rules.ts";
+import { BrokerPair } from "./broker_pair.ts";
 import type { MqttClientLike } from "./client.ts";
 import { buildMqttOptions, type WillOptions } from "./options.ts";
 
@@ -65,4 +67,26 @@ export function openSession(options: SessionOptions): MqttClientLike & MqttClien
   noDelay();
   client.on("connect", noDelay);
   return client as MqttClientLike & MqttClient;
+}
+
+/**
+ * Opens the role's MQTT client: one session to `mqtt.url`, or, with `mqtt.pairUrl` set, a
+ * {@linkcode BrokerPair} of one session to each broker (same client id, Last Will and options on
+ * both; see `broker_pair.ts`). `adjust` runs on every session (e.g. the agents' QoS 0 queueing).
+ * @throws Error when a credential or TLS file cannot be read or a named variable is unset.
+ */
+export function openClient(
+  options: SessionOptions,
+  adjust: (session: MqttClient) => void = () => {},
+): MqttClientLike {
+  const first = openSession(options);
+  adjust(first);
+  const pairUrl = options.config.pairUrl;
+  if (pairUrl === undefined) return first;
+  const second = openSession({ ...options, config: { ...options.config, url: pairUrl } });
+  adjust(second);
+  return new BrokerPair({
+    sessions: [first, second],
+    labels: [brokerUrlForLog(options.config.url), brokerUrlForLog(pairUrl)],
+  });
 }

@@ -83,6 +83,11 @@ export class FailoverCoordinator {
   #closed = false;
   /** Workloads whose state was adopted while standby: converged when this instance leads. */
   readonly #adoptedAsStandby = new Set<Workload>();
+  /**
+   * The newest promotion per promotion topic, published or adopted (for
+   * {@linkcode republishPromotions}).
+   */
+  readonly #lastPromotions = new Map<string, string>();
 
   /** Creates the coordinator; failures wait until {@linkcode FailoverCoordinator.adopt}. */
   constructor(options: CoordinatorOptions) {
@@ -242,6 +247,8 @@ export class FailoverCoordinator {
         : undefined,
     });
     if (!desired) return undefined;
+    // the peer's promotion (a pair): this instance republishes it as it is if it leads later
+    this.#lastPromotions.set(workload.promotionTopic, JSON.stringify(p));
     this.#log.info("promotion-observed", {
       workload: workload.name,
       epoch: p.epoch,
@@ -464,6 +471,21 @@ export class FailoverCoordinator {
     for (const node of [...this.#confirmTimers.keys()]) this.#cancelConfirm(node);
   }
 
+  /**
+   * Publishes again the newest promotion of every workload (retained, QoS 1; its own or the one
+   * it adopted), e.g. to a broker of the pair that came back without its retained messages. Only
+   * while this
+   * instance may act; the epochs are unchanged, so receivers that hold them ignore the copies.
+   * @returns the number of promotions published.
+   */
+  republishPromotions(): number {
+    if (!this.#mayAct()) return 0;
+    for (const [topic, payload] of this.#lastPromotions) {
+      this.#client.publish(topic, payload, { qos: 1, retain: true });
+    }
+    return this.#lastPromotions.size;
+  }
+
   /** Publishes the retained QoS 1 promotion; resolves on PUBACK (or error). */
   #promote(desired: WorkloadDesired): Promise<void> {
     const w = desired.workload;
@@ -481,8 +503,10 @@ export class FailoverCoordinator {
       issuer: this.#supervisorId,
       issuedAt: desired.failedAt ?? new Date().toISOString(),
     };
+    const payload = JSON.stringify(promotion);
+    this.#lastPromotions.set(w.promotionTopic, payload);
     const acked = new Promise<void>((resolve) => {
-      this.#client.publish(w.promotionTopic, JSON.stringify(promotion), { qos: 1, retain: true }, (
+      this.#client.publish(w.promotionTopic, payload, { qos: 1, retain: true }, (
         error,
       ) => {
         resolve();

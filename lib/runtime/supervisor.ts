@@ -33,6 +33,7 @@ import { type Clock, systemClock } from "../clock/clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Ingest, type IngestStats } from "../ingest/ingest.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
+import { BrokerPair } from "../mqtt/broker_pair.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import { FailoverPolicy } from "../policy/policy.ts";
@@ -77,6 +78,11 @@ export interface Leadership {
   isLeader(): boolean;
   /** Campaigns until `signal` aborts, then releases; rejects on a fatal error (duplicate id, 403). */
   run(signal: AbortSignal): Promise<void>;
+  /**
+   * Whether this instance may lead: false while its ingest is faulted (it cannot hear the nodes),
+   * so a leader hands over to a peer that can (see `LeaseElector.setEligible`).
+   */
+  setEligible?(eligible: boolean): void;
 }
 
 /** Builds the election with the supervisor's callbacks (may load the Kubernetes client). */
@@ -249,10 +255,13 @@ export class Supervisor {
       isDraining: (node) => this.#policy.isDraining(node),
       onDrained: (node) => this.#deactivate(node),
       onFault: (why) => {
+        // a leader that cannot hear the nodes hands the Lease to a peer that can
+        this.#leadership?.setEligible?.(false);
         this.#log.error("ingest-fault", { why, action: "supervision suspended, no failover" });
         this.#onEvent({ type: "ingest-fault", atMs: this.#clock.nowMs(), why });
       },
       onRestored: (why, lastWillQuietMs, graceMs) => {
+        this.#leadership?.setEligible?.(true);
         this.#log.info("ingest-restored", { why, graceMs, lastWillQuietMs });
         this.#onEvent({ type: "ingest-restored", atMs: this.#clock.nowMs() });
       },
@@ -366,6 +375,11 @@ export class Supervisor {
       if (this.#armed && this.#isLive()) this.#ingest.fault("broker connection closed");
     });
     this.#client.on("error", (e) => this.#log.warn("mqtt-error", { error: e.message }));
+    if (this.#client instanceof BrokerPair) {
+      this.#client.onBrokerChange((broker, up, connected) =>
+        this.#onBrokerChange(broker, up, connected)
+      );
+    }
     const armed = new Promise<void>((resolve, reject) => {
       const onConnect = () => this.#onConnect(resolve);
       this.#client.on("connect", onConnect);
@@ -495,6 +509,28 @@ export class Supervisor {
       this.#statePublisher.start();
       armed();
     }, (error: Error) => this.#log.error("subscribe-failed", { error: error.message }));
+  }
+
+  /**
+   * One broker of a broker pair was lost or came back. A loss while the other is connected
+   * changes nothing the watchdog sees (every client publishes to both); a returning broker may
+   * have lost its retained messages (a restart without persistence), so the leader publishes the
+   * current promotions again (the same epochs: every receiver ignores an epoch it already holds).
+   */
+  #onBrokerChange(broker: string, up: boolean, connected: number): void {
+    if (!this.#isLive()) return;
+    if (!up) {
+      if (connected > 0) {
+        this.#log.warn("broker-lost", {
+          broker,
+          connected,
+          action: "supervision continues through the other broker",
+        });
+      }
+      return;
+    }
+    const republished = this.#armed ? this.#coordinator.republishPromotions() : 0;
+    this.#log.info("broker-up", { broker, connected, republished });
   }
 
   /** A drained node went offline: its node, sensors and app instances are no longer supervised. */

@@ -13,6 +13,7 @@ import {
   type SupervisorEvent,
 } from "./supervisor.ts";
 import { DuplicateIdentityError } from "../leader/lease_elector.ts";
+import { BrokerPair } from "../mqtt/broker_pair.ts";
 
 const config = ConfigSchema.parse({
   supervisor: { id: "sup", bootWindowMs: 100 },
@@ -651,6 +652,11 @@ class FakeLeadership implements Leadership {
     this.leader = false;
     this.hooks.onStoppedLeading("renew-deadline");
   }
+  readonly eligibility: boolean[] = [];
+  setEligible(eligible: boolean): void {
+    this.eligibility.push(eligible);
+    if (!eligible) this.leader = false;
+  }
   fail(error: unknown): void {
     this.#reject?.(error);
   }
@@ -772,4 +778,126 @@ Deno.test("pair: a fatal election error (same id) reaches onFatal; stop releases
   assert.ok(second.leadership.released, "the election was stopped (Lease released)");
   assert.equal(second.sup.state, "stopped");
   await sup.stop();
+});
+
+/** A supervisor on a broker pair of two fake sessions (`pairClient`), optionally in a pair. */
+async function setupBrokerPair(withLeadership = false) {
+  const clock = new FakeClock(0);
+  const a = new FakeMqttClient();
+  const b = new FakeMqttClient();
+  a.syncEcho = b.syncEcho = true;
+  const client = new BrokerPair({
+    sessions: [a, b],
+    labels: ["a", "b"],
+    nowMs: () => clock.nowMs(),
+  });
+  const leadership = new FakeLeadership();
+  const reconciler = new FakeReconciler();
+  const sup = new Supervisor({
+    config,
+    topology,
+    client,
+    reconciler: () => Promise.resolve(reconciler),
+    clock,
+    leadership: withLeadership
+      ? (hooks) => {
+        leadership.hooks = hooks;
+        return Promise.resolve(leadership);
+      }
+      : undefined,
+  });
+  const started = sup.start();
+  await Promise.resolve();
+  a.connect();
+  b.connect();
+  await started;
+  let seq = 0;
+  /** Each heartbeat and tick through every listed session (a dual-publishing client). */
+  const beat = (via: FakeMqttClient[], nodes = ["worker-node2", "worker-node3"]) => {
+    seq++;
+    for (const session of via) {
+      for (const n of nodes) session.deliver(`sdv/node/${n}/hb`, `{"seq":${seq}}`);
+      for (const s of ["cam2", "cam3"]) session.deliver(`sdv/sensor/${s}/tick`, `{"seq":${seq}}`);
+    }
+  };
+  return { clock, a, b, client, sup, beat, leadership, reconciler };
+}
+
+Deno.test("broker pair: losing one broker changes nothing (no ingest fault, no expiry); a node crash is still detected through the other", async () => {
+  const { clock, a, b, client, sup, beat } = await setupBrokerPair();
+  for (let i = 0; i < 20; i++) {
+    beat([a, b]);
+    clock.advance(10);
+  }
+  assert.ok(client.stats.duplicates > 0, "copies from the second broker are dropped");
+  const messagesBefore = sup.ingest.messages;
+  beat([a, b]);
+  assert.equal(sup.ingest.messages - messagesBefore, 4, "ingest sees each message once");
+  a.drop(); // broker a killed
+  for (let i = 0; i < 30; i++) {
+    beat([b]);
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(sup.watchdog.stateAt(node2.index), "OK");
+  assert.equal(promotions(a).length + promotions(b).length, 0, "no false failover");
+  assert.ok(!sup.watchdog.suspended, "supervision never suspended");
+  // worker-node2 crashes while only broker b is up: detected (barrier through b) and failed over
+  for (let i = 0; i < 6; i++) {
+    beat([b], ["worker-node3"]);
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(sup.watchdog.stateAt(node2.index), "EXPIRED");
+  assert.equal(sup.policy.workload(lane).epoch, 1);
+  assert.ok(promotions(b).length >= 1, "promotion published on the live broker");
+  assert.ok(promotions(a).length >= 1, "and handed to the lost one's session (queued at QoS 1)");
+});
+
+Deno.test("broker pair: losing both brokers is an ingest fault (never a failover); the pair returning restores supervision", async () => {
+  const { clock, a, b, sup, beat } = await setupBrokerPair();
+  for (let i = 0; i < 20; i++) {
+    beat([a, b]);
+    clock.advance(10);
+  }
+  a.drop();
+  b.drop();
+  assert.ok(sup.watchdog.suspended, "supervision suspended");
+  clock.advance(500);
+  await ticks();
+  assert.equal(sup.policy.workload(lane).epoch, 0, "no mass failover");
+  b.connect();
+  await ticks();
+  assert.ok(!sup.watchdog.suspended, "resumed with one broker back");
+});
+
+Deno.test("broker pair: a returning broker gets the leader's current promotions again; an ingest fault makes the leader ineligible", async () => {
+  const { clock, a, b, sup, beat, leadership } = await setupBrokerPair(true);
+  leadership.promote(1);
+  for (let i = 0; i < 20; i++) {
+    beat([a, b]);
+    clock.advance(10);
+  }
+  for (let i = 0; i < 6; i++) {
+    beat([a, b], ["worker-node3"]);
+    clock.advance(10);
+  }
+  await ticks();
+  assert.equal(sup.policy.workload(lane).epoch, 1);
+  const before = promotions(a).length;
+  a.drop(); // broker a restarts without persistence
+  a.connect();
+  await ticks();
+  const again = promotions(a).slice(before);
+  assert.equal(again.length, 1, "the promotion is published again");
+  assert.equal(decodePromotion(again[0].payload)?.epoch, 1, "with the same epoch");
+  assert.deepEqual(again[0].options, { qos: 1, retain: true });
+  // both brokers lost: the leader hands over
+  a.drop();
+  b.drop();
+  assert.deepEqual(leadership.eligibility, [false]);
+  assert.ok(!leadership.isLeader());
+  a.connect();
+  await ticks();
+  assert.deepEqual(leadership.eligibility, [false, true]);
 });

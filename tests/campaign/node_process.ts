@@ -68,7 +68,10 @@ async function main(): Promise<number> {
     log,
     random: Math.random,
   });
-  await new Promise<void>((resolve) => connection.once("connect", () => resolve()));
+  await new Promise<void>((resolve) => {
+    if (connection.connected) resolve();
+    else connection.on("connect", () => resolve());
+  });
   sim.start(systemClock.nowMs());
   emit("connected", { node: node.name });
 
