@@ -16,7 +16,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
-import { openSession } from "../mqtt/session.ts";
+import { openClient } from "../mqtt/session.ts";
 import { buildTopology } from "../topology/topology.ts";
 import {
   decodeStateMessage,
@@ -68,7 +68,7 @@ export interface StatusCommandOptions {
   err?: (line: string) => void;
   /** Clear the screen before each redraw and use colors (default: standard output is a terminal). */
   isTty?: boolean;
-  /** Opens the MQTT client (tests); default {@linkcode openSession} with the config's settings. */
+  /** Opens the MQTT client (tests); default {@linkcode openClient} (both brokers of a pair) with the config's settings. */
   connect?: (config: Config, clientId: string) => MqttClientLike;
   /** HTTP client (tests); default the global `fetch`. */
   fetch?: typeof fetch;
@@ -126,7 +126,7 @@ async function fromBus(
   const clientId = `sdv-failover-status-${crypto.randomUUID().slice(0, 8)}`;
   const client = opts.connect
     ? opts.connect(config, clientId)
-    : openSession({ config: config.mqtt, clientId, reconnect: opts.watch === true });
+    : openClient({ config: config.mqtt, clientId, reconnect: opts.watch === true });
   let malformed = 0;
   let received = 0;
   let changed: () => void = () => {};
@@ -154,7 +154,12 @@ async function fromBus(
     received++;
     changed();
   });
-  client.on("error", (e) => failed(e));
+  // With a broker pair one broker's error is not the end: the other may still answer.
+  let lastError: Error | undefined;
+  client.on("error", (e) => {
+    lastError = e;
+    if (config.mqtt.pairUrl === undefined) failed(e);
+  });
   client.on("connect", () => {
     client.subscribeAsync([...routes.keys()], { qos: 1 }).catch((e: Error) => failed(e));
   });
@@ -186,8 +191,9 @@ async function fromBus(
     });
     clearTimeout(timer);
     report();
-    if (outcome instanceof Error && received === 0) {
-      err(`status: ${config.mqtt.url}: ${outcome.message}`);
+    const error = outcome instanceof Error ? outcome : received === 0 ? lastError : undefined;
+    if (error && received === 0) {
+      err(`status: ${config.mqtt.url}: ${error.message}`);
       return STATUS_NOTHING;
     }
     if (!seen().some((v) => v.snapshot !== null)) {
