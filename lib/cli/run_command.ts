@@ -312,10 +312,12 @@ async function kubeReconciler(
 
 /**
  * Opens the failover journal of `config.journal` before anything starts: `journal.path` absent →
- * `$STATE_DIRECTORY/journal.jsonl` (systemd's `StateDirectory=`) or off, `""` → off.
+ * `$STATE_DIRECTORY/journal.jsonl` (systemd's `StateDirectory=`) or off, `""` → off. The process
+ * needs Deno's write permission for the file (`--allow-write=DIR`, which the package's launcher
+ * gives `run` for `$STATE_DIRECTORY`); without it the default journal is off (a warning).
  * @returns the journal, `undefined` when off (logged), or the exit code: 2 when the path needs
- *   `STATE_DIRECTORY` and it is not set, 1 when the file cannot be written (logged with the path
- *   and the reason).
+ *   `STATE_DIRECTORY` and it is not set, 1 when the file given cannot be written (no permission,
+ *   missing directory, …; logged with the path and the reason).
  */
 export async function openJournal(
   config: Config,
@@ -330,6 +332,18 @@ export async function openJournal(
   if ("off" in where) {
     log.info("journal-off", { why: where.off });
     return undefined;
+  }
+  const permission = await Deno.permissions.query({ name: "write", path: where.path });
+  if (permission.state !== "granted") {
+    const why = `no permission to write ${where.path}: the program runs with --allow-net ` +
+      `--allow-read --allow-env --allow-sys; the package's launcher adds ` +
+      `--allow-write=$STATE_DIRECTORY for run (elsewhere: deno run --allow-write=DIR)`;
+    if (config.journal.path === undefined) {
+      log.warn("journal-off", { why });
+      return undefined;
+    }
+    log.error("journal-unwritable", { error: why, action: "not started" });
+    return 1;
   }
   try {
     const journal = await JournalFile.open({
