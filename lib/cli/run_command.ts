@@ -127,7 +127,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const topology = buildTopology(config);
   const journal = await openJournal(config, log, (name) => Deno.env.get(name));
   if (typeof journal === "number") return journal;
-  let supervisor: Supervisor | undefined;
+  // the recorder asks the supervisor (built below) about the policy and the cluster
+  const built: { supervisor?: Supervisor } = {};
   const recorder = journal && new IncidentRecorder({
     supervisorId: config.supervisor.id,
     lagToleranceMs: config.supervisor.lagToleranceMs,
@@ -135,9 +136,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     convergeTimeoutMs: config.journal.convergeTimeoutMs,
     clock: systemClock,
     probe: {
-      nodeDesired: (node) => supervisor?.policy.node(node),
+      nodeDesired: (node) => built.supervisor?.policy.node(node),
       placementReady: (placement) =>
-        supervisor?.reconciler?.placementReady(placement) ??
+        built.supervisor?.reconciler?.placementReady(placement) ??
           { ready: false, why: "no reconciler yet" },
     },
     onIncident: (record) => {
@@ -233,7 +234,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   // A fatal election error (another instance with this id, a 403) ends the run.
   const fatal = new AbortController();
   const signal = AbortSignal.any([opts.signal, fatal.signal]);
-  supervisor = new Supervisor({
+  const supervisor = built.supervisor = new Supervisor({
     config,
     topology,
     client,
