@@ -52,7 +52,8 @@ export interface BudgetCheck {
 /**
  * The budget check of an incident: detection (last heartbeat → expiry confirmed ≤ the trigger's
  * timeout + lateness allowance), reaction (expiry confirmed → the last promotion published ≤
- * `supervisor.reactionBudgetMs`) and, per workload, last heartbeat → its promotion ≤ its FTTI.
+ * `supervisor.reactionBudgetMs`; absent when no promotion was published) and, per workload, last
+ * heartbeat → its promotion ≤ its FTTI.
  */
 export function budgetChecks(record: IncidentRecord): BudgetCheck[] {
   const confirmed = record.steps.find((s) => s.step.startsWith("expiry confirmed"))?.tMs ?? null;
@@ -72,14 +73,17 @@ export function budgetChecks(record: IncidentRecord): BudgetCheck[] {
       budgetMs: record.budget.detectionMs,
       ok: confirmed !== null && confirmed <= record.budget.detectionMs,
     },
-    {
+  ];
+  // no promotion (a fence only, every failover blocked): no reaction to check
+  if (reactionMs !== null) {
+    checks.push({
       check: "reaction",
       span: "expiry confirmed → last promotion published",
       measuredMs: reactionMs,
       budgetMs: record.budget.reactionMs,
-      ok: reactionMs !== null && reactionMs <= record.budget.reactionMs,
-    },
-  ];
+      ok: reactionMs <= record.budget.reactionMs,
+    });
+  }
   for (const w of record.workloads) {
     checks.push({
       check: `FTTI ${w.name} (ASIL ${w.asil})`,
