@@ -14,6 +14,8 @@
  *   mosquitto.conf and ACL file (and a development PKI)
  * - `cluster-identity --kubeconfig ADMIN --out FILE [--namespace NS] [--name SA] [--duration D]`
  *   the supervisor's own kubeconfig (a ServiceAccount token), made with an admin kubeconfig
+ * - `report --journal FILE [--incident ID | --last] [--svg OUT.svg] [-o table|json]` the failover
+ *   journal's incidents: list, one incident's steps and budget check, its timeline as SVG
  * - `demo`                            self-contained demo: in-process broker, dry-run reconciler
  * - `version`
  *
@@ -400,6 +402,43 @@ export function buildCli(exit: (code: number) => void): Command {
             namespace: opts.namespace,
             name: opts.name,
             duration: opts.duration,
+          }),
+        );
+      },
+    );
+
+  program.command("report")
+    .description(
+      "the failover journal's incidents: without --incident/--last a list; with one, its steps " +
+        "(ms since the last heartbeat), the FTTI budget check and, with --svg, its timeline",
+    )
+    .requiredOption("-j, --journal <file>", "the journal (supervisor's journal.path)")
+    .option("-i, --incident <id>", "the incident's id (see the list)")
+    .option("--last", "the newest incident", false)
+    .option("--svg <file>", "write the incident's timeline as SVG")
+    .addOption(
+      new Option("-o, --output <format>", "output").choices(["table", "json"]).default(
+        "table",
+      ),
+    )
+    .action(
+      async (
+        opts: {
+          journal: string;
+          incident?: string;
+          last: boolean;
+          svg?: string;
+          output: "table" | "json";
+        },
+      ) => {
+        const { reportCommand } = await import("./lib/cli/report_command.ts");
+        exit(
+          await reportCommand({
+            journalPath: opts.journal,
+            incident: opts.incident,
+            last: opts.last,
+            svgPath: opts.svg,
+            output: opts.output,
           }),
         );
       },

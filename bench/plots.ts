@@ -5,21 +5,13 @@
  *
  * @module
  */
-import * as vega from "vega";
-import * as vl from "vega-lite";
+import type * as vl from "vega-lite";
+import { renderSvg } from "../lib/plot/svg.ts";
 import { type BenchResults, MODES, type Sample } from "./results.ts";
 import { ecdf } from "./stats.ts";
 import { metricSummary, scenariosOf } from "./summary.ts";
 
-/** Renders a Vega-Lite spec to an SVG string. */
-export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
+export { renderSvg };
 
 const MILESTONES: { key: keyof Sample; label: string }[] = [
   { key: "faultToDetectionMs", label: "detection (expiry; K3s: NotReady)" },

@@ -22,6 +22,11 @@ fi
 export DENO_DIR
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
 flags="--no-config --no-lock --no-remote --no-npm --cached-only --no-prompt @PERMISSIONS@"
+# run: its failover journal (journal.path, default $STATE_DIRECTORY/journal.jsonl) may be written
+# in systemd's StateDirectory= and nowhere else
+if [ "${1:-}" = run ] && [ -n "${STATE_DIRECTORY:-}" ]; then
+  flags="$flags --allow-write=${STATE_DIRECTORY%%:*}"
+fi
 # With an empty cache, Deno's analysis of the 8 MB program costs ≈ 110 MB of resident memory that
 # the process keeps for good (measured: agent 216 MB cold, 104 MB with the cache). So before a
 # long-running command starts on a cold cache, a short-lived `version` fills the cache first.

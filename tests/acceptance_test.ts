@@ -328,12 +328,21 @@ Deno.test({
           watch: Awaited<ReturnType<typeof promotionWatcher>>;
           cfg: string;
         }) => Promise<void>,
-        options: { laneActions?: string[] } = {},
+        options: {
+          laneActions?: string[];
+          /** The supervisor's state directory (STATE_DIRECTORY, writable): its journal. */
+          stateDir?: string;
+        } = {},
       ) => {
         await setupWorkloads(admin, ns);
         const cfg = writeConfig(dir, ns, url, runtimeKubeconfig, options);
         const ctx = {
-          sup: await startSupervisor(cfg),
+          sup: await startSupervisor(
+            cfg,
+            options.stateDir
+              ? { env: { STATE_DIRECTORY: options.stateDir }, allowWrite: options.stateDir }
+              : {},
+          ),
           watch: await promotionWatcher(url, `sdv-${ns}`),
           cfg,
         };
@@ -741,6 +750,9 @@ Deno.test({
         "node crash: promotion with epoch, standby active, pods gone, cordon+taint, Events; back: unfenced; again: fenced, no new failover; a restart changes nothing",
         async () => {
           const ns = "acc-crash";
+          const stateDir = `${dir}/state-${ns}`;
+          Deno.mkdirSync(stateDir);
+          const journalPath = `${stateDir}/journal.jsonl`;
           let restarted: Awaited<ReturnType<typeof startSupervisor>> | undefined;
           await scenario(ns, ["node-crash:worker-node2@2s"], async ({ sup, watch, cfg }) => {
             // The same fault for the control plane: the node lost power.
@@ -799,6 +811,75 @@ Deno.test({
             assert.ok(nodeEvents.length >= 1, "node Event recorded");
             record("node-crash", sup.lines, watch.received);
 
+            // --- the failover journal (default path in STATE_DIRECTORY): the incident is written
+            // once the cluster converged, and `report --last --svg` renders it
+            const journaled = await sup.waitFor(
+              (l) => l.event === "incident-journaled",
+              15_000,
+              "the node crash journaled",
+            );
+            assert.equal(journaled.outcome, "converged");
+            const svgPath = `${stateDir}/last.svg`;
+            const reported = await spawnMain(
+              ["report", "--journal", journalPath, "--last", "--svg", svgPath, "-o", "json"],
+              {},
+              stateDir,
+            ).output();
+            const reportErr = new TextDecoder().decode(reported.stderr);
+            assert.equal(reported.code, 0, reportErr);
+            const { incident } = JSON.parse(new TextDecoder().decode(reported.stdout));
+            assert.equal(incident.id, journaled.incident);
+            assert.equal(incident.trigger.target, "node/worker-node2");
+            assert.equal(incident.trigger.cause, "offline");
+            assert.equal(incident.node, "worker-node2");
+            assert.equal(incident.outcome, "converged");
+            assert.deepEqual(incident.supervisor, { id: `acc-${ns}`, term: null });
+            assert.equal(incident.asil, "B");
+            assert.equal(incident.fttiMs, 500);
+            assert.deepEqual(
+              incident.workloads.map((
+                w: { name: string; epoch: number; activeNode: string; issuer: string },
+              ) => [w.name, w.epoch, w.activeNode, w.issuer]).sort(),
+              WORKLOADS.map((w) => [w, 1, "worker-node3", `acc-${ns}`]),
+            );
+            const steps: { step: string; tMs: number }[] = incident.steps;
+            const at = (prefix: string) => {
+              const i = steps.findIndex((x) => x.step.startsWith(prefix));
+              assert.ok(i >= 0, `step "${prefix}" in ${steps.map((x) => x.step).join(" | ")}`);
+              return i;
+            };
+            const order = [
+              "last heartbeat: node/worker-node2",
+              "expiry detected: Last Will (offline)",
+              "expiry confirmed (ingest barrier)",
+              "promotion published: ",
+              "fenceNode node/worker-node2",
+              "deletePods pod/acc-crash/",
+              "active instance Running and Ready: ",
+              "converged",
+            ].map(at);
+            assert.deepEqual(order, [...order].sort((a, b) => a - b), "steps in order");
+            assert.equal(order[0], 0);
+            assert.equal(order.at(-1), steps.length - 1, "converged is the last step");
+            for (const w of WORKLOADS) at(`promotion published: ${w} epoch 1 → worker-node3`);
+            at("markActive deployment/acc-crash/");
+            assert.equal(steps[0].tMs, 0);
+            for (let i = 1; i < steps.length; i++) {
+              assert.ok(steps[i].tMs > 0, `positive offset: ${steps[i].step} ${steps[i].tMs}`);
+              assert.ok(steps[i].tMs >= steps[i - 1].tMs, `increasing at ${steps[i].step}`);
+            }
+            const svg = await Deno.readTextFile(svgPath);
+            assert.match(svg, /^<svg [\s\S]*<\/svg>\s*$/);
+            assert.ok(svg.includes("converged</text>"), "step labels in the SVG");
+            assert.ok(svg.includes("FTTI 500 ms"), "the FTTI line");
+            const journalBytes = (await Deno.stat(journalPath)).size;
+            console.log(
+              `journal: 1 incident, ${journalBytes} bytes, ${steps.length} steps, end to end ` +
+                `${incident.endToEndMs} ms, promotion ${
+                  incident.workloads.map((w: { promotionMs: number }) => w.promotionMs)
+                } ms after the last heartbeat (FTTI met: ${incident.fttiMet}); ${reportErr.trim()}`,
+            );
+
             // --- the node comes back: unfenced (undo); it crashes again: no new failover (its
             // instances are standbys now), fenced again after the confirmation window
             // What the runtime writes (controllers keep updating status, resourceVersions and
@@ -853,6 +934,20 @@ Deno.test({
               async () => (await fencedNow()) ? true : undefined,
             );
             assert.equal(live(), liveBefore, "no new promotion");
+            // the second crash is an incident too: a fence pending, then confirmed
+            const second = await sup.waitFor(
+              (l) => l.event === "incident-journaled" && l.incident !== journaled.incident,
+              10_000,
+              "the second crash journaled",
+            );
+            const listed = await spawnMain(
+              ["report", "--journal", journalPath, "--incident", String(second.incident)],
+            ).output();
+            const secondText = new TextDecoder().decode(listed.stdout);
+            assert.equal(listed.code, 0, new TextDecoder().decode(listed.stderr));
+            assert.match(secondText, /: converged\n/);
+            assert.match(secondText, /\nfence pending: worker-node2 .*no-workload-moved/);
+            assert.match(secondText, /\nfenceNode node\/worker-node2 /);
             assert.deepEqual(
               (await Promise.all(
                 WORKLOADS.flatMap((w) => [`${w}-standby`, `${w}-original`]).map((n) =>
@@ -914,7 +1009,7 @@ Deno.test({
                 keepLog(dir, `${ns}-restart`, restarted.lines, restarted.raw)
               }`,
             );
-          }).finally(() => restarted?.stop());
+          }, { stateDir }).finally(() => restarted?.stop());
         },
       );
     } finally {

@@ -38,7 +38,7 @@ Deno.test("cli: version and --help of every command exit 0", async () => {
   const v = await run(["version"]);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^sdv-failover \d+\.\d+\.\d+/);
-  for (const cmd of ["run", "agent", "check", "publish", "demo", "cluster-identity"]) {
+  for (const cmd of ["run", "agent", "check", "publish", "demo", "cluster-identity", "report"]) {
     const h = await run([cmd, "--help"]);
     assert.equal(h.code, 0, `${cmd} --help`);
     assert.match(h.stdout, new RegExp(`Usage: sdv-failover ${cmd}`));
@@ -51,6 +51,8 @@ Deno.test("cli: usage errors exit 2", async () => {
   assert.equal((await run(["agent", "--config", "config/example.yaml"])).code, 2, "missing --node");
   assert.equal((await run(["run", "--config", "config/example.yaml", "--bogus"])).code, 2);
   assert.equal((await run(["cluster-identity", "--out", "x"])).code, 2, "missing --kubeconfig");
+  assert.equal((await run(["report"])).code, 2, "missing --journal");
+  assert.equal((await run(["report", "--journal", "j", "-o", "xml"])).code, 2, "bad --output");
   const duration = await run([
     "cluster-identity",
     "--kubeconfig",

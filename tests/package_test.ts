@@ -354,6 +354,10 @@ Deno.test("package: runtime from npm with recorded checksums; ELF headers match 
       launcher,
       /(^|\s)(-A|--allow-all|--allow-run|--allow-write|--allow-ffi)(\s|$)/m,
     );
+    // the one write permission: `run`'s journal in systemd's state directory
+    assert.deepEqual(launcher.match(/--allow-write=\S*/g), [
+      '--allow-write=${STATE_DIRECTORY%%:*}"',
+    ]);
     assert.deepEqual(manifest.permissions, PERMISSIONS);
     // The version is embedded in the program.
     assert.ok(

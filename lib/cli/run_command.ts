@@ -24,6 +24,8 @@ import {
   supervisorWill,
 } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
+import { JournalFile, resolveJournalPath } from "../journal/journal_file.ts";
+import { IncidentRecorder } from "../journal/recorder.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
@@ -113,13 +115,46 @@ export interface RunCommandOptions {
 }
 
 /**
- * Runs the supervisor until `signal` aborts.
+ * Runs the supervisor until `signal` aborts. With a journal (`journal.path`, see
+ * {@linkcode openJournal}) every incident is appended to it after the failover, off the decision
+ * path.
  * @returns 0 after a clean shutdown, 1 when the runtime could not start (cluster state not
- *   observable, broker credentials unreadable) or failed.
+ *   observable, broker credentials unreadable, the journal not writable) or failed, 2 when
+ *   `journal.path` needs `STATE_DIRECTORY` and it is not set (nothing started).
  */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, log } = opts;
   const topology = buildTopology(config);
+  const journal = await openJournal(config, log, (name) => Deno.env.get(name));
+  if (typeof journal === "number") return journal;
+  // the recorder asks the supervisor (built below) about the policy and the cluster
+  const built: { supervisor?: Supervisor } = {};
+  const recorder = journal && new IncidentRecorder({
+    supervisorId: config.supervisor.id,
+    lagToleranceMs: config.supervisor.lagToleranceMs,
+    reactionBudgetMs: config.supervisor.reactionBudgetMs,
+    convergeTimeoutMs: config.journal.convergeTimeoutMs,
+    clock: systemClock,
+    probe: {
+      nodeDesired: (node) => built.supervisor?.policy.node(node),
+      placementReady: (placement) =>
+        built.supervisor?.reconciler?.placementReady(placement) ??
+          { ready: false, why: "no reconciler yet" },
+    },
+    onIncident: (record) => {
+      journal.append(record);
+      log.info("incident-journaled", {
+        incident: record.id,
+        outcome: record.outcome,
+        endToEndMs: record.endToEndMs,
+        fttiMet: record.fttiMet,
+      });
+    },
+  });
+  const closeJournal = async () => {
+    recorder?.close();
+    await journal?.flush();
+  };
   const pair = opts.dryRun ? undefined : config.supervisor.pair;
   if (config.supervisor.pair && opts.dryRun) {
     log.warn("pair-ignored", { why: "a dry run has no cluster to arbitrate; this one acts alone" });
@@ -173,7 +208,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         leaseDurationMs: pair.leaseDurationMs,
         renewDeadlineMs: pair.renewDeadlineMs,
         retryPeriodMs: pair.retryPeriodMs,
-        onStartedLeading: hooks.onStartedLeading,
+        onStartedLeading: (term) => {
+          if (recorder) recorder.term = term;
+          hooks.onStartedLeading(term);
+        },
         onStoppedLeading: hooks.onStoppedLeading,
         log,
       });
@@ -196,7 +234,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   // A fatal election error (another instance with this id, a 403) ends the run.
   const fatal = new AbortController();
   const signal = AbortSignal.any([opts.signal, fatal.signal]);
-  const supervisor = new Supervisor({
+  const supervisor = built.supervisor = new Supervisor({
     config,
     topology,
     client,
@@ -204,12 +242,14 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     log,
     leadership: election,
     onFatal: (error) => fatal.abort(error),
+    ...(recorder ? { onEvent: (event) => recorder.onEvent(event) } : {}),
   });
   try {
     await supervisor.start(signal);
   } catch (error) {
     if (!fatal.signal.aborted) log.error("start-failed", { error: (error as Error).message });
     await supervisor.stop();
+    await closeJournal();
     if (fatal.signal.aborted) throw fatal.signal.reason;
     return opts.signal.aborted ? 0 : 1;
   }
@@ -225,7 +265,12 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   }
   log.info("shutdown", { reason: String(signal.reason ?? "signal") });
   await supervisor.stop();
-  log.info("stopped", { ...supervisor.ingest, ...supervisor.watchdog.stats });
+  await closeJournal();
+  log.info("stopped", {
+    ...supervisor.ingest,
+    ...supervisor.watchdog.stats,
+    ...(journal ? { journaled: journal.stats.written, journalFailed: journal.stats.failed } : {}),
+  });
   if (fatal.signal.aborted) throw fatal.signal.reason;
   return 0;
 }
@@ -264,4 +309,56 @@ async function kubeReconciler(
     kube.close();
   };
   return reconciler;
+}
+
+/**
+ * Opens the failover journal of `config.journal` before anything starts: `journal.path` absent →
+ * `$STATE_DIRECTORY/journal.jsonl` (systemd's `StateDirectory=`) or off, `""` → off. The process
+ * needs Deno's write permission for the file (`--allow-write=DIR`, which the package's launcher
+ * gives `run` for `$STATE_DIRECTORY`); without it the default journal is off (a warning).
+ * @returns the journal, `undefined` when off (logged), or the exit code: 2 when the path needs
+ *   `STATE_DIRECTORY` and it is not set, 1 when the file given cannot be written (no permission,
+ *   missing directory, …; logged with the path and the reason).
+ */
+export async function openJournal(
+  config: Config,
+  log: Logger,
+  getEnv: (name: string) => string | undefined,
+): Promise<JournalFile | undefined | number> {
+  const where = resolveJournalPath(config.journal.path, getEnv);
+  if ("error" in where) {
+    log.error("journal-config", { error: where.error });
+    return 2;
+  }
+  if ("off" in where) {
+    log.info("journal-off", { why: where.off });
+    return undefined;
+  }
+  const permission = await Deno.permissions.query({ name: "write", path: where.path });
+  if (permission.state !== "granted") {
+    const why = `no permission to write ${where.path}: the program runs with --allow-net ` +
+      `--allow-read --allow-env --allow-sys; the package's launcher adds ` +
+      `--allow-write=$STATE_DIRECTORY for run (elsewhere: deno run --allow-write=DIR)`;
+    if (config.journal.path === undefined) {
+      log.warn("journal-off", { why });
+      return undefined;
+    }
+    log.error("journal-unwritable", { error: why, action: "not started" });
+    return 1;
+  }
+  try {
+    const journal = await JournalFile.open({
+      path: where.path,
+      maxBytes: config.journal.maxBytes,
+      log,
+    });
+    log.info("journal", { path: journal.path, maxBytes: config.journal.maxBytes });
+    return journal;
+  } catch (error) {
+    log.error("journal-unwritable", {
+      error: (error as Error).message,
+      action: 'not started; fix journal.path ("" turns the journal off)',
+    });
+    return 1;
+  }
 }

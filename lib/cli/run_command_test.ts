@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../config/load.ts";
 import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elector.ts";
-import { adminKubeconfigWarning, runFailure, withSupervisorId } from "./run_command.ts";
+import { JournalFile } from "../journal/journal_file.ts";
+import { createLogger } from "../log/log.ts";
+import {
+  adminKubeconfigWarning,
+  openJournal,
+  runFailure,
+  withSupervisorId,
+} from "./run_command.ts";
 
 const CONFIG = `supervisor:
   id: vehicle
@@ -77,4 +84,29 @@ Deno.test("run warns when the kubeconfig is K3s's admin kubeconfig (the schema's
   assert.equal(adminKubeconfigWarning(own), undefined);
   const pod = parseConfig(`${CONFIG}cluster:\n  inCluster: true\n`);
   assert.equal(adminKubeconfigWarning(pod), undefined);
+});
+
+Deno.test("run's journal: off without a state directory, STATE_DIRECTORY missing → 2, unwritable → 1", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ format: "json", write: (l) => lines.push(JSON.parse(l)) });
+  const noEnv = () => undefined;
+  assert.equal(await openJournal(parseConfig(CONFIG), log, noEnv), undefined);
+  assert.equal(lines.at(-1)?.event, "journal-off");
+  const needsState = parseConfig(`${CONFIG}journal:\n  path: \${STATE_DIRECTORY}/j.jsonl\n`);
+  assert.equal(await openJournal(needsState, log, noEnv), 2);
+  assert.match(String(lines.at(-1)?.error), /STATE_DIRECTORY is not set/);
+  const dir = await Deno.makeTempDir({ prefix: "sdv-run-journal-" });
+  try {
+    const unwritable = parseConfig(`${CONFIG}journal:\n  path: ${dir}/no/such/dir/j.jsonl\n`);
+    assert.equal(await openJournal(unwritable, log, noEnv), 1);
+    assert.equal(lines.at(-1)?.event, "journal-unwritable");
+    assert.match(String(lines.at(-1)?.error), /no\/such\/dir\/j\.jsonl" cannot be written/);
+    const state = (name: string) => (name === "STATE_DIRECTORY" ? dir : undefined);
+    const opened = await openJournal(parseConfig(CONFIG), log, state);
+    assert.ok(opened instanceof JournalFile);
+    assert.equal(opened.path, `${dir}/journal.jsonl`);
+    assert.ok((await Deno.stat(`${dir}/journal.jsonl`)).isFile, "created at start");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

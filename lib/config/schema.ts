@@ -266,6 +266,27 @@ export const SupervisorSchema = z.strictObject({
   pair: PairSchema.optional(),
 });
 
+/** Smallest `journal.maxBytes`: room for a few incidents (one is ≈ 2–6 KiB), bytes. */
+export const JOURNAL_MIN_BYTES = 16_384;
+/** Largest `journal.maxBytes` (1 GiB): the journal is for incidents, not a log store. */
+export const JOURNAL_MAX_BYTES = 1_073_741_824;
+
+/**
+ * The failover journal (`lib/journal`, `sdv-failover report`): the supervisor appends one JSON
+ * line per incident. `path` absent: `$STATE_DIRECTORY/journal.jsonl` when systemd gives the unit
+ * a state directory (`StateDirectory=`), else off; `""`: off; may start with
+ * `${STATE_DIRECTORY}/`. A file reaching `maxBytes` is renamed to `<path>.1` (one old file kept).
+ */
+export const JournalSchema = z.strictObject({
+  path: z.string().optional(),
+  maxBytes: z.number().int()
+    .min(JOURNAL_MIN_BYTES, `must be at least ${JOURNAL_MIN_BYTES} bytes (a few incidents)`)
+    .max(JOURNAL_MAX_BYTES, `must be at most ${JOURNAL_MAX_BYTES} bytes (1 GiB)`)
+    .default(1_048_576),
+  /** Longest wait from an expiry to the cluster's convergence before a `timeout` record, ms. */
+  convergeTimeoutMs: durationMs(1, HOUR_MS, "1 h").default(30_000),
+});
+
 /** A supervised node (a Jetson running the `agent`). */
 export const NodeSchema = z.strictObject({
   name: nodeName,
@@ -319,6 +340,7 @@ export const ConfigSchema = z.strictObject({
   nodes: z.array(NodeSchema).min(1),
   sensors: z.array(SensorSchema).default([]),
   workloads: z.array(WorkloadSchema).default([]),
+  journal: JournalSchema.default(JournalSchema.parse({})),
 });
 
 /** A validated configuration, defaults applied. */
@@ -337,3 +359,5 @@ export type ClusterConfig = z.infer<typeof ClusterSchema>;
 export type SupervisorConfig = z.infer<typeof SupervisorSchema>;
 /** Supervisor pair settings. */
 export type PairConfig = z.infer<typeof PairSchema>;
+/** Failover journal settings. */
+export type JournalConfig = z.infer<typeof JournalSchema>;

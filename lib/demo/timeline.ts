@@ -10,6 +10,7 @@
  */
 import type { Fault } from "../publisher/faults.ts";
 import type { PublisherReport } from "../publisher/report.ts";
+import { failures, placementFailure } from "../runtime/failure_cause.ts";
 import type { SupervisorEvent } from "../runtime/supervisor.ts";
 import type { Target, Topology } from "../topology/topology.ts";
 import type { Transition } from "../watchdog/watchdog.ts";
@@ -31,12 +32,7 @@ export interface TimelineRow {
   text: string;
 }
 
-/** The watchdog's failure transitions (OK/INIT → EXPIRED), in order. */
-export function failures(events: readonly SupervisorEvent[]): Transition<Target>[] {
-  return events.flatMap((e) =>
-    e.type === "transition" && e.transition.isFailure ? [e.transition as Transition<Target>] : []
-  );
-}
+export { failures };
 
 /** The timeline rows of a run, in time order. */
 function timelineRows(run: DemoRun): TimelineRow[] {
@@ -106,10 +102,7 @@ export function causeOf(
   const workload = topology.workload(received.promotion.workload);
   const node = topology.node(received.promotion.failedNode);
   const placement = workload && node ? topology.placementOn(workload, node) : undefined;
-  if (!placement) return undefined;
-  return failed
-    .filter((t) => t.atMs <= received.atMs && placement.targets.includes(t.target))
-    .sort((a, b) => a.atMs - b.atMs)[0];
+  return placement ? placementFailure(placement, failed, received.atMs, "earliest") : undefined;
 }
 
 /** The latency lines: per failure, fault → expiry, silence, and expiry → promotion received. */

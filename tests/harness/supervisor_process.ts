@@ -39,10 +39,27 @@ export interface SupervisorProcess {
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. */
-export function spawnMain(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+/**
+ * Spawns `deno run … main.ts <args>` with the permissions the runtime ships with; `allowWrite`:
+ * also `--allow-write=DIR`, as the package's launcher gives `run` for `$STATE_DIRECTORY`.
+ */
+export function spawnMain(
+  args: string[],
+  env: Record<string, string> = {},
+  allowWrite?: string,
+): Deno.ChildProcess {
+  const write = allowWrite === undefined ? [] : [`--allow-write=${allowWrite}`];
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", MAIN, ...args],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      ...write,
+      MAIN,
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -54,8 +71,12 @@ export function spawnMain(args: string[], env: Record<string, string> = {}): Den
  * Spawns `main.ts <args>` (see {@linkcode spawnMain}; give `--log-format json` in `args`) and
  * parses its JSON log lines as they come. `env` is added to the inherited environment.
  */
-export function watchMain(args: string[], env: Record<string, string> = {}): SupervisorProcess {
-  const child = spawnMain(args, env);
+export function watchMain(
+  args: string[],
+  env: Record<string, string> = {},
+  allowWrite?: string,
+): SupervisorProcess {
+  const child = spawnMain(args, env, allowWrite);
   const lines: LogLine[] = [];
   const raw: string[] = [];
   const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
@@ -162,12 +183,14 @@ export async function startSupervisor(
     armedTimeoutMs?: number;
     env?: Record<string, string>;
     id?: string;
+    /** A directory the supervisor may write (`--allow-write=DIR`: its journal's state directory). */
+    allowWrite?: string;
   } = {},
 ): Promise<SupervisorProcess> {
   const args = ["run", "--config", configPath, "--log-format", "json"];
   if (options.dryRun) args.push("--dry-run");
   if (options.id !== undefined) args.push("--id", options.id);
-  const proc = watchMain(args, options.env);
+  const proc = watchMain(args, options.env, options.allowWrite);
   const { lines, raw } = proc;
   const status = proc.exited;
   try {
