@@ -56,10 +56,17 @@ export async function brokerConfigCommand(opts: BrokerConfigCommandOptions): Pro
   }
   const { listener } = result;
   print(`wrote ${result.confFile}`);
+  if (result.pair) print(`wrote ${result.pair.confFile} (the second broker of the pair)`);
   print(`wrote ${result.aclFile} (${result.identities.length} identities)`);
   print(
     `listener: MQTT over TLS on ${listener.bindAddress ?? "every interface"} port ${listener.port}`,
   );
+  if (result.pair) {
+    const l = result.pair.listener;
+    print(
+      `pair listener: MQTT over TLS on ${l.bindAddress ?? "every interface"} port ${l.port}`,
+    );
+  }
   if (result.devPki) {
     print(`wrote a development PKI in ${result.outDir}/pki (not for production)`);
   } else {

@@ -105,3 +105,26 @@ Deno.test("broker-config refuses a config whose clients do not use TLS (exit 2, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("broker-config for a broker pair also writes mosquitto-pair.conf (the second listener, the same ACL and PKI)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sdv-broker-config-" });
+  try {
+    const config = ConfigSchema.parse({
+      ...VEHICLE_RAW,
+      mqtt: { ...VEHICLE_RAW.mqtt, pairUrl: "mqtts://127.0.0.2:8884" },
+    });
+    const r = await run({ config, outDir: `${dir}/out` });
+    assert.equal(r.code, 0, r.err.join("\n"));
+    const out = await Deno.realPath(`${dir}/out`);
+    const first = await Deno.readTextFile(`${out}/mosquitto.conf`);
+    const second = await Deno.readTextFile(`${out}/mosquitto-pair.conf`);
+    assert.match(first, /^listener 8883 127\.0\.0\.1$/m);
+    assert.match(second, /^listener 8884 127\.0\.0\.2$/m);
+    assert.match(second, new RegExp(`^acl_file ${out}/acl$`, "m"));
+    assert.match(second, new RegExp(`^cafile ${out}/pki/ca\\.crt$`, "m"));
+    assert.match(r.out.join("\n"), /mosquitto-pair\.conf \(the second broker of the pair\)/);
+    assert.match(r.out.join("\n"), /pair listener: MQTT over TLS on 127\.0\.0\.2 port 8884/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
