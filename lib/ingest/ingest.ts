@@ -130,6 +130,8 @@ export class Ingest {
   readonly #longestNodeTimeoutMs: number;
   #fault = false;
   #faultSinceMs = 0;
+  /** The current fault includes a closed connection (see {@linkcode Ingest.fault}). */
+  #faultLostConnection = false;
   /** Until then (monotonic ms) a live Last Will does not expire a node at once. */
   #lastWillQuietUntilMs = -Infinity;
 
@@ -239,8 +241,15 @@ export class Ingest {
     this.#watchdog.checkDue(nowMs);
   }
 
-  /** The broker connection broke or ingest stalled: suspend supervision (once). */
-  fault(why: string): void {
+  /**
+   * The broker connection broke or ingest stalled: suspend supervision (once). `connectionLost`:
+   * the supervisor's own connection closed, so the broker went away (or restarted) and every
+   * client must reconnect, however short the outage: the resume grace is then always the
+   * reconnect allowance (a client with a reconnect period of 500 ms reconnects up to that long
+   * after the supervisor did). A stall (connections kept) gets it only after more than 1 s.
+   */
+  fault(why: string, connectionLost = false): void {
+    if (connectionLost) this.#faultLostConnection = true;
     if (this.#fault) return;
     this.#fault = true;
     this.#faultSinceMs = this.#clock.nowMs();
@@ -250,7 +259,8 @@ export class Ingest {
 
   /**
    * Ingest is trustworthy again: every target gets one full timeout from now (the outage is not
-   * counted as silence) — after an outage longer than 1 s at least `reconnectAllowanceMs` —, and
+   * counted as silence) — after a lost connection or an outage longer than 1 s at least
+   * `reconnectAllowanceMs` —, and
    * for as long a live Last Will waits for the deadline: clients reconnecting to a restarted
    * broker race their own stale sessions, and a session takeover publishes the old connection's
    * Last Will although the node is alive.
@@ -260,7 +270,9 @@ export class Ingest {
     this.#fault = false;
     const nowMs = this.#clock.nowMs();
     const outageMs = nowMs - this.#faultSinceMs;
-    const graceMs = outageMs > 1000 ? this.#options.reconnectAllowanceMs ?? 2000 : 0;
+    const reconnecting = this.#faultLostConnection || outageMs > 1000;
+    this.#faultLostConnection = false;
+    const graceMs = reconnecting ? this.#options.reconnectAllowanceMs ?? 2000 : 0;
     this.#watchdog.resume(graceMs);
     const quietMs = Math.max(this.#longestNodeTimeoutMs, graceMs);
     this.#lastWillQuietUntilMs = nowMs + quietMs;

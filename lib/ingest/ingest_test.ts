@@ -46,6 +46,22 @@ Deno.test("Ingest.restore reports the resume grace: the reconnect allowance afte
   ]);
 });
 
+Deno.test("Ingest.restore: a lost connection gets the reconnect allowance however short the outage (every client reconnects)", () => {
+  const clock = new FakeClock();
+  const { ingest, restored } = ingestWithClock(clock);
+  ingest.fault("broker connection closed", true);
+  clock.advance(200); // a broker restart of 0.2 s
+  ingest.restore("resubscribed");
+  ingest.fault("stall"); // a later short stall: connections kept, no allowance
+  clock.advance(200);
+  ingest.restore("back");
+  ingest.fault("stall", false);
+  ingest.fault("and the connection closed during it", true);
+  clock.advance(200);
+  ingest.restore("resubscribed");
+  assert.deepEqual(restored.map((r) => r.graceMs), [1400, 0, 1400]);
+});
+
 Deno.test("Ingest.restore without a fault reports nothing", () => {
   const { ingest, restored } = ingestWithClock(new FakeClock());
   ingest.restore("nothing to restore");

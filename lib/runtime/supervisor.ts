@@ -372,7 +372,7 @@ export class Supervisor {
       }
     });
     this.#client.on("close", () => {
-      if (this.#armed && this.#isLive()) this.#ingest.fault("broker connection closed");
+      if (this.#armed && this.#isLive()) this.#ingest.fault("broker connection closed", true);
     });
     this.#client.on("error", (e) => this.#log.warn("mqtt-error", { error: e.message }));
     if (this.#client instanceof BrokerPair) {

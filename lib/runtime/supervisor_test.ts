@@ -319,7 +319,9 @@ Deno.test("supervisor: right after a broker reconnect a Last Will waits for the 
   beat();
   clock.advance(20);
   assert.equal(promotions(client).length, 0, "no failover of a live node");
-  for (let i = 0; i < 10; i++) { // past the quiet window: a Last Will is a fast path again
+  // past the quiet window (a lost connection: the reconnect allowance, 2 × 500 + 1000 ms): a Last
+  // Will is a fast path again
+  for (let i = 0; i < 210; i++) {
     beat();
     clock.advance(10);
   }
