@@ -13,7 +13,10 @@
  * 4. the now active instance is killed (SIGKILL): the supervisor fails back over at epoch 2 and
  *    the first instance is active again; a restarted second instance reads the retained epoch 2
  *    and stays standby; a lower epoch and a reused epoch naming the other node are ignored by
- *    both.
+ *    both;
+ * 5. the broker is killed: the active instance stands by once the app timeout has passed (it can
+ *    no longer know that it was not failed over), the standby stays standby; when the broker is
+ *    back the active instance takes its held role again.
  *
  * Needs python3-paho-mqtt, gcc, pkg-config, libmosquitto-dev and libcjson-dev
  * (`scripts/setup_test_deps.sh`); `SDV_SKIP_APP_EXAMPLES=1` skips it.
@@ -49,7 +52,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface AppProcess {
   node: string;
   lines: string[];
-  waitFor(re: RegExp, what: string): Promise<string>;
+  /** The first line matching `re` among the lines from index `from` on (default 0). */
+  waitFor(re: RegExp, what: string, from?: number): Promise<string>;
   signal(sig: Deno.Signal): void;
   stop(): Promise<void>;
 }
@@ -106,8 +110,8 @@ function startApp(example: Example, node: string, brokerPort: number): AppProces
   return {
     node,
     lines,
-    waitFor(re, what) {
-      const seen = lines.find((l) => re.test(l));
+    waitFor(re, what, from = 0) {
+      const seen = lines.slice(from).find((l) => re.test(l));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -199,7 +203,7 @@ async function assertIgnoredByBoth(
 }
 
 async function runScenario(example: Example, dir: string): Promise<void> {
-  const broker = await startMosquitto({ workDir: dir });
+  let broker = await startMosquitto({ workDir: dir });
   const raw = {
     supervisor: {
       id: "supervisor",
@@ -240,6 +244,7 @@ async function runScenario(example: Example, dir: string): Promise<void> {
     let standby = startApp(example, STANDBY, broker.port);
     apps.push(primary, standby);
     await primary.waitFor(/^role=active epoch=0 activeNode=worker-node2 /, "active at start");
+    assert.match(primary.lines[0], /^role=standby epoch=0 .*why=(connecting|promotion-unknown)$/);
     await standby.waitFor(/^role=standby epoch=0 activeNode=worker-node2 /, "standby at start");
 
     // 1. Heartbeats seen: past the boot window, a never-seen app would have expired.
@@ -312,6 +317,42 @@ async function runScenario(example: Example, dir: string): Promise<void> {
     await forge(broker.url, { issuer: "supervisor", epoch: 2, activeNode: STANDBY });
     await assertIgnoredByBoth([primary, standby], "epoch-reused", 2);
     assert.deepEqual(events(sup, "promotion-sent").map((l) => l.epoch), [1, 2]);
+
+    // 5. Broker loss: the active instance stands by once the app timeout has passed, and takes
+    // its held role again when it is back and has re-read the promotions (none: not persisted).
+    const marks = [primary.lines.length, standby.lines.length];
+    await broker.kill();
+    await primary.waitFor(/^broker lost$/, "broker lost", marks[0]);
+    await primary.waitFor(
+      /^role=standby epoch=2 activeNode=worker-node2 why=broker-lost$/,
+      "standing by without the broker",
+      marks[0],
+    );
+    await broker.stop();
+    broker = await startMosquitto({ workDir: dir, port: broker.port });
+    await primary.waitFor(/^broker connected$/, "reconnected", marks[0]);
+    await primary.waitFor(
+      /^role=active epoch=2 activeNode=worker-node2 why=promotion$/,
+      "active again after the reconnect",
+      marks[0],
+    );
+    await standby.waitFor(/^broker connected$/, "reconnected", marks[1]);
+    await sleep(2 * APP_TIMEOUT_MS); // a late app heartbeat would expire within one timeout
+    assert.deepEqual(
+      events(sup, "promotion-sent").map((l) => l.epoch),
+      [1, 2],
+      "the broker outage failed an app over",
+    );
+    assert.ok(
+      !linesSince(standby, marks[1]).some((l) => l.startsWith("role=active")),
+      "a standby made itself active on broker loss",
+    );
+  } catch (error) {
+    // The supervisor's view belongs to every failure report.
+    const tail = (sup?.lines ?? []).filter((l) => l.event !== "planned-action").slice(-25);
+    throw new Error(
+      `${(error as Error).message}\nsupervisor:\n${tail.map((l) => JSON.stringify(l)).join("\n")}`,
+    );
   } finally {
     await Promise.all(apps.map((a) => a.stop()));
     if (sup) await sup.stop();
@@ -321,7 +362,8 @@ async function runScenario(example: Example, dir: string): Promise<void> {
 }
 
 Deno.test({
-  name: "app examples: Python (paho-mqtt) heartbeats, fails over on a hang, stands down, " +
+  name:
+    "app examples: Python (paho-mqtt) heartbeats, fails over on a hang, stands down, rides out broker loss, " +
     "ignores forged promotions",
   ignore: SKIP,
   sanitizeOps: false,
@@ -340,7 +382,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "app examples: C (libmosquitto) heartbeats, fails over on a hang, stands down, " +
+  name:
+    "app examples: C (libmosquitto) heartbeats, fails over on a hang, stands down, rides out broker loss, " +
     "ignores forged promotions",
   ignore: SKIP,
   sanitizeOps: false,

@@ -18,6 +18,8 @@
  *   SDV_WORKLOAD, SDV_NODE, SDV_PRIMARY_NODE, SDV_STANDBY_NODE          required
  *   SDV_BROKER_HOST=127.0.0.1 SDV_BROKER_PORT=1883 SDV_TOPIC_PREFIX=sdv
  *   SDV_ISSUERS=supervisor (comma-separated) SDV_HEARTBEAT_PERIOD_MS=33 SDV_APP_TIMEOUT_MS=300
+ *   SDV_RECONNECT_PERIOD_MS=100 (at most a third of the app timeout: after a broker blip the
+ *   supervisor gives every target one timeout, so the heartbeat must be back within it)
  *   SDV_TLS_CA, SDV_TLS_CERT, SDV_TLS_KEY (the locked bus: this instance's app:<workload>:<node>)
  *
  * Output, one line per event: `role=active|standby epoch=N activeNode=NODE why=...`,
@@ -39,12 +41,14 @@
 
 static const char *workload, *node, *primary, *standby, *issuers;
 static char hb_topic[600], promotion_topic[600];
-static long timeout_ms;
+static long timeout_ms, reconnect_ms;
+static const char *host;
+static int port;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long held_epoch = 0; /* no promotion yet: the primary is active */
 static char held_active[NAME_LEN + 1];
-static int connected = 0;
+static int connected = 0, ever_connected = 0;
 static double settled_at = -1, trusted_until = 0; /* ms, monotonic; -1: not subscribed */
 
 static double now_ms(void) {
@@ -128,7 +132,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc) {
   (void)ud;
   if (rc != 0) return;
   pthread_mutex_lock(&lock);
-  connected = 1, settled_at = -1;
+  connected = 1, ever_connected = 1, settled_at = -1;
   pthread_mutex_unlock(&lock);
   printf("broker connected\n");
   fflush(stdout);
@@ -158,12 +162,32 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc) {
 static const char *current_role(double now, const char **why) {
   int settled = connected && settled_at >= 0 && now >= settled_at;
   if (!settled && now >= trusted_until) {
-    *why = connected ? "promotion-unknown" : "broker-lost";
+    *why = connected ? "promotion-unknown" : ever_connected ? "broker-lost" : "connecting";
     return "standby";
   }
   if (settled) trusted_until = INFINITY;
   *why = "promotion";
   return strcmp(held_active, node) == 0 ? "active" : "standby";
+}
+
+static void sleep_ms(double ms) {
+  struct timespec ts = {(time_t)(ms / 1e3), (long)(fmod(ms, 1e3) * 1e6)};
+  nanosleep(&ts, NULL);
+}
+
+/* Network thread: connects, reads (promotions), writes (heartbeats queued by the work loop) and
+ * reconnects every reconnect_ms. (mosquitto_loop_start reconnects at most once a second.) */
+static void *network(void *arg) {
+  struct mosquitto *m = arg;
+  int rc = mosquitto_connect(m, host, port, 5);
+  for (;;) {
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(m, 100, 1);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      sleep_ms(reconnect_ms);
+      rc = mosquitto_reconnect(m);
+    }
+  }
+  return NULL;
 }
 
 int main(void) {
@@ -173,6 +197,8 @@ int main(void) {
   const char *prefix = env("SDV_TOPIC_PREFIX", "sdv");
   long period_ms = atol(env("SDV_HEARTBEAT_PERIOD_MS", "33"));
   timeout_ms = atol(env("SDV_APP_TIMEOUT_MS", "300"));
+  reconnect_ms = atol(env("SDV_RECONNECT_PERIOD_MS", "100"));
+  host = env("SDV_BROKER_HOST", "127.0.0.1"), port = atoi(env("SDV_BROKER_PORT", "1883"));
   snprintf(held_active, sizeof held_active, "%s", primary);
   snprintf(hb_topic, sizeof hb_topic, "%s/app/%s/%s/hb", prefix, workload, node);
   snprintf(promotion_topic, sizeof promotion_topic, "%s/workload/%s/promotion", prefix, workload);
@@ -190,10 +216,9 @@ int main(void) {
   mosquitto_subscribe_callback_set(m, on_subscribe);
   mosquitto_message_callback_set(m, on_message);
   mosquitto_disconnect_callback_set(m, on_disconnect);
-  mosquitto_reconnect_delay_set(m, 1, 2, false);
-  mosquitto_connect_async(m, env("SDV_BROKER_HOST", "127.0.0.1"),
-                          atoi(env("SDV_BROKER_PORT", "1883")), 5);
-  mosquitto_loop_start(m); /* network thread: receives promotions, reconnects */
+  mosquitto_threaded_set(m, true); /* the work loop publishes, the network thread reads */
+  pthread_t net;
+  pthread_create(&net, NULL, network, m);
 
   unsigned long seq = 0;
   char last[NAME_LEN + 64] = "", payload[32];
@@ -217,8 +242,7 @@ int main(void) {
     next_beat += period_ms;
     double wait = next_beat - now_ms();
     if (wait > 0) {
-      struct timespec ts = {(time_t)(wait / 1e3), (long)(fmod(wait, 1e3) * 1e6)};
-      nanosleep(&ts, NULL);
+      sleep_ms(wait);
     } else if (-wait > period_ms) {
       next_beat = now_ms(); /* after a stall: no burst of catch-up heartbeats */
     }

@@ -16,6 +16,9 @@ Settings come from the environment (all times in ms):
   SDV_BROKER_HOST=127.0.0.1  SDV_BROKER_PORT=1883  SDV_TOPIC_PREFIX=sdv
   SDV_ISSUERS=supervisor     (comma-separated: supervisor.id, or both supervisor.pair.ids)
   SDV_HEARTBEAT_PERIOD_MS=33 SDV_APP_TIMEOUT_MS=300   (the workload's appHeartbeat in the config)
+  SDV_RECONNECT_PERIOD_MS=100  (at most a third of the app timeout: after a broker blip the
+                               supervisor gives every target one timeout, so the heartbeat must be
+                               back within it)
   SDV_TLS_CA, SDV_TLS_CERT, SDV_TLS_KEY   (the locked bus: this instance's app:<workload>:<node>)
 
 It prints one line per event: `role=active|standby epoch=N activeNode=NODE why=...`,
@@ -48,12 +51,13 @@ PREFIX = env("SDV_TOPIC_PREFIX", "sdv")
 ISSUERS = {s for s in env("SDV_ISSUERS", "supervisor").split(",") if s}
 PERIOD_S = int(env("SDV_HEARTBEAT_PERIOD_MS", "33")) / 1000
 TIMEOUT_S = int(env("SDV_APP_TIMEOUT_MS", "300")) / 1000
+RECONNECT_S = int(env("SDV_RECONNECT_PERIOD_MS", "100")) / 1000
 HB_TOPIC = f"{PREFIX}/app/{WORKLOAD}/{NODE}/hb"
 PROMOTION_TOPIC = f"{PREFIX}/workload/{WORKLOAD}/promotion"
 
 lock = threading.Lock()
 held = {"epoch": 0, "activeNode": PRIMARY}  # no promotion yet: the primary is active
-link = {"connected": False, "settled_at": None, "trusted_until": 0.0}
+link = {"connected": False, "ever": False, "settled_at": None, "trusted_until": 0.0}
 
 
 def say(line):
@@ -106,7 +110,7 @@ def on_connect(client, userdata, flags, rc, *properties):  # paho 1.x and 2.x (V
     if rc != 0:
         return
     with lock:
-        link["connected"], link["settled_at"] = True, None
+        link["connected"], link["ever"], link["settled_at"] = True, True, None
     say("broker connected")
     client.subscribe(PROMOTION_TOPIC, qos=1)  # clean session: subscribe on every connect
 
@@ -130,7 +134,9 @@ def current_role(now):
     """active only while the promotion state is known: subscribed and settled, or within the grace."""
     settled = link["connected"] and link["settled_at"] is not None and now >= link["settled_at"]
     if not settled and now >= link["trusted_until"]:
-        return "standby", "promotion-unknown" if link["connected"] else "broker-lost"
+        why = "promotion-unknown" if link["connected"] else "broker-lost" if link["ever"] else \
+            "connecting"
+        return "standby", why
     if settled:
         link["trusted_until"] = float("inf")
     return ("active" if held["activeNode"] == NODE else "standby"), "promotion"
@@ -147,7 +153,7 @@ def main():
                        keyfile=os.environ.get("SDV_TLS_KEY"))
     client.on_connect, client.on_subscribe = on_connect, on_subscribe
     client.on_message, client.on_disconnect = on_message, on_disconnect
-    client.reconnect_delay_set(min_delay=1, max_delay=2)
+    client.reconnect_delay_set(min_delay=RECONNECT_S, max_delay=RECONNECT_S)
     client.connect_async(env("SDV_BROKER_HOST", "127.0.0.1"), int(env("SDV_BROKER_PORT", "1883")),
                          keepalive=5)
     client.loop_start()  # network thread: receives promotions, reconnects
