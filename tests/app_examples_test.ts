@@ -244,7 +244,11 @@ async function runScenario(example: Example, dir: string): Promise<void> {
     let standby = startApp(example, STANDBY, broker.port);
     apps.push(primary, standby);
     await primary.waitFor(/^role=active epoch=0 activeNode=worker-node2 /, "active at start");
-    assert.match(primary.lines[0], /^role=standby epoch=0 .*why=(connecting|promotion-unknown)$/);
+    // not active before it knows the promotion state (no promotion yet: SUBACK + settle time)
+    assert.match(
+      primary.lines.find((l) => l.startsWith("role=")) ?? "",
+      /^role=standby epoch=0 .*why=(connecting|promotion-unknown)$/,
+    );
     await standby.waitFor(/^role=standby epoch=0 activeNode=worker-node2 /, "standby at start");
 
     // 1. Heartbeats seen: past the boot window, a never-seen app would have expired.
