@@ -450,7 +450,7 @@ export function buildCli(exit: (code: number) => void): Command {
     )
     .option(
       "-c, --config <file>",
-      "config to simulate (default: the origin setup, config/example.yaml values)",
+      "config to simulate (default: config/example.yaml, embedded in the program)",
     )
     .option("-f, --fault <spec>", "fault to inject instead of node-crash:worker-node2@2s")
     .option("--verbose", "also print the supervisor's log", false)
@@ -464,6 +464,7 @@ export function buildCli(exit: (code: number) => void): Command {
       exit(
         await demoCommand({
           config,
+          configFile: opts.config,
           fault: opts.fault,
           verbose: opts.verbose,
           signal: shutdownSignal(),

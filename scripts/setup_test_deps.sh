@@ -8,6 +8,9 @@
 #  - for the fault campaign (tests/campaign/): nftables and stress-ng (Debian packages) and
 #    toxiproxy-server v2.5.0, built from its Go module once and cached outside the clone
 #    (scripts/toxiproxy/build.sh); all three skipped when SDV_SKIP_CAMPAIGN=1
+#  - for the application examples (tests/app_examples_test.ts): python3 with python3-paho-mqtt, and
+#    gcc, pkg-config, libmosquitto-dev and libcjson-dev (Debian packages); skipped when
+#    SDV_SKIP_APP_EXAMPLES=1
 # Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +27,13 @@ fi
 if [ "${SDV_SKIP_CAMPAIGN:-0}" != "1" ]; then
   command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
   command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
+fi
+if [ "${SDV_SKIP_APP_EXAMPLES:-0}" != "1" ]; then
+  /usr/bin/python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || missing+=(python3-paho-mqtt)
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  [ -e /usr/include/mosquitto.h ] || missing+=(libmosquitto-dev)
+  [ -e /usr/include/cjson/cJSON.h ] || missing+=(libcjson-dev)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2

@@ -1,8 +1,8 @@
 /**
  * `demo`: the whole data path on one machine with nothing installed: an in-process MQTT broker,
  * the test publisher simulating every node agent, sensor and app, the supervisor with the dry-run
- * reconciler, and a subscriber standing in for the apps. It injects a node crash and prints a
- * timeline with latencies.
+ * reconciler, and a subscriber standing in for the apps, all on `config/example.yaml` (or a given
+ * config). It injects one fault (default a node crash) and prints a timeline with latencies.
  *
  * @module
  */
@@ -16,11 +16,11 @@ import { DryRunReconciler } from "../reconcile/dry_run.ts";
 import { Supervisor, type SupervisorEvent, supervisorWill } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
 import { startEmbeddedBroker } from "./broker.ts";
-import { demoConfig } from "./demo_config.ts";
+import { DEMO_CONFIG_FILE, demoConfig } from "./demo_config.ts";
 import { type ReceivedPromotion, watchPromotions } from "./promotion_watcher.ts";
 import { formatRun } from "./timeline.ts";
 
-export { demoConfig } from "./demo_config.ts";
+export { DEMO_CONFIG_FILE, demoConfig } from "./demo_config.ts";
 
 /** The fault injected when none is given. */
 const DEFAULT_DEMO_FAULT = "node-crash:worker-node2@2s";
@@ -36,8 +36,13 @@ const SUPERVISE_AFTER_FAULT_MS = 1300;
 
 /** Options of {@linkcode demoCommand}. */
 export interface DemoOptions {
-  /** Config to simulate (its broker URL is replaced by the in-process broker's). */
+  /**
+   * Config to simulate (its broker URL is replaced by the in-process broker's); default
+   * `config/example.yaml` ({@linkcode demoConfig}).
+   */
   config?: Config;
+  /** Where `config` came from, for the printout (default {@linkcode DEMO_CONFIG_FILE}). */
+  configFile?: string;
   /** Fault spec (default {@linkcode DEFAULT_DEMO_FAULT}). */
   fault?: string;
   /** Print the supervisor's log lines too. */
@@ -100,7 +105,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     received,
   });
   const lines = [
-    `sdv-failover demo — in-process broker ${broker.url}, dry-run reconciler, fault ${fault.spec}`,
+    `sdv-failover demo — ${
+      options.config ? (options.configFile ?? "given config") : DEMO_CONFIG_FILE
+    }, in-process broker ${broker.url}, dry-run reconciler, fault ${fault.spec}`,
     `nodes: ${
       topology.nodes.map((n) => `${n.name} (${n.periodMs} ms / timeout ${n.timeoutMs} ms)`)
         .join(", ")

@@ -1,64 +1,24 @@
 /**
- * The demo's default vehicle: the origin project's setup (same values as `config/example.yaml`).
+ * The demo's default vehicle: `config/example.yaml` itself (the origin project's setup), embedded
+ * in the program as text when it is built (`import … with { type: "text" }`, also in the bundle
+ * and the package) and parsed and validated like any config file, so the demo can never drift from
+ * the shipped example.
  *
  * @module
  */
-import { type Config, ConfigSchema } from "../config/schema.ts";
+import exampleYaml from "../../config/example.yaml" with { type: "text" };
+import { parseConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
 
-/** The origin project's setup (same values as `config/example.yaml`), broker URL filled in later. */
+/** The name the embedded example config is reported under (in config errors and the header). */
+export const DEMO_CONFIG_FILE = "config/example.yaml";
+
+/**
+ * `config/example.yaml`, parsed and validated, with its broker URL replaced by `url` (the demo's
+ * in-process broker). Every other value is the file's.
+ * @throws {ConfigError} when the embedded file does not validate (a build defect).
+ */
 export function demoConfig(url: string): Config {
-  const nodes = ["worker-node1", "worker-node2", "worker-node3"];
-  return ConfigSchema.parse({
-    supervisor: { id: "demo", bootWindowMs: 1000 },
-    mqtt: { url },
-    nodes: nodes.map((name, i) => ({
-      name,
-      heartbeatPeriodMs: 33,
-      heartbeatTimeoutMs: 300,
-      requiredSensors: [`camera-node${i + 1}`],
-    })),
-    sensors: [
-      ...nodes.map((node, i) => ({
-        name: `camera-node${i + 1}`,
-        node,
-        periodMs: 33,
-        timeoutMs: 150,
-      })),
-      { name: "lidar-node2", node: "worker-node2", periodMs: 100, timeoutMs: 300 },
-      { name: "lidar-node3", node: "worker-node3", periodMs: 100, timeoutMs: 300 },
-    ],
-    workloads: [
-      {
-        name: "lane-detection",
-        asil: "B",
-        fttiMs: 500,
-        primary: {
-          deployment: "lane-detection-original",
-          node: "worker-node2",
-          sensors: ["camera-node2"],
-        },
-        standby: {
-          deployment: "lane-detection-standby",
-          node: "worker-node3",
-          sensors: ["camera-node3"],
-        },
-        appHeartbeat: { periodMs: 33, timeoutMs: 300 },
-      },
-      {
-        name: "pose-estimation",
-        asil: "QM",
-        fttiMs: 1000,
-        primary: {
-          deployment: "pose-estimation-original",
-          node: "worker-node2",
-          sensors: ["lidar-node2"],
-        },
-        standby: {
-          deployment: "pose-estimation-standby",
-          node: "worker-node3",
-          sensors: ["lidar-node3"],
-        },
-      },
-    ],
-  });
+  const config = parseConfig(exampleYaml, DEMO_CONFIG_FILE);
+  return { ...config, mqtt: { ...config.mqtt, url } };
 }

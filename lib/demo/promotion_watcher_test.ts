@@ -21,7 +21,7 @@ function promotion(overrides: Record<string, unknown>): string {
     failedNode: "worker-node2",
     epoch: 1,
     reason: "node-expired",
-    issuer: "demo",
+    issuer: "supervisor",
     issuedAt: "2026-12-02T00:00:00.000Z",
     ...overrides,
   });

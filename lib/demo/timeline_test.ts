@@ -34,7 +34,7 @@ function received(workload: string, atMs: number): ReceivedPromotion {
     failedNode: "worker-node2",
     epoch: 1,
     reason: "node-expired",
-    issuer: "demo",
+    issuer: "supervisor",
     issuedAt: "2026-01-01T00:00:00Z",
   };
   return { promotion, atMs };
@@ -65,6 +65,10 @@ Deno.test("expectedFailovers follows the topology: node faults, sensor loss, app
     "pose-estimation",
   ]);
   assert.deepEqual(expectedFailovers(topology, parseFault("sensor-loss:lidar-node2@1s")), [
+    "pose-estimation",
+  ]);
+  assert.deepEqual(expectedFailovers(topology, parseFault("sensor-loss:camera-node2@1s")), [
+    "lane-detection",
     "pose-estimation",
   ]);
   assert.deepEqual(expectedFailovers(topology, parseFault("sensor-loss:lidar-node3@1s")), []);
