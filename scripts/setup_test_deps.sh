@@ -8,6 +8,9 @@
 #  - for the fault campaign (tests/campaign/): nftables and stress-ng (Debian packages) and
 #    toxiproxy-server v2.5.0, built from its Go module once and cached outside the clone
 #    (scripts/toxiproxy/build.sh); all three skipped when SDV_SKIP_CAMPAIGN=1
+#  - prometheus (Debian package: `prometheus` and `promtool`), to scrape the runtime's /metrics and
+#    run every query of the shipped Grafana dashboard (tests/prometheus_test.ts); skipped when
+#    SDV_SKIP_PROMETHEUS=1
 # Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +27,10 @@ fi
 if [ "${SDV_SKIP_CAMPAIGN:-0}" != "1" ]; then
   command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
   command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
+fi
+if [ "${SDV_SKIP_PROMETHEUS:-0}" != "1" ]; then
+  { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } ||
+    missing+=(prometheus)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2

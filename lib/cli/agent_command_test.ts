@@ -28,6 +28,7 @@ function run(nodeName: string, client = new FakeMqttClient(), drainTimeoutMs?: n
     nodeName,
     signal: controller.signal,
     drainTimeoutMs,
+    httpListen: "", // the endpoint has its own tests
     log: drainTimeoutMs === undefined
       ? silentLogger
       : createLogger({ format: "json", level: "debug", write: (l) => lines.push(JSON.parse(l)) }),
@@ -153,6 +154,7 @@ Deno.test("agentCommand logs no secret, even from a broker URL with credentials 
       config: leaky,
       nodeName: "worker-node2",
       signal: controller.signal,
+      httpListen: "",
       log: createLogger({ format, level: "debug", write: (l) => lines.push(l) }),
       openClient: () => client,
     });

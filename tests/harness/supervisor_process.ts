@@ -39,10 +39,26 @@ export interface SupervisorProcess {
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. */
+/**
+ * Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. `run` and
+ * `agent` get `--http-listen 127.0.0.1:0` (a free port) unless `args` name an address: tests run
+ * several of them on one host, where the default ports would collide.
+ */
 export function spawnMain(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  const http = (args[0] === "run" || args[0] === "agent") && !args.includes("--http-listen")
+    ? ["--http-listen", "127.0.0.1:0"]
+    : [];
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", MAIN, ...args],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      MAIN,
+      ...args,
+      ...http,
+    ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
