@@ -263,8 +263,8 @@ export const DEFAULT_AGENT_HTTP_LISTEN = "127.0.0.1:9465";
  * The HTTP endpoint of `run` and `agent` (`lib/http`): `/metrics` (Prometheus text format),
  * `/healthz`, `/readyz`, `/status`. Each address is `HOST:PORT` (IPv6 in brackets; port 0: any free
  * port), `""` disables the endpoint; `run --http-listen` / `agent --http-listen` override them.
- * Loopback by default: in a pod with `hostNetwork` the kubelet probes the node's address, so a pod
- * needs `0.0.0.0:9464` (see `packaging/k3s/supervisor-pod.yaml`).
+ * Loopback by default: in a pod with `hostNetwork` the kubelet probes the node's address, so the
+ * pod manifest passes `--http-listen $(POD_IP):9464` (see `packaging/k3s/supervisor-pod.yaml`).
  */
 export const HttpSchema = z.strictObject({
   /** The supervisor's (`run`) endpoint. */
