@@ -318,12 +318,12 @@ Deno.test({
       );
       assert.equal((await get(supAddress, "/healthz")).status, 200);
       assert.equal((await get(supAddress, "/status")).status, 404, "no status snapshot wired");
-      await sup.waitFor((l) => l.event === "leader", 30_000, "leader");
+      const elected = await sup.waitFor((l) => l.event === "leader", 30_000, "leader");
       await until("agent /readyz 200", 30_000, async () => {
         const r = await get(agentAddress, "/readyz");
         return r.status === 200 ? r : undefined;
       });
-      await until("every target OK but worker-node3's lidar", 30_000, async () => {
+      const okAt = await until("every target OK but worker-node3's lidar", 30_000, async () => {
         const s = samples((await get(supAddress, "/metrics")).body);
         const ok = (target: string, kind: string) =>
           s.get(`sdv_failover_target_state{target="${target}",kind="${kind}",state="OK"}`) === 1;
@@ -332,7 +332,7 @@ Deno.test({
           ) &&
             ok("sensor/camera-node3", "sensor") &&
             ok("app/lane-detection/worker-node1", "app")
-          ? true
+          ? s
           : undefined;
       });
 
@@ -373,14 +373,15 @@ Deno.test({
           : undefined;
       });
       assert.equal(after.get("sdv_failover_leader"), 1);
-      assert.ok(after.get("sdv_failover_leader_term")! >= 1);
+      assert.equal(after.get("sdv_failover_leader_term"), Number(elected.term), "the logged term");
       assert.ok(
         after.get(
           'sdv_failover_kube_api_request_duration_seconds_count{verb="patch",resource="nodes"}',
         )! >= 1,
         "the fence's Node patch was timed",
       );
-      assert.ok(after.get("sdv_failover_ingest_messages_total")! > 1000);
+      const messages = (s: Map<string, number>) => s.get("sdv_failover_ingest_messages_total")!;
+      assert.ok(messages(okAt) > 0 && messages(after) > messages(okAt), "messages counted");
       assert.equal(
         after.get(
           'sdv_failover_target_state{target="node/worker-node1",kind="node",state="EXPIRED"}',
