@@ -27,6 +27,7 @@
  *
  * `sdv_failover_target_state` is one-hot (kube-state-metrics style): one series per target and
  * state, 1 for the current state, 0 for the others; `sum by (state) (…)` counts targets per state.
+ * The two per-target families are written by `target_exposition.ts`, not prom-client (scrape cost).
  *
  * @module
  */
@@ -40,6 +41,7 @@ import type { Topology } from "../topology/topology.ts";
 import type { ExpiryCause, TargetKind, TargetState, WatchdogStats } from "../watchdog/watchdog.ts";
 import { type Readiness, supervisorReadiness } from "../http/readiness.ts";
 import { LATENESS_BUCKETS_S, registerProcessMetrics } from "./process_metrics.ts";
+import { TargetExposition, type TargetReading } from "./target_exposition.ts";
 
 /** Every watchdog state (the one-hot gauge's `state` values). */
 export const TARGET_STATES: readonly TargetState[] = [
@@ -101,6 +103,9 @@ export class SupervisorMetrics {
   /** Give the event-loop monitor this as `onLag` (ms). */
   readonly observeEventLoopLagMs: (lagMs: number) => void;
   readonly #source: SupervisorMetricsSource;
+  readonly #targets: TargetExposition;
+  readonly #readTarget: (index: number) => TargetReading;
+  readonly #clock: Clock;
   #armed = false;
   #ingestFaulted = false;
   readonly #expiries: Counter<"kind" | "cause">;
@@ -121,37 +126,12 @@ export class SupervisorMetrics {
     this.observeEventLoopLagMs = registerProcessMetrics(this.registry).observeLagMs;
     const targets = source.topology.targets;
 
-    new Gauge({
-      name: "sdv_failover_target_state",
-      help: "Watchdog state of each supervised target, one-hot: 1 for the current state.",
-      labelNames: ["target", "kind", "state"] as const,
-      registers,
-      collect() {
-        for (const t of targets) {
-          const current = source.watchdog.describe(t.index)?.state;
-          for (const state of TARGET_STATES) {
-            this.set({ target: t.label, kind: t.kind, state }, state === current ? 1 : 0);
-          }
-        }
-      },
-    });
-    new Gauge({
-      name: "sdv_failover_heartbeat_age_seconds",
-      help: "Time since the last heartbeat (tick) of each target was received; absent before the " +
-        "first.",
-      labelNames: ["target", "kind"] as const,
-      registers,
-      collect() {
-        this.reset();
-        const nowMs = clock.nowMs();
-        for (const t of targets) {
-          const last = source.watchdog.describe(t.index)?.lastHeartbeatAtMs;
-          if (last !== undefined) {
-            this.set({ target: t.label, kind: t.kind }, Math.max(0, nowMs - last) / 1000);
-          }
-        }
-      },
-    });
+    this.#targets = new TargetExposition(targets, TARGET_STATES);
+    this.#readTarget = (index) => {
+      const t = source.watchdog.describe(targets[index].index);
+      return { state: t?.state, lastHeartbeatAtMs: t?.lastHeartbeatAtMs };
+    };
+    this.#clock = clock;
     this.#expiries = new Counter({
       name: "sdv_failover_expiries_total",
       help: "Confirmed target failures (OK or INIT to EXPIRED), by target kind and cause.",
@@ -385,9 +365,13 @@ export class SupervisorMetrics {
     });
   }
 
-  /** The exposition text (what `/metrics` serves). */
-  metrics(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The exposition text (what `/metrics` serves): the registry's families, then the per-target
+   * ones (`target_exposition.ts`).
+   */
+  async metrics(): Promise<string> {
+    const text = await this.registry.metrics();
+    return `${text}\n${this.#targets.text(this.#readTarget, this.#clock.nowMs())}`;
   }
 }
 
