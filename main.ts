@@ -1,10 +1,12 @@
 /**
  * `sdv-failover`: the one binary flashed onto every Jetson image.
  *
- * - `run --config FILE [--id NAME] [--dry-run]` the supervisor (watchdog + failover reconciler),
- *   server node; `--id` names this instance (a supervisor pair runs two)
- * - `agent --config FILE --node NAME [--drain-timeout D]` the node agent (heartbeat, node status),
- *   every node
+ * - `run --config FILE [--id NAME] [--dry-run] [--http-listen ADDR]` the supervisor (watchdog +
+ *   failover reconciler), server node; `--id` names this instance (a supervisor pair runs two)
+ * - `agent --config FILE --node NAME [--drain-timeout D] [--http-listen ADDR]` the node agent
+ *   (heartbeat, node status), every node
+ * - both serve `/metrics`, `/healthz`, `/readyz`, `/status` on `http.listen` / `http.agentListen`
+ *   (`--http-listen` overrides it, `""` disables it)
  * - `check --config FILE [--supervisor]` validate a config, print the FTTI budget per workload
  * - `unfence --config FILE --node NAME [--kubeconfig PATH]`  ask the supervisor to lift its fence
  * - `status (--config FILE | --url URL) [-o json] [--watch]` what the supervisor(s) see: nodes,
@@ -80,6 +82,25 @@ function shutdownSignal(extra: readonly Deno.Signal[] = []): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * `--http-listen ADDR`: the role's HTTP endpoint address, overriding the config (`""` disables it;
+ * port 0: any free port).
+ */
+const httpListenOption = (cmd: Command, configKey: string) =>
+  cmd.option(
+    "--http-listen <addr>",
+    `HTTP endpoint (/metrics, /healthz, /readyz, /status) as HOST:PORT, overriding ${configKey}; ` +
+      `"" disables it`,
+  );
+
+/** The `--http-listen` value's problem (a usage error), or undefined. */
+async function httpListenProblem(value: string | undefined): Promise<string | undefined> {
+  if (value === undefined) return undefined;
+  const { listenAddressProblem } = await import("./lib/config/listen_address.ts");
+  const problem = listenAddressProblem(value);
+  return problem === undefined ? undefined : `--http-listen: ${problem}`;
+}
+
 const logOptions = (cmd: Command) =>
   cmd
     .addOption(
@@ -107,7 +128,7 @@ export function buildCli(exit: (code: number) => void): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  logOptions(
+  logOptions(httpListenOption(
     program.command("run")
       .description(
         "run the supervisor: MQTT heartbeats → watchdog → failover through the Kubernetes API",
@@ -119,7 +140,13 @@ export function buildCli(exit: (code: number) => void): Command {
           "pair needs its own)",
       )
       .option("--dry-run", "print the failover plans, call no Kubernetes API", false),
-  ).action(async (opts: CommonOptions & { dryRun: boolean; id?: string }) => {
+    "http.listen",
+  )).action(async (opts: CommonOptions & { dryRun: boolean; id?: string; httpListen?: string }) => {
+    const httpProblem = await httpListenProblem(opts.httpListen);
+    if (httpProblem) {
+      console.error(httpProblem);
+      return exit(EXIT_USAGE);
+    }
     const loaded = await loadOrReport(opts.config, { kubeconfig: !opts.dryRun });
     if (!loaded) return exit(EXIT_USAGE);
     const { runCommand, runFailure, withSupervisorId } = await import(
@@ -137,6 +164,7 @@ export function buildCli(exit: (code: number) => void): Command {
           dryRun: opts.dryRun,
           signal: shutdownSignal(),
           log: loggerFor(opts, "supervisor"),
+          httpListen: opts.httpListen,
         }),
       );
     } catch (error) {
@@ -146,7 +174,7 @@ export function buildCli(exit: (code: number) => void): Command {
     }
   });
 
-  logOptions(
+  logOptions(httpListenOption(
     program.command("agent")
       .description(
         "run the node agent: publish this node's heartbeat and status (online, degraded:SENSORS); " +
@@ -159,7 +187,15 @@ export function buildCli(exit: (code: number) => void): Command {
         "planned stop: longest wait for the workloads to move away (e.g. 3s, 1500ms)",
         "3s",
       ),
-  ).action(async (opts: CommonOptions & { node: string; drainTimeout: string }) => {
+    "http.agentListen",
+  )).action(async (
+    opts: CommonOptions & { node: string; drainTimeout: string; httpListen?: string },
+  ) => {
+    const httpProblem = await httpListenProblem(opts.httpListen);
+    if (httpProblem) {
+      console.error(httpProblem);
+      return exit(EXIT_USAGE);
+    }
     const config = await loadOrReport(opts.config);
     if (!config) return exit(EXIT_USAGE);
     const [{ agentCommand }, { parseDurationMs }] = await Promise.all([
@@ -180,6 +216,7 @@ export function buildCli(exit: (code: number) => void): Command {
         drainTimeoutMs,
         signal: shutdownSignal(["SIGHUP"]),
         log: loggerFor(opts, "agent"),
+        httpListen: opts.httpListen,
       }),
     );
   });

@@ -11,6 +11,9 @@
 #  - for the application examples (tests/app_examples_test.ts): python3 with python3-paho-mqtt, and
 #    gcc, pkg-config, libmosquitto-dev and libcjson-dev (Debian packages); skipped when
 #    SDV_SKIP_APP_EXAMPLES=1
+#  - prometheus (Debian package: `prometheus` and `promtool`), to scrape the runtime's /metrics and
+#    run every query of the shipped Grafana dashboard (tests/prometheus_test.ts); skipped when
+#    SDV_SKIP_PROMETHEUS=1
 # Skips the control plane when SDV_SKIP_CONTROLPLANE=1. Needs root for apt-get, Go for the builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +37,10 @@ if [ "${SDV_SKIP_APP_EXAMPLES:-0}" != "1" ]; then
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   [ -e /usr/include/mosquitto.h ] || missing+=(libmosquitto-dev)
   [ -e /usr/include/cjson/cJSON.h ] || missing+=(libcjson-dev)
+fi
+if [ "${SDV_SKIP_PROMETHEUS:-0}" != "1" ]; then
+  { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } ||
+    missing+=(prometheus)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt)" >&2

@@ -157,3 +157,16 @@ Deno.test("cli: a missing file or variable the config names exits 2, not 1", asy
     assert.ok(r.stderr.includes(kube), r.stderr);
   }
 });
+
+Deno.test("cli: a malformed --http-listen exits 2 before anything starts, for run and agent", async () => {
+  for (
+    const args of [
+      ["run", "--config", "config/example.yaml", "--dry-run"],
+      ["agent", "--config", "config/example.yaml", "--node", "worker-node2"],
+    ]
+  ) {
+    const r = await run([...args, "--http-listen", "127.0.0.1"]);
+    assert.equal(r.code, 2, args[0]);
+    assert.match(r.stderr, /^--http-listen: must be HOST:PORT .*: no port$/m, args[0]);
+  }
+});

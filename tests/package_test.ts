@@ -502,6 +502,16 @@ Deno.test("package: K3s manifest runs the supervisor as a critical hostNetwork p
   }
   const c = pod.containers[0];
   assert.deepEqual(c.command.slice(0, 2), ["/opt/sdv-failover/bin/sdv-failover", "run"]);
+  // The probes reach the endpoint on the node's address (hostNetwork: the pod IP).
+  assert.deepEqual(c.command.slice(-2), ["--http-listen", "$(POD_IP):9464"]);
+  assert.deepEqual(c.env.find((e: { name: string }) => e.name === "POD_IP").valueFrom, {
+    fieldRef: { fieldPath: "status.podIP" },
+  });
+  assert.deepEqual(c.ports, [{ name: "metrics", containerPort: 9464, protocol: "TCP" }]);
+  assert.equal(c.livenessProbe.httpGet.path, "/healthz");
+  assert.equal(c.readinessProbe.httpGet.path, "/readyz");
+  assert.equal(c.livenessProbe.httpGet.port, "metrics");
+  assert.equal(c.readinessProbe.httpGet.port, "metrics");
   assert.equal(c.securityContext.allowPrivilegeEscalation, false);
   assert.equal(c.securityContext.readOnlyRootFilesystem, true);
   // The ServiceAccount it names is the one of the RBAC manifest.

@@ -489,6 +489,7 @@ Deno.test("agentCommand against mosquitto: heartbeats regardless of sensors, deg
         nodeName: "worker-node3",
         signal: controller.signal,
         drainTimeoutMs: 2000,
+        httpListen: "127.0.0.1:0",
         log: logger(),
       });
       await sleep(300);

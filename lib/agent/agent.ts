@@ -228,6 +228,35 @@ export class NodeAgent {
   }
 
   /**
+   * Each required sensor's freshness as this agent knows it now: `fresh` (ticked within its
+   * `timeoutMs`), `stale` (no tick for `timeoutMs` after a full `timeoutMs` of watching since the
+   * last connect, or already reported stale) or `unknown` (disconnected: no evidence; or watched
+   * for less than `timeoutMs` since connecting, without a tick). For `/readyz` and the metrics.
+   */
+  sensorStates(
+    nowMs: number = this.#clock.nowMs(),
+  ): { sensor: string; state: "fresh" | "stale" | "unknown" }[] {
+    const reported = this.#status.state === "degraded" ? this.#status.stale : [];
+    const stale = new Set(this.#staleSensors(nowMs, reported));
+    return [...this.#ticks.values()].map((sensor) => {
+      const at = this.#lastTickAtMs.get(sensor) ?? -Infinity;
+      const state = !this.#client.connected
+        ? "unknown"
+        : nowMs - at <= sensor.timeoutMs
+        ? "fresh"
+        : stale.has(sensor.name)
+        ? "stale"
+        : "unknown";
+      return { sensor: sensor.name, state };
+    });
+  }
+
+  /** Draining (a planned stop) or stopping. */
+  get stopping(): boolean {
+    return this.#stopping !== undefined || this.#draining !== undefined;
+  }
+
+  /**
    * The workloads whose active instance is on this node: the highest-epoch promotion seen names
    * this node active, or none was seen and this node is the workload's configured primary.
    */

@@ -710,3 +710,21 @@ Deno.test("a promotion from an issuer that is no supervisor of the config (`mall
   client.deliver(topic, promotion({ epoch: 1 }));
   assert.deepEqual(events.map((e) => [e.promotion.epoch, e.fenced]), [[1, true]]);
 });
+
+Deno.test("sensorStates: unknown until watched a full timeout or ticked, then fresh / stale; unknown while disconnected", async () => {
+  const { clock, client, agent } = setup();
+  const state = () => agent.sensorStates().map((s) => `${s.sensor}:${s.state}`);
+  agent.start();
+  assert.deepEqual(state(), ["cam-front:unknown"], "not connected: no evidence");
+  client.connect();
+  assert.deepEqual(state(), ["cam-front:unknown"], "connected, not watched 150 ms yet");
+  tickFor(clock, client, 100);
+  assert.deepEqual(state(), ["cam-front:fresh"]);
+  clock.advance(151); // no tick for more than its 150 ms timeout
+  assert.deepEqual(state(), ["cam-front:stale"]);
+  assert.equal(agent.stopping, false);
+  client.drop();
+  assert.deepEqual(state(), ["cam-front:unknown"], "disconnected again");
+  await agent.stop({ timeoutMs: 100 });
+  assert.equal(agent.stopping, true);
+});

@@ -15,6 +15,8 @@ import type { Logger } from "../log/log.ts";
 import { buildTopology } from "../topology/topology.ts";
 import { agentWill, DEFAULT_DRAIN_TIMEOUT_MS, NodeAgent } from "../agent/agent.ts";
 import { openAgentSession } from "../agent/agent_session.ts";
+import { openRoleEndpoint, type RoleEndpoint } from "../http/role_endpoint.ts";
+import { AgentMetrics } from "../metrics/agent_metrics.ts";
 
 /** Options of {@linkcode agentCommand}. */
 export interface AgentCommandOptions {
@@ -34,6 +36,13 @@ export interface AgentCommandOptions {
   log: Logger;
   /** Opens the MQTT session (default `openAgentSession`); for tests. */
   openClient?: (options: SessionOptions) => MqttClientLike;
+  /**
+   * Address of the HTTP endpoint (`agent --http-listen`), overriding `config.http.agentListen`;
+   * `""` disables it. Must be valid (see `parseListenAddress`).
+   */
+  httpListen?: string;
+  /** The JSON `/status` answers (absent: 404). */
+  status?: () => unknown;
 }
 
 /** Abort reasons that mean a planned stop (an OTA update, `systemctl stop`, SIGHUP). */
@@ -50,8 +59,11 @@ const PLANNED_STOP_REASONS: readonly string[] = ["SIGTERM", "SIGHUP"];
  * A planned stop whose drain times out (the supervisor could not move a workload, e.g. no healthy
  * standby) still stops, with a warning, and returns 0.
  *
+ * The HTTP endpoint (`/metrics`, `/healthz`, `/readyz`, `/status`; `http.agentListen`) listens
+ * from before the broker connection until the end of the ordered shutdown.
+ *
  * @returns 0 after an ordered shutdown; 1 on a fatal runtime error (MQTT credentials unreadable,
- *   connection refused by the broker); 2 when the node is not configured (the message names the
+ *   connection refused by the broker, the HTTP address in use); 2 when the node is not configured (the message names the
  *   configured nodes). Never throws, never calls `Deno.exit`.
  */
 export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
@@ -77,6 +89,28 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     return 1;
   }
   const agent = new NodeAgent({ node, client, log: opts.log });
+  let http: RoleEndpoint | undefined;
+  try {
+    http = openRoleEndpoint({
+      listen: opts.httpListen ?? config.http.agentListen,
+      metrics: new AgentMetrics({
+        get stats() {
+          return agent.stats;
+        },
+        sensorStates: () => agent.sensorStates(),
+        get stopping() {
+          return agent.stopping;
+        },
+        connected: () => client.connected,
+      }),
+      status: opts.status,
+      log,
+    });
+  } catch (error) {
+    log.error("http-listen-failed", { error: (error as Error).message });
+    await client.endAsync(true).catch(() => undefined);
+    return 1;
+  }
   let fatal: Error | undefined;
   const outcome = await new Promise<"aborted" | "fatal">((resolve) => {
     client.on("error", (error) => {
@@ -100,5 +134,6 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     if (planned) await agent.drain({ timeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS });
   }
   await agent.stop({ timeoutMs: config.supervisor.shutdownTimeoutMs });
+  await http?.close();
   return outcome === "fatal" ? 1 : 0;
 }

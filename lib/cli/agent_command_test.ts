@@ -28,6 +28,7 @@ function run(nodeName: string, client = new FakeMqttClient(), drainTimeoutMs?: n
     nodeName,
     signal: controller.signal,
     drainTimeoutMs,
+    httpListen: "", // the endpoint has its own tests
     log: drainTimeoutMs === undefined
       ? silentLogger
       : createLogger({ format: "json", level: "debug", write: (l) => lines.push(JSON.parse(l)) }),
@@ -153,6 +154,7 @@ Deno.test("agentCommand logs no secret, even from a broker URL with credentials 
       config: leaky,
       nodeName: "worker-node2",
       signal: controller.signal,
+      httpListen: "",
       log: createLogger({ format, level: "debug", write: (l) => lines.push(l) }),
       openClient: () => client,
     });
@@ -166,4 +168,61 @@ Deno.test("agentCommand logs no secret, even from a broker URL with credentials 
       assert.ok(!line.includes(secret), `a ${format} log line holds the secret: ${line}`);
     }
   }
+});
+
+Deno.test("agentCommand serves /readyz and /metrics on --http-listen, closes it on stop; a taken port → 1", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const client = new FakeMqttClient();
+  const controller = new AbortController();
+  const exit = agentCommand({
+    config,
+    nodeName: "worker-node3",
+    signal: controller.signal,
+    httpListen: "127.0.0.1:0",
+    log: createLogger({ format: "json", write: (l) => lines.push(JSON.parse(l)) }),
+    openClient: () => client,
+  });
+  const listening = lines.find((l) => l.event === "http-listening");
+  assert.ok(listening, "http-listening logged");
+  const address = String(listening.address);
+  assert.match(address, /^127\.0\.0\.1:\d+$/);
+  const get = async (path: string) => {
+    const r = await fetch(`http://${address}${path}`);
+    return { status: r.status, body: await r.text() };
+  };
+  let r = await get("/readyz");
+  assert.equal(r.status, 503);
+  assert.deepEqual(JSON.parse(r.body).reasons, ["not connected to the broker"]);
+  client.connect();
+  r = await get("/readyz");
+  assert.equal(r.status, 200, r.body);
+  assert.equal((await get("/healthz")).status, 200);
+  r = await get("/metrics");
+  assert.match(r.body, /^sdv_failover_agent_broker_connected 1$/m);
+  assert.match(r.body, /^# TYPE sdv_failover_agent_heartbeats_sent_total counter$/m);
+
+  // A second agent on the same address cannot listen: exit 1, nothing left connected.
+  const other = new FakeMqttClient();
+  const second: Record<string, unknown>[] = [];
+  assert.equal(
+    await agentCommand({
+      config,
+      nodeName: "worker-node2",
+      signal: new AbortController().signal,
+      httpListen: address,
+      log: createLogger({ format: "json", write: (l) => second.push(JSON.parse(l)) }),
+      openClient: () => other,
+    }),
+    1,
+  );
+  const failed = second.find((l) => l.event === "http-listen-failed");
+  assert.match(
+    String(failed?.error),
+    new RegExp(`cannot listen on ${address}: address already in use`),
+  );
+  assert.deepEqual(other.endCalls, [true]);
+
+  controller.abort("test");
+  assert.equal(await exit, 0);
+  await assert.rejects(fetch(`http://${address}/healthz`), "closed after the shutdown");
 });

@@ -26,6 +26,9 @@ import {
 import { buildTopology, type Topology } from "../topology/topology.ts";
 import { JournalFile, resolveJournalPath } from "../journal/journal_file.ts";
 import { IncidentRecorder } from "../journal/recorder.ts";
+import { openRoleEndpoint, type RoleEndpoint } from "../http/role_endpoint.ts";
+import { SupervisorMetrics } from "../metrics/supervisor_metrics.ts";
+import { type KubeCallObserver, timedKubeApi, timedLeaseApi } from "../kube/timed_api.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
@@ -112,15 +115,23 @@ export interface RunCommandOptions {
   /** Aborting starts the ordered shutdown. */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Address of the HTTP endpoint (`run --http-listen`), overriding `config.http.listen`; `""`
+   * disables it. Must be valid (see `parseListenAddress`).
+   */
+  httpListen?: string;
+  /** The JSON `/status` answers (absent: 404). */
+  status?: () => unknown;
 }
 
 /**
- * Runs the supervisor until `signal` aborts. With a journal (`journal.path`, see
- * {@linkcode openJournal}) every incident is appended to it after the failover, off the decision
- * path.
+ * Runs the supervisor until `signal` aborts. The HTTP endpoint (`/metrics`, `/healthz`, `/readyz`,
+ * `/status`) listens from before the broker connection until the end of the ordered shutdown. With
+ * a journal (`journal.path`, see {@linkcode openJournal}) every incident is appended to it after
+ * the failover, off the decision path.
  * @returns 0 after a clean shutdown, 1 when the runtime could not start (cluster state not
- *   observable, broker credentials unreadable, the journal not writable) or failed, 2 when
- *   `journal.path` needs `STATE_DIRECTORY` and it is not set (nothing started).
+ *   observable, broker credentials unreadable, the HTTP address in use, the journal not writable)
+ *   or failed, 2 when `journal.path` needs `STATE_DIRECTORY` and it is not set (nothing started).
  */
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const { config, log } = opts;
@@ -174,7 +185,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         requestTimeoutMs: config.cluster.requestTimeoutMs,
       })
     );
-  let leadership: Leadership | undefined;
+  let leadership: (Leadership & { readonly term: number }) | undefined;
+  // Assigned below, before anything runs: every callback fires after the supervisor started.
+  let metrics: SupervisorMetrics | undefined = undefined;
+  const observeKubeCall: KubeCallObserver = (call) => metrics?.observeKubeCall(call);
   const reconciler: ReconcilerFactory = opts.dryRun
     ? ({ onReport }) =>
       Promise.resolve(
@@ -194,6 +208,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         hooks,
         await kube(),
         pair ? () => leadership?.isLeader() === true : undefined,
+        observeKubeCall,
       );
   const election: LeadershipFactory | undefined = pair
     ? async (hooks) => {
@@ -203,7 +218,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       ]);
       leadership = new LeaseElector({
         id: config.supervisor.id,
-        api: client.leaseApi(pair.leaseNamespace, pair.leaseName),
+        api: timedLeaseApi(client.leaseApi(pair.leaseNamespace, pair.leaseName), observeKubeCall),
         clock: systemClock,
         leaseDurationMs: pair.leaseDurationMs,
         renewDeadlineMs: pair.renewDeadlineMs,
@@ -242,14 +257,40 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     log,
     leadership: election,
     onFatal: (error) => fatal.abort(error),
-    ...(recorder ? { onEvent: (event) => recorder.onEvent(event) } : {}),
+    onEvent: (event) => {
+      metrics?.onEvent(event);
+      recorder?.onEvent(event);
+    },
+    onTimerLateness: (latenessMs) => metrics?.observeTimerLatenessMs(latenessMs),
   });
+  metrics = new SupervisorMetrics({
+    source: supervisor,
+    clock: systemClock,
+    kubeApi: !opts.dryRun,
+    leadership: pair
+      ? () => ({ leader: leadership?.isLeader() === true, term: leadership?.term ?? -1 })
+      : undefined,
+  });
+  let http: RoleEndpoint | undefined;
+  try {
+    http = openRoleEndpoint({
+      listen: opts.httpListen ?? config.http.listen,
+      metrics,
+      status: opts.status,
+      log,
+    });
+  } catch (error) {
+    log.error("http-listen-failed", { error: (error as Error).message });
+    await client.endAsync(true).catch(() => undefined);
+    return 1;
+  }
   try {
     await supervisor.start(signal);
   } catch (error) {
     if (!fatal.signal.aborted) log.error("start-failed", { error: (error as Error).message });
     await supervisor.stop();
     await closeJournal();
+    await http?.close();
     if (fatal.signal.aborted) throw fatal.signal.reason;
     return opts.signal.aborted ? 0 : 1;
   }
@@ -266,6 +307,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   log.info("shutdown", { reason: String(signal.reason ?? "signal") });
   await supervisor.stop();
   await closeJournal();
+  // Last: /readyz answers 503 "shutting down" until here.
+  await http?.close();
   log.info("stopped", {
     ...supervisor.ingest,
     ...supervisor.watchdog.stats,
@@ -286,6 +329,7 @@ async function kubeReconciler(
   hooks: Parameters<ReconcilerFactory>[0],
   kube: KubeClient,
   isLeader: (() => boolean) | undefined,
+  observeKubeCall: KubeCallObserver,
 ): Promise<ClusterReconciler> {
   const [{ KubeReconciler }, { gateWrites }] = await Promise.all([
     import("../reconcile/reconciler.ts"),
@@ -295,7 +339,10 @@ async function kubeReconciler(
     topology,
     cluster: config.cluster,
     supervisorId: config.supervisor.id,
-    api: isLeader ? gateWrites(kube.api, isLeader) : kube.api,
+    // timed inside the gate: only calls that reach the API server are timed
+    api: isLeader
+      ? gateWrites(timedKubeApi(kube.api, observeKubeCall), isLeader)
+      : timedKubeApi(kube.api, observeKubeCall),
     view: kube.openCache({ namespaces: new Set(topology.workloads.map((w) => w.namespace)), log }),
     log,
     onReport: hooks.onReport,

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { brokerUrlProblem, mqttStringProblem, topicNameProblem } from "./mqtt_rules.ts";
+import { listenAddressProblem } from "./listen_address.ts";
 
 /** Automotive Safety Integrity Level (ISO 26262-1:2018, 3.6); QM = quality managed, no ASIL. */
 export const AsilSchema = z.enum(["QM", "A", "B", "C", "D"]);
@@ -287,6 +288,25 @@ export const JournalSchema = z.strictObject({
   convergeTimeoutMs: durationMs(1, HOUR_MS, "1 h").default(30_000),
 });
 
+/** Default address of the supervisor's HTTP endpoint (9464: the Prometheus exporter port range). */
+export const DEFAULT_SUPERVISOR_HTTP_LISTEN = "127.0.0.1:9464";
+/** Default address of the node agent's HTTP endpoint (its own port: both may run on one host). */
+export const DEFAULT_AGENT_HTTP_LISTEN = "127.0.0.1:9465";
+
+/**
+ * The HTTP endpoint of `run` and `agent` (`lib/http`): `/metrics` (Prometheus text format),
+ * `/healthz`, `/readyz`, `/status`. Each address is `HOST:PORT` (IPv6 in brackets; port 0: any free
+ * port), `""` disables the endpoint; `run --http-listen` / `agent --http-listen` override them.
+ * Loopback by default: in a pod with `hostNetwork` the kubelet probes the node's address, so the
+ * pod manifest passes `--http-listen $(POD_IP):9464` (see `packaging/k3s/supervisor-pod.yaml`).
+ */
+export const HttpSchema = z.strictObject({
+  /** The supervisor's (`run`) endpoint. */
+  listen: refined(listenAddressProblem).default(DEFAULT_SUPERVISOR_HTTP_LISTEN),
+  /** The node agent's (`agent`) endpoint. */
+  agentListen: refined(listenAddressProblem).default(DEFAULT_AGENT_HTTP_LISTEN),
+});
+
 /** A supervised node (a Jetson running the `agent`). */
 export const NodeSchema = z.strictObject({
   name: nodeName,
@@ -337,6 +357,7 @@ export const ConfigSchema = z.strictObject({
   supervisor: SupervisorSchema.default(SupervisorSchema.parse({})),
   mqtt: MqttSchema.default(MqttSchema.parse({})),
   cluster: ClusterSchema.default(ClusterSchema.parse({})),
+  http: HttpSchema.default(HttpSchema.parse({})),
   nodes: z.array(NodeSchema).min(1),
   sensors: z.array(SensorSchema).default([]),
   workloads: z.array(WorkloadSchema).default([]),
@@ -357,6 +378,8 @@ export type MqttConfig = z.infer<typeof MqttSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 /** Supervisor timing settings. */
 export type SupervisorConfig = z.infer<typeof SupervisorSchema>;
+/** HTTP endpoint settings. */
+export type HttpConfig = z.infer<typeof HttpSchema>;
 /** Supervisor pair settings. */
 export type PairConfig = z.infer<typeof PairSchema>;
 /** Failover journal settings. */

@@ -113,6 +113,11 @@ export interface SupervisorOptions {
   leadership?: LeadershipFactory;
   /** A fatal error after start (the election ended: duplicate id, 403); the caller stops. */
   onFatal?: (error: unknown) => void;
+  /**
+   * Receives the lateness of every watchdog deadline-timer firing, ms (see
+   * `WatchdogOptions.onTimerLateness`; for the metrics histogram). Default: none.
+   */
+  onTimerLateness?: (latenessMs: number) => void;
 }
 
 /** The supervisor's Last Will: retained `offline` on its status topic. */
@@ -205,6 +210,7 @@ export class Supervisor {
       recoveryWindowMs: sup.recoveryWindowMs,
       lagToleranceMs: sup.lagToleranceMs,
       slowBarrierMs: sup.lagToleranceMs,
+      onTimerLateness: options.onTimerLateness,
     });
     for (const target of this.#topology.targets) this.#watchdog.add(target);
     this.#policy = new FailoverPolicy({

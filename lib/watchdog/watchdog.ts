@@ -120,6 +120,12 @@ export interface WatchdogOptions<S extends TargetSpec = TargetSpec> {
    * is made; the frames read meanwhile refute the expiry.
    */
   slowBarrierMs?: number;
+  /**
+   * Receives the lateness of every deadline-timer firing (now − due, ms; what `maxTimerLatenessMs`
+   * and `lagEvents` summarise), e.g. for a metrics histogram. Called on the timer's task, before
+   * the due deadlines are collected; must be O(1) and must not throw. Default: none.
+   */
+  onTimerLateness?: (latenessMs: number) => void;
 }
 
 /** Counters exported as metrics. */
@@ -161,6 +167,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
   readonly #onTransition: (t: Transition<S>) => void;
   readonly #onIngestStall?: (sinceMs: number) => void;
   readonly #onBatchEnd?: () => void;
+  readonly #onTimerLateness?: (latenessMs: number) => void;
   readonly #barrier?: IngestBarrier;
   readonly #barrierTimeoutMs: number;
   readonly #recoveryWindowMs: number;
@@ -206,6 +213,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     this.#onTransition = options.onTransition;
     this.#onIngestStall = options.onIngestStall;
     this.#onBatchEnd = options.onBatchEnd;
+    this.#onTimerLateness = options.onTimerLateness;
     this.#barrier = options.barrier;
     this.#barrierTimeoutMs = options.barrierTimeoutMs ?? 200;
     this.#recoveryWindowMs = options.recoveryWindowMs ?? 1000;
@@ -502,6 +510,7 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     const latenessMs = nowMs - dueMs;
     if (latenessMs > this.stats.maxTimerLatenessMs) this.stats.maxTimerLatenessMs = latenessMs;
     if (latenessMs > this.#lagToleranceMs) this.stats.lagEvents++;
+    this.#onTimerLateness?.(latenessMs);
     this.#collectDue(nowMs);
     this.#arm();
   }

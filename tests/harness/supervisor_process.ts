@@ -41,7 +41,9 @@ const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 /**
  * Spawns `deno run … main.ts <args>` with the permissions the runtime ships with; `allowWrite`:
- * also `--allow-write=DIR`, as the package's launcher gives `run` for `$STATE_DIRECTORY`.
+ * also `--allow-write=DIR`, as the package's launcher gives `run` for `$STATE_DIRECTORY`. `run` and
+ * `agent` get `--http-listen 127.0.0.1:0` (a free port) unless `args` name an address: tests run
+ * several of them on one host, where the default ports would collide.
  */
 export function spawnMain(
   args: string[],
@@ -49,6 +51,9 @@ export function spawnMain(
   allowWrite?: string,
 ): Deno.ChildProcess {
   const write = allowWrite === undefined ? [] : [`--allow-write=${allowWrite}`];
+  const http = (args[0] === "run" || args[0] === "agent") && !args.includes("--http-listen")
+    ? ["--http-listen", "127.0.0.1:0"]
+    : [];
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -59,6 +64,7 @@ export function spawnMain(
       ...write,
       MAIN,
       ...args,
+      ...http,
     ],
     stdout: "piped",
     stderr: "piped",
