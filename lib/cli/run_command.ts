@@ -120,7 +120,7 @@ export interface RunCommandOptions {
    * disables it. Must be valid (see `parseListenAddress`).
    */
   httpListen?: string;
-  /** The JSON `/status` answers (absent: 404). */
+  /** The JSON `/status` answers (default: the supervisor's status snapshot, as on the bus). */
   status?: () => unknown;
 }
 
@@ -276,7 +276,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     http = openRoleEndpoint({
       listen: opts.httpListen ?? config.http.listen,
       metrics,
-      status: opts.status,
+      status: opts.status ?? (() => supervisor.statusSnapshot()),
       log,
     });
   } catch (error) {
