@@ -46,6 +46,7 @@ export class RepeatedLog {
   readonly #initialWindowMs: number;
   readonly #maxWindowMs: number;
   readonly #episodes = new Map<string, Episode>();
+  #closed = false;
 
   /** @throws RangeError when a window is not a positive number or the first exceeds the cap. */
   constructor(options: RepeatedLogOptions) {
@@ -63,7 +64,7 @@ export class RepeatedLog {
 
   /**
    * Logs `event` at `level` unless a line of the same key was logged within the current window
-   * (then it is counted for the summary).
+   * (then it is counted for the summary). After {@linkcode RepeatedLog.close} every line is logged.
    * @param keyFields names of the fields that, with the event, identify repeats (default: none,
    *   every line of the event is one key).
    */
@@ -76,7 +77,7 @@ export class RepeatedLog {
       return;
     }
     this.#log[level](event, fields);
-    this.#open(key, level, event, fields, this.#initialWindowMs);
+    if (!this.#closed) this.#open(key, level, event, fields, this.#initialWindowMs);
   }
 
   /** {@linkcode RepeatedLog.log} at `warn`. */
@@ -94,8 +95,12 @@ export class RepeatedLog {
     return this.#episodes.size;
   }
 
-  /** Logs the summaries of repeats still held back and cancels every timer. Idempotent. */
+  /**
+   * Logs the summaries of repeats still held back and cancels every timer; from now on every line
+   * is logged as it comes (no timer is started). Idempotent.
+   */
   close(): void {
+    this.#closed = true;
     for (const [key, e] of this.#episodes) {
       this.#clock.clearTimer(e.timer);
       this.#summarise(e);

@@ -92,6 +92,10 @@ Deno.test("repeated log: keys are the event plus the chosen fields; close() summ
   assert.equal(clock.pendingTimers, 0);
   repeated.close();
   assert.equal(lines.length, 4);
+  repeated.error("failover-blocked", { workload: "lane", why: "x" }, ["workload", "why"]);
+  repeated.error("failover-blocked", { workload: "lane", why: "x" }, ["workload", "why"]);
+  assert.equal(lines.length, 6, "closed: every line logged");
+  assert.equal(clock.pendingTimers, 0);
 });
 
 Deno.test("repeated log: invalid windows are refused", () => {

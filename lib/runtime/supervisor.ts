@@ -29,6 +29,7 @@ import { type Clock, systemClock } from "../clock/clock.ts";
 import type { Config } from "../config/schema.ts";
 import { Ingest, type IngestStats } from "../ingest/ingest.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
+import { RepeatedLog } from "../log/repeated_log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import { FailoverPolicy } from "../policy/policy.ts";
@@ -121,6 +122,8 @@ export class Supervisor {
   readonly #reconcilerFactory: ReconcilerFactory;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Repeated lines (with the broker down mqtt.js reports one error at every reconnect attempt). */
+  readonly #repeats: RepeatedLog;
   readonly #onEvent: (event: SupervisorEvent) => void;
   readonly #watchdog: Watchdog<Target>;
   readonly #policy: FailoverPolicy;
@@ -154,6 +157,7 @@ export class Supervisor {
     this.#reconcilerFactory = options.reconciler;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
+    this.#repeats = new RepeatedLog({ log: this.#log, clock: this.#clock });
     this.#onEvent = options.onEvent ?? (() => {});
     this.#leadershipFactory = options.leadership;
     this.#onFatal = options.onFatal ?? (() => {});
@@ -306,7 +310,10 @@ export class Supervisor {
     this.#client.on("close", () => {
       if (this.#armed && this.#isLive()) this.#ingest.fault("broker connection closed");
     });
-    this.#client.on("error", (e) => this.#log.warn("mqtt-error", { error: e.message }));
+    this.#client.on(
+      "error",
+      (e) => this.#repeats.warn("mqtt-error", { error: e.message }, ["error"]),
+    );
     const armed = new Promise<void>((resolve, reject) => {
       const onConnect = () => this.#onConnect(resolve);
       this.#client.on("connect", onConnect);
@@ -353,6 +360,7 @@ export class Supervisor {
       );
     }
     await withTimeout(this.#client.endAsync(false).catch(() => undefined), Math.min(boundMs, 1000));
+    this.#repeats.close();
     this.#state = "stopped";
   }
 
