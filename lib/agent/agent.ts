@@ -145,6 +145,11 @@ export interface NodeAgentOptions {
   clock?: Clock;
   /** Logger (default silent). */
   log?: Logger;
+  /**
+   * Called at every heartbeat slot with the clock reading and whether a heartbeat was sent (false:
+   * skipped while disconnected); evidence for the service manager's watchdog (`lib/systemd`).
+   */
+  onSlot?: (atMs: number, sent: boolean) => void;
 }
 
 /**
@@ -158,6 +163,7 @@ export class NodeAgent {
   readonly #client: MqttClientLike;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #onSlotHook: (atMs: number, sent: boolean) => void;
   /** tick topic → required sensor */
   readonly #ticks = new Map<string, SensorTarget>();
   readonly #lastTickAtMs = new Map<SensorTarget, number>();
@@ -197,6 +203,7 @@ export class NodeAgent {
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.log ?? silentLogger).child({ node: node.name });
     this.#repeats = new RepeatedLog({ log: this.#log, clock: this.#clock });
+    this.#onSlotHook = options.onSlot ?? (() => {});
     for (const sensor of node.requiredSensors) this.#ticks.set(sensor.topic, sensor);
     for (const placement of node.placements) {
       this.#placements.set(placement.workload.promotionTopic, placement);
@@ -442,10 +449,12 @@ export class NodeAgent {
       this.#heartbeatsSent++;
       this.#lastHeartbeatAtMs = nowMs;
       if (!this.#draining) this.#checkSensors(nowMs, lateMs);
+      this.#onSlotHook(nowMs, true);
     } else {
       // Never queue: a heartbeat delivered late is a stale one. No ticks arrive either: no
       // evidence about the sensors, the status stays as it was.
       this.#offlinePeriods++;
+      this.#onSlotHook(nowMs, false);
     }
   }
 

@@ -24,6 +24,13 @@ import {
   supervisorWill,
 } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
+import { openNotifier, watchdogTimeoutMs } from "../systemd/notify.ts";
+import { ServiceWatchdog } from "../systemd/service_watchdog.ts";
+import {
+  connectionFaultBoundMs,
+  supervisorStatus,
+  supervisorUnhealthy,
+} from "../systemd/liveness.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
@@ -110,10 +117,18 @@ export interface RunCommandOptions {
   /** Aborting starts the ordered shutdown. */
   signal: AbortSignal;
   log: Logger;
+  /** Environment (default `Deno.env.get`): `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`. */
+  env?: (name: string) => string | undefined;
 }
 
 /**
  * Runs the supervisor until `signal` aborts.
+ *
+ * Under systemd (`Type=notify`, `NOTIFY_SOCKET` set) it sends `READY=1` once the watchdog is armed
+ * and the cluster state adopted, a `STATUS=` line, `WATCHDOG=1` every half `WatchdogSec` only while
+ * the heartbeat watchdog's deadline timer is alive and ingest has not been in a fault for longer
+ * than `connectionFaultBoundMs` (see `lib/systemd/liveness.ts`), and `STOPPING=1` when the
+ * shutdown begins.
  * @returns 0 after a clean shutdown, 1 when the runtime could not start (cluster state not
  *   observable, broker credentials unreadable) or failed.
  */
@@ -196,6 +211,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   // A fatal election error (another instance with this id, a 403) ends the run.
   const fatal = new AbortController();
   const signal = AbortSignal.any([opts.signal, fatal.signal]);
+  // The current ingest fault, for the service manager's watchdog and status.
+  let ingestFault: { sinceMs: number; why: string } | undefined;
   const supervisor = new Supervisor({
     config,
     topology,
@@ -204,11 +221,19 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     log,
     leadership: election,
     onFatal: (error) => fatal.abort(error),
+    onEvent: (e) => {
+      if (e.type === "ingest-fault") ingestFault = { sinceMs: e.atMs, why: e.why };
+      else if (e.type === "ingest-restored") ingestFault = undefined;
+    },
   });
+  const env = opts.env ?? ((name: string) => Deno.env.get(name));
+  const notifier = openNotifier({ env, log });
   try {
     await supervisor.start(signal);
   } catch (error) {
     if (!fatal.signal.aborted) log.error("start-failed", { error: (error as Error).message });
+    await notifier.notify({ STOPPING: "1", STATUS: "start failed" });
+    notifier.close();
     await supervisor.stop();
     if (fatal.signal.aborted) throw fatal.signal.reason;
     return opts.signal.aborted ? 0 : 1;
@@ -218,13 +243,48 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     targets: supervisor.watchdog.size,
     ...(pair ? { pair: `${pair.leaseNamespace}/${pair.leaseName}` } : {}),
   });
+  const serviceTimeoutMs = watchdogTimeoutMs(env, Deno.pid);
+  const service = new ServiceWatchdog({
+    notifier,
+    timeoutMs: serviceTimeoutMs,
+    log,
+    check: (nowMs) =>
+      supervisorUnhealthy({
+        nowMs,
+        running: supervisor.state === "running",
+        deadlineTimerOverdueMs: supervisor.watchdog.timerOverdueMs(nowMs),
+        ingestFaultSinceMs: ingestFault?.sinceMs,
+      }, {
+        timerBoundMs: (serviceTimeoutMs ?? 0) / 2,
+        connectionFaultBoundMs: connectionFaultBoundMs(
+          serviceTimeoutMs ?? 0,
+          config.mqtt.reconnectPeriodMs,
+        ),
+      }),
+    status: (nowMs) =>
+      supervisorStatus({
+        nowMs,
+        targets: supervisor.watchdog.size,
+        armed: supervisor.watchdog.armedCount,
+        expired: topology.targets.filter((t) =>
+          supervisor.watchdog.stateAt(t.index) === "EXPIRED"
+        ).length,
+        leader: pair ? leadership?.isLeader() === true : undefined,
+        ingestFaultSinceMs: ingestFault?.sinceMs,
+        ingestFaultWhy: ingestFault?.why,
+      }),
+  });
+  service.ready();
   if (!signal.aborted) {
     await new Promise<void>((resolve) =>
       signal.addEventListener("abort", () => resolve(), { once: true })
     );
   }
-  log.info("shutdown", { reason: String(signal.reason ?? "signal") });
+  const reason = String(signal.reason ?? "signal");
+  log.info("shutdown", { reason });
+  service.stopping(reason);
   await supervisor.stop();
+  notifier.close();
   log.info("stopped", { ...supervisor.ingest, ...supervisor.watchdog.stats });
   if (fatal.signal.aborted) throw fatal.signal.reason;
   return 0;
