@@ -39,10 +39,22 @@ export interface SupervisorProcess {
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** Spawns `deno run … main.ts <args>` with the permissions the runtime ships with. */
-export function spawnMain(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+/** The `deno run` flags of {@linkcode spawnMain}: the permissions the runtime ships with. */
+export const MAIN_FLAGS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** Spawns `deno run <flags> main.ts <args>` (default flags: {@linkcode MAIN_FLAGS}). */
+export function spawnMain(
+  args: string[],
+  env: Record<string, string> = {},
+  flags: readonly string[] = MAIN_FLAGS,
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", MAIN, ...args],
+    args: ["run", ...flags, MAIN, ...args],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -54,8 +66,12 @@ export function spawnMain(args: string[], env: Record<string, string> = {}): Den
  * Spawns `main.ts <args>` (see {@linkcode spawnMain}; give `--log-format json` in `args`) and
  * parses its JSON log lines as they come. `env` is added to the inherited environment.
  */
-export function watchMain(args: string[], env: Record<string, string> = {}): SupervisorProcess {
-  const child = spawnMain(args, env);
+export function watchMain(
+  args: string[],
+  env: Record<string, string> = {},
+  flags: readonly string[] = MAIN_FLAGS,
+): SupervisorProcess {
+  const child = spawnMain(args, env, flags);
   const lines: LogLine[] = [];
   const raw: string[] = [];
   const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
