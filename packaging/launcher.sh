@@ -3,7 +3,8 @@
 # bundled Deno @DENO_VERSION@ runtime (lib/deno). Needs no Node, no npm and no network: remote and
 # npm modules are disabled (the program is one self-contained file) and nothing is fetched.
 #
-# Permissions: @PERMISSIONS@ (no -A; env is unscoped because a dependency enumerates it).
+# Permissions: @PERMISSIONS@ (no -A; env is unscoped because a dependency enumerates it; the
+# one writable path is systemd's notification socket). @UNSTABLE@: Deno.listenDatagram (sd_notify).
 # DENO_DIR (only a V8 code cache: it halves later start-ups) defaults to $CACHE_DIRECTORY/deno
 # (systemd's CacheDirectory=), else ${XDG_CACHE_HOME:-~/.cache}/sdv-failover/deno; an unwritable
 # one only costs start-up time.
@@ -21,7 +22,7 @@ if [ -z "${DENO_DIR:-}" ]; then
 fi
 export DENO_DIR
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1
-flags="--no-config --no-lock --no-remote --no-npm --cached-only --no-prompt @PERMISSIONS@"
+flags="--no-config --no-lock --no-remote --no-npm --cached-only --no-prompt @PERMISSIONS@ @UNSTABLE@"
 # run: its failover journal (journal.path, default $STATE_DIRECTORY/journal.jsonl) may be written
 # in systemd's StateDirectory= and nowhere else
 if [ "${1:-}" = run ] && [ -n "${STATE_DIRECTORY:-}" ]; then

@@ -21,8 +21,24 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 
-/** Permissions the program runs with, compiled or packaged (see README, "Permissions"). */
-export const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-env", "--allow-sys"];
+/**
+ * Permissions the program runs with, compiled or packaged (see README, "Permissions"). Writing is
+ * allowed to one path only: systemd's notification socket (`sd_notify`, `lib/systemd/notify.ts`).
+ */
+export const PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-write=/run/systemd/notify",
+];
+
+/**
+ * Unstable APIs the program uses: `net` for `Deno.listenDatagram` (unix datagram sockets, systemd's
+ * notification protocol). deno.json enables it for `deno run`/`test`; the compiled binary and the
+ * packaged launcher (which runs with `--no-config`) get the flag.
+ */
+export const UNSTABLE_FLAGS = ["--unstable-net"];
 
 /** A build target of the edge artefact. */
 export interface Target {
@@ -261,6 +277,7 @@ export async function compileTarget(
       "--output",
       output,
       ...PERMISSIONS,
+      ...UNSTABLE_FLAGS,
       "--no-prompt",
       "main.ts",
     ],

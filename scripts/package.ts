@@ -30,7 +30,14 @@
 import denoJson from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
-import { fileElfMachine, findTarget, PERMISSIONS, type Target, TARGETS } from "./compile.ts";
+import {
+  fileElfMachine,
+  findTarget,
+  PERMISSIONS,
+  type Target,
+  TARGETS,
+  UNSTABLE_FLAGS,
+} from "./compile.ts";
 
 /** The Deno runtime shipped in the package (the project's own Deno version). */
 export const DENO_RUNTIME_VERSION = "2.9.5";
@@ -369,6 +376,7 @@ export async function buildPackage(
       DENO_VERSION: DENO_RUNTIME_VERSION,
       NPM_PACKAGE: runtimeNpmPackage(target),
       PERMISSIONS: PERMISSIONS.join(" "),
+      UNSTABLE: UNSTABLE_FLAGS.join(" "),
     };
     await write(
       `${pkg}/bin/sdv-failover`,
@@ -404,7 +412,10 @@ export async function buildPackage(
       target: target.triple,
       libc: "glibc",
       permissions: [...PERMISSIONS],
-      launcher: { file: "bin/sdv-failover", runFlags: [...OFFLINE_FLAGS, ...PERMISSIONS] },
+      launcher: {
+        file: "bin/sdv-failover",
+        runFlags: [...OFFLINE_FLAGS, ...PERMISSIONS, ...UNSTABLE_FLAGS],
+      },
       program: {
         file: "lib/sdv-failover.js",
         sha256: programSha256,

@@ -823,7 +823,7 @@ Deno.test({
             const reported = await spawnMain(
               ["report", "--journal", journalPath, "--last", "--svg", svgPath, "-o", "json"],
               {},
-              stateDir,
+              { allowWrite: stateDir },
             ).output();
             const reportErr = new TextDecoder().decode(reported.stderr);
             assert.equal(reported.code, 0, reportErr);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Config, ConfigSchema } from "../lib/config/schema.ts";
-import { createLogger, type Logger, silentLogger } from "../lib/log/log.ts";
+import { createLogger, type Logger, parseLogfmt, silentLogger } from "../lib/log/log.ts";
 import { openSession } from "../lib/mqtt/session.ts";
 import { parseFault } from "../lib/publisher/faults.ts";
 import { type PublisherReport, runPublisher } from "../lib/publisher/publisher.ts";
@@ -470,7 +470,7 @@ Deno.test("agentCommand: unknown node → 2 with the configured names", async ()
   });
   assert.equal(code, 2);
   assert.match(
-    lines.join("\n"),
+    lines.map((l) => parseLogfmt(l).error).join("\n"),
     /node "worker-node9" is not in the config; configured nodes: worker-node2, worker-node3/,
   );
 });

@@ -29,6 +29,7 @@
  */
 import { type Clock, systemClock, type TimerHandle } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
+import { RepeatedLog } from "../log/repeated_log.ts";
 import type { IncomingPacket, MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import type { NodeTarget, Placement, SensorTarget, Side } from "../topology/topology.ts";
@@ -144,6 +145,11 @@ export interface NodeAgentOptions {
   clock?: Clock;
   /** Logger (default silent). */
   log?: Logger;
+  /**
+   * Called at every heartbeat slot with the clock reading and whether a heartbeat was sent (false:
+   * skipped while disconnected); evidence for the service manager's watchdog (`lib/systemd`).
+   */
+  onSlot?: (atMs: number, sent: boolean) => void;
 }
 
 /**
@@ -157,6 +163,7 @@ export class NodeAgent {
   readonly #client: MqttClientLike;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #onSlotHook: (atMs: number, sent: boolean) => void;
   /** tick topic → required sensor */
   readonly #ticks = new Map<string, SensorTarget>();
   readonly #lastTickAtMs = new Map<SensorTarget, number>();
@@ -174,7 +181,8 @@ export class NodeAgent {
   #draining: Promise<DrainResult> | undefined;
   #drain: Drain | undefined;
   #status: NodeStatus = { state: "online" };
-  #lastError: string | undefined;
+  /** Repeated lines (mqtt-error at every reconnect attempt), summarised. */
+  readonly #repeats: RepeatedLog;
   #heartbeatsSent = 0;
   #degradedPeriods = 0;
   #deferredSensorChecks = 0;
@@ -194,6 +202,8 @@ export class NodeAgent {
     this.#client = options.client;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.log ?? silentLogger).child({ node: node.name });
+    this.#repeats = new RepeatedLog({ log: this.#log, clock: this.#clock });
+    this.#onSlotHook = options.onSlot ?? (() => {});
     for (const sensor of node.requiredSensors) this.#ticks.set(sensor.topic, sensor);
     for (const placement of node.placements) {
       this.#placements.set(placement.workload.promotionTopic, placement);
@@ -291,13 +301,11 @@ export class NodeAgent {
     client.on("close", () => {
       if (!this.#stopping) this.#log.warn("connection-closed");
     });
-    client.on("error", (error) => {
-      // While the broker is unreachable the client reports the same error on every retry.
-      const repeated = error.message === this.#lastError;
-      this.#lastError = error.message;
-      if (repeated) this.#log.debug("mqtt-error", { error: error.message });
-      else this.#log.warn("mqtt-error", { error: error.message });
-    });
+    // While the broker is unreachable the client reports the same error on every retry.
+    client.on(
+      "error",
+      (error) => this.#repeats.warn("mqtt-error", { error: error.message }, ["error"]),
+    );
     const topics = [...this.#ticks.keys(), ...this.#placements.keys()];
     if (topics.length > 0) {
       client.subscribeAsync(topics, { qos: 1 }).catch((error: Error) => {
@@ -433,12 +441,12 @@ export class NodeAgent {
         this.#clock.setTimer(resolve, 0);
       });
     }
+    this.#repeats.close();
     this.#log.info("agent-stopped", { heartbeatsSent: this.#heartbeatsSent });
   }
 
   #onConnect(): void {
     if (this.#stopping) return;
-    this.#lastError = undefined;
     this.#watchingSinceMs = this.#clock.nowMs();
     this.#publishStatus();
     this.#log.info("connected", {
@@ -470,10 +478,12 @@ export class NodeAgent {
       this.#heartbeatsSent++;
       this.#lastHeartbeatAtMs = nowMs;
       if (!this.#draining) this.#checkSensors(nowMs, lateMs);
+      this.#onSlotHook(nowMs, true);
     } else {
       // Never queue: a heartbeat delivered late is a stale one. No ticks arrive either: no
       // evidence about the sensors, the status stays as it was.
       this.#offlinePeriods++;
+      this.#onSlotHook(nowMs, false);
     }
   }
 

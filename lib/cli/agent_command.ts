@@ -17,6 +17,11 @@ import { agentWill, DEFAULT_DRAIN_TIMEOUT_MS, NodeAgent } from "../agent/agent.t
 import { openAgentSession } from "../agent/agent_session.ts";
 import { openRoleEndpoint, type RoleEndpoint } from "../http/role_endpoint.ts";
 import { AgentMetrics } from "../metrics/agent_metrics.ts";
+import { systemClock } from "../clock/clock.ts";
+import { encodeNodeStatus } from "../wire/wire.ts";
+import { openNotifier, watchdogTimeoutMs } from "../systemd/notify.ts";
+import { ServiceWatchdog } from "../systemd/service_watchdog.ts";
+import { agentStatus, agentUnhealthy, connectionFaultBoundMs } from "../systemd/liveness.ts";
 
 /** Options of {@linkcode agentCommand}. */
 export interface AgentCommandOptions {
@@ -43,6 +48,8 @@ export interface AgentCommandOptions {
   httpListen?: string;
   /** The JSON `/status` answers (absent: 404). */
   status?: () => unknown;
+  /** Environment (default `Deno.env.get`): `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`. */
+  env?: (name: string) => string | undefined;
 }
 
 /** Abort reasons that mean a planned stop (an OTA update, `systemctl stop`, SIGHUP). */
@@ -55,6 +62,11 @@ const PLANNED_STOP_REASONS: readonly string[] = ["SIGTERM", "SIGHUP"];
  * fatal: the client keeps reconnecting every `reconnectPeriodMs` (heartbeats are skipped, never
  * queued, while disconnected). A broker that refuses the connection (CONNACK return code, e.g.
  * bad credentials) is fatal, since the client stops retrying.
+ *
+ * Under systemd (`Type=notify`) it sends `READY=1` at the first heartbeat sent, `WATCHDOG=1` every
+ * half `WatchdogSec` while the heartbeat schedule runs and the broker connection is up or has been
+ * down for at most `connectionFaultBoundMs` (`lib/systemd/liveness.ts`), and `STOPPING=1` when the
+ * shutdown begins.
  *
  * A planned stop whose drain times out (the supervisor could not move a workload, e.g. no healthy
  * standby) still stops, with a warning, and returns 0.
@@ -88,7 +100,42 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
     return 1;
   }
-  const agent = new NodeAgent({ node, client, log: opts.log });
+  const env = opts.env ?? ((name: string) => Deno.env.get(name));
+  const notifier = openNotifier({ env, log });
+  const serviceTimeoutMs = watchdogTimeoutMs(env, Deno.pid);
+  let lastSlotAtMs: number | undefined;
+  let disconnectedSinceMs: number | undefined = systemClock.nowMs();
+  client.on("connect", () => disconnectedSinceMs = undefined);
+  client.on("close", () => disconnectedSinceMs ??= systemClock.nowMs());
+  const agent: NodeAgent = new NodeAgent({
+    node,
+    client,
+    log: opts.log,
+    onSlot: (atMs, sent) => {
+      lastSlotAtMs = atMs;
+      if (sent) service.ready(); // idempotent: the first heartbeat sent completes the start-up
+    },
+  });
+  const service = new ServiceWatchdog({
+    notifier,
+    timeoutMs: serviceTimeoutMs,
+    log,
+    check: (nowMs) =>
+      agentUnhealthy({ nowMs, lastSlotAtMs, periodMs: node.periodMs, disconnectedSinceMs }, {
+        timerBoundMs: (serviceTimeoutMs ?? 0) / 2,
+        connectionFaultBoundMs: connectionFaultBoundMs(
+          serviceTimeoutMs ?? 0,
+          config.mqtt.reconnectPeriodMs,
+        ),
+      }),
+    status: (nowMs) =>
+      agentStatus({
+        nowMs,
+        periodMs: node.periodMs,
+        status: encodeNodeStatus(agent.stats.status),
+        disconnectedSinceMs,
+      }),
+  });
   let http: RoleEndpoint | undefined;
   try {
     http = openRoleEndpoint({
@@ -114,7 +161,9 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
   let fatal: Error | undefined;
   const outcome = await new Promise<"aborted" | "fatal">((resolve) => {
     client.on("error", (error) => {
-      if (/^Connection refused/.test(error.message)) {
+      // a refused CONNECT (bad credentials, not authorized): retrying cannot fix it (with a broker
+      // pair the message starts with the broker's URL)
+      if (/(^|: )Connection refused/.test(error.message)) {
         fatal = error;
         resolve("fatal");
       }
@@ -131,9 +180,12 @@ export async function agentCommand(opts: AgentCommandOptions): Promise<number> {
     const reason = String(signal.reason ?? "signal");
     const planned = PLANNED_STOP_REASONS.includes(reason);
     log.info("shutdown", { reason, planned });
+    service.stopping(planned ? `planned stop (${reason}): draining` : reason);
     if (planned) await agent.drain({ timeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS });
   }
+  service.close();
   await agent.stop({ timeoutMs: config.supervisor.shutdownTimeoutMs });
   await http?.close();
+  notifier.close();
   return outcome === "fatal" ? 1 : 0;
 }

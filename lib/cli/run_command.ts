@@ -29,6 +29,13 @@ import { IncidentRecorder } from "../journal/recorder.ts";
 import { openRoleEndpoint, type RoleEndpoint } from "../http/role_endpoint.ts";
 import { SupervisorMetrics } from "../metrics/supervisor_metrics.ts";
 import { type KubeCallObserver, timedKubeApi, timedLeaseApi } from "../kube/timed_api.ts";
+import { openNotifier, watchdogTimeoutMs } from "../systemd/notify.ts";
+import { ServiceWatchdog } from "../systemd/service_watchdog.ts";
+import {
+  connectionFaultBoundMs,
+  supervisorStatus,
+  supervisorUnhealthy,
+} from "../systemd/liveness.ts";
 
 /** Largest MQTT packet the supervisor accepts, bytes (see `openSession`'s `maxPacketBytes`). */
 const SUPERVISOR_MAX_PACKET_BYTES = 16 * 1024;
@@ -122,6 +129,8 @@ export interface RunCommandOptions {
   httpListen?: string;
   /** The JSON `/status` answers (default: the supervisor's status snapshot, as on the bus). */
   status?: () => unknown;
+  /** Environment (default `Deno.env.get`): `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`. */
+  env?: (name: string) => string | undefined;
 }
 
 /**
@@ -129,6 +138,12 @@ export interface RunCommandOptions {
  * `/status`) listens from before the broker connection until the end of the ordered shutdown. With
  * a journal (`journal.path`, see {@linkcode openJournal}) every incident is appended to it after
  * the failover, off the decision path.
+ *
+ * Under systemd (`Type=notify`, `NOTIFY_SOCKET` set) it sends `READY=1` once the watchdog is armed
+ * and the cluster state adopted, a `STATUS=` line, `WATCHDOG=1` every half `WatchdogSec` only while
+ * the heartbeat watchdog's deadline timer is alive and ingest has not been in a fault for longer
+ * than `connectionFaultBoundMs` (see `lib/systemd/liveness.ts`), and `STOPPING=1` when the
+ * shutdown begins.
  * @returns 0 after a clean shutdown, 1 when the runtime could not start (cluster state not
  *   observable, broker credentials unreadable, the HTTP address in use, the journal not writable)
  *   or failed, 2 when `journal.path` needs `STATE_DIRECTORY` and it is not set (nothing started).
@@ -249,6 +264,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   // A fatal election error (another instance with this id, a 403) ends the run.
   const fatal = new AbortController();
   const signal = AbortSignal.any([opts.signal, fatal.signal]);
+  // The current ingest fault, for the service manager's watchdog and status.
+  let ingestFault: { sinceMs: number; why: string } | undefined;
   const supervisor = built.supervisor = new Supervisor({
     config,
     topology,
@@ -258,6 +275,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     leadership: election,
     onFatal: (error) => fatal.abort(error),
     onEvent: (event) => {
+      if (event.type === "ingest-fault") ingestFault = { sinceMs: event.atMs, why: event.why };
+      else if (event.type === "ingest-restored") ingestFault = undefined;
       metrics?.onEvent(event);
       recorder?.onEvent(event);
     },
@@ -282,12 +301,17 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   } catch (error) {
     log.error("http-listen-failed", { error: (error as Error).message });
     await client.endAsync(true).catch(() => undefined);
+    await closeJournal();
     return 1;
   }
+  const env = opts.env ?? ((name: string) => Deno.env.get(name));
+  const notifier = openNotifier({ env, log });
   try {
     await supervisor.start(signal);
   } catch (error) {
     if (!fatal.signal.aborted) log.error("start-failed", { error: (error as Error).message });
+    await notifier.notify({ STOPPING: "1", STATUS: "start failed" });
+    notifier.close();
     await supervisor.stop();
     await closeJournal();
     await http?.close();
@@ -299,14 +323,49 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     targets: supervisor.watchdog.size,
     ...(pair ? { pair: `${pair.leaseNamespace}/${pair.leaseName}` } : {}),
   });
+  const serviceTimeoutMs = watchdogTimeoutMs(env, Deno.pid);
+  const service = new ServiceWatchdog({
+    notifier,
+    timeoutMs: serviceTimeoutMs,
+    log,
+    check: (nowMs) =>
+      supervisorUnhealthy({
+        nowMs,
+        running: supervisor.state === "running",
+        deadlineTimerOverdueMs: supervisor.watchdog.timerOverdueMs(nowMs),
+        ingestFaultSinceMs: ingestFault?.sinceMs,
+      }, {
+        timerBoundMs: (serviceTimeoutMs ?? 0) / 2,
+        connectionFaultBoundMs: connectionFaultBoundMs(
+          serviceTimeoutMs ?? 0,
+          config.mqtt.reconnectPeriodMs,
+        ),
+      }),
+    status: (nowMs) =>
+      supervisorStatus({
+        nowMs,
+        targets: supervisor.watchdog.size,
+        armed: supervisor.watchdog.armedCount,
+        expired: topology.targets.filter((t) =>
+          supervisor.watchdog.stateAt(t.index) === "EXPIRED"
+        ).length,
+        leader: pair ? leadership?.isLeader() === true : undefined,
+        ingestFaultSinceMs: ingestFault?.sinceMs,
+        ingestFaultWhy: ingestFault?.why,
+      }),
+  });
+  service.ready();
   if (!signal.aborted) {
     await new Promise<void>((resolve) =>
       signal.addEventListener("abort", () => resolve(), { once: true })
     );
   }
-  log.info("shutdown", { reason: String(signal.reason ?? "signal") });
+  const reason = String(signal.reason ?? "signal");
+  log.info("shutdown", { reason });
+  service.stopping(reason);
   await supervisor.stop();
   await closeJournal();
+  notifier.close();
   // Last: /readyz answers 503 "shutting down" until here.
   await http?.close();
   log.info("stopped", {

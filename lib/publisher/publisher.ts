@@ -22,6 +22,7 @@ import type { Config } from "../config/schema.ts";
 import { brokerUrlForLog } from "../config/mqtt_rules.ts";
 import { type Clock, systemClock } from "../clock/clock.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
+import { RepeatedLog } from "../log/repeated_log.ts";
 import type { SessionOptions } from "../mqtt/session.ts";
 import { buildTopology, type NodeTarget, type Topology } from "../topology/topology.ts";
 import { agentWill } from "../agent/agent.ts";
@@ -101,11 +102,33 @@ export async function runPublisher(opts: PublisherOptions): Promise<PublisherRep
   problems.push(...unsimulatedFaults(faults, topology, simulated));
   if (problems.length > 0) throw new Error(`inapplicable faults: ${problems.join("; ")}`);
 
+  // One summary for every connection: with the broker down they all report the same error.
+  const repeats = new RepeatedLog({ log, clock });
+  try {
+    return await publish(opts, { topology, simulated, clock, log, repeats });
+  } finally {
+    repeats.close();
+  }
+}
+
+async function publish(
+  opts: PublisherOptions,
+  ctx: {
+    topology: Topology;
+    simulated: NodeTarget[];
+    clock: Clock;
+    log: Logger;
+    repeats: RepeatedLog;
+  },
+): Promise<PublisherReport> {
+  const { config, faults, durationMs } = opts;
+  const { topology, simulated, clock, log } = ctx;
   const nodes = openNodes({
     simulated,
     config,
     clock,
     log,
+    repeats: ctx.repeats,
     random: opts.random ?? Math.random,
     openClient: opts.openClient ?? openAgentSession,
   });
@@ -177,6 +200,8 @@ interface OpenNodesOptions {
   config: Config;
   clock: Clock;
   log: Logger;
+  /** Where connection errors go (summarised: repeated at every reconnect attempt). */
+  repeats: RepeatedLog;
   random: () => number;
   openClient: (options: SessionOptions) => SimConnection;
 }
@@ -196,7 +221,11 @@ function openNodes(options: OpenNodesOptions): Map<NodeTarget, SimulatedNode> {
         will: agentWill(node),
       });
       const sim = new SimulatedNode({ node, connection, clock, log, random: options.random });
-      connection.on("error", (error) => sim.log.debug("mqtt-error", { error: error.message }));
+      connection.on(
+        "error",
+        (error) =>
+          options.repeats.warn("mqtt-error", { node: node.name, error: error.message }, ["error"]),
+      );
       nodes.set(node, sim);
     }
   } catch (error) {

@@ -23,6 +23,7 @@
  */
 import type { Clock } from "../clock/clock.ts";
 import type { Logger } from "../log/log.ts";
+import { RepeatedLog } from "../log/repeated_log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import type { NodeDesired, WorkloadDesired } from "../policy/desired.ts";
 import type { Decision, FailoverPolicy } from "../policy/policy.ts";
@@ -69,6 +70,8 @@ export class FailoverCoordinator {
   readonly #supervisorId: string;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** `failover-blocked` repeats (every later expiry of the same workload decides again). */
+  readonly #repeats: RepeatedLog;
   readonly #onEvent: (event: CoordinatorEvent) => void;
   readonly #isLeader: () => boolean;
   #reconciler: ClusterReconciler | undefined;
@@ -96,6 +99,7 @@ export class FailoverCoordinator {
     this.#supervisorId = options.supervisorId;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#repeats = new RepeatedLog({ log: options.log, clock: options.clock });
     this.#onEvent = options.onEvent;
     this.#isLeader = options.isLeader ?? (() => true);
   }
@@ -395,15 +399,36 @@ export class FailoverCoordinator {
         );
       } else if (d.kind === "blocked") {
         this.#onEvent({ type: "blocked", atMs: this.#clock.nowMs(), decision: d });
-        queueMicrotask(() =>
-          this.#log.error("failover-blocked", {
-            workload: d.workload.name,
-            reason: d.reason,
-            why: d.why,
-          })
-        );
       }
     }
+    this.#logBlocked(decisions);
+  }
+
+  /**
+   * One `failover-blocked` line per workload and reason of refusal (`why`): a node fault expires
+   * the node, its sensors and the app in one batch, and each decides the workload again (the
+   * reasons are listed together); later batches with the same refusal are summarised
+   * ({@linkcode RepeatedLog}).
+   */
+  #logBlocked(decisions: Decision[]): void {
+    const blocked = new Map<string, { workload: string; why: string; reasons: string[] }>();
+    for (const d of decisions) {
+      if (d.kind !== "blocked") continue;
+      const key = JSON.stringify([d.workload.name, d.why]);
+      const entry = blocked.get(key) ?? { workload: d.workload.name, why: d.why, reasons: [] };
+      if (!entry.reasons.includes(d.reason)) entry.reasons.push(d.reason);
+      blocked.set(key, entry);
+    }
+    if (blocked.size === 0) return;
+    queueMicrotask(() => {
+      for (const b of blocked.values()) {
+        this.#repeats.error("failover-blocked", {
+          workload: b.workload,
+          reason: b.reasons.join(","),
+          why: b.why,
+        }, ["workload", "why"]);
+      }
+    });
   }
 
   /** Logs and forwards a reconcile pass (the reconciler's `onReport`). */
@@ -469,6 +494,7 @@ export class FailoverCoordinator {
   close(): void {
     this.#closed = true;
     for (const node of [...this.#confirmTimers.keys()]) this.#cancelConfirm(node);
+    this.#repeats.close();
   }
 
   /**

@@ -34,6 +34,7 @@ import type { Config } from "../config/schema.ts";
 import { Ingest, type IngestStats } from "../ingest/ingest.ts";
 import { type Logger, silentLogger } from "../log/log.ts";
 import { BrokerPair } from "../mqtt/broker_pair.ts";
+import { RepeatedLog } from "../log/repeated_log.ts";
 import type { MqttClientLike } from "../mqtt/client.ts";
 import type { WillOptions } from "../mqtt/options.ts";
 import { FailoverPolicy } from "../policy/policy.ts";
@@ -138,6 +139,8 @@ export class Supervisor {
   readonly #reconcilerFactory: ReconcilerFactory;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Repeated lines (with the broker down mqtt.js reports one error at every reconnect attempt). */
+  readonly #repeats: RepeatedLog;
   readonly #onEvent: (event: SupervisorEvent) => void;
   readonly #watchdog: Watchdog<Target>;
   readonly #policy: FailoverPolicy;
@@ -176,6 +179,7 @@ export class Supervisor {
     this.#reconcilerFactory = options.reconciler;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
+    this.#repeats = new RepeatedLog({ log: this.#log, clock: this.#clock });
     const onEvent = options.onEvent ?? (() => {});
     this.#onEvent = (event) => {
       onEvent(event);
@@ -380,7 +384,10 @@ export class Supervisor {
     this.#client.on("close", () => {
       if (this.#armed && this.#isLive()) this.#ingest.fault("broker connection closed", true);
     });
-    this.#client.on("error", (e) => this.#log.warn("mqtt-error", { error: e.message }));
+    this.#client.on(
+      "error",
+      (e) => this.#repeats.warn("mqtt-error", { error: e.message }, ["error"]),
+    );
     if (this.#client instanceof BrokerPair) {
       this.#client.onBrokerChange((broker, up, connected) =>
         this.#onBrokerChange(broker, up, connected)
@@ -433,6 +440,7 @@ export class Supervisor {
       );
     }
     await withTimeout(this.#client.endAsync(false).catch(() => undefined), Math.min(boundMs, 1000));
+    this.#repeats.close();
     this.#state = "stopped";
   }
 

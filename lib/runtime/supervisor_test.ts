@@ -432,6 +432,49 @@ Deno.test("supervisor: the expired line carries when the deadline was first noti
   assert.ok((expired.noticedAtMs as number) <= (expired.expiredAtMs as number));
 });
 
+Deno.test("supervisor: a blocked failover is logged once per workload and refusal, not once per expired target", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const clock = new FakeClock(0);
+  const client = new FakeMqttClient();
+  client.syncEcho = true;
+  const sup = new Supervisor({
+    config,
+    client,
+    reconciler: () => Promise.resolve(new FakeReconciler()),
+    clock,
+    log: createLogger({
+      format: "json",
+      write: (line) => lines.push(JSON.parse(line)),
+      nowMs: () => clock.nowMs(),
+    }),
+  });
+  const started = sup.start();
+  client.connect();
+  await started;
+  // cam3 never ticks: the standby is not trustworthy; then worker-node2 and cam2 fall silent in
+  // the same batch, each deciding the workload again
+  for (let i = 0; i < 5; i++) {
+    client.deliver("sdv/node/worker-node2/hb", '{"seq":1}');
+    client.deliver("sdv/node/worker-node3/hb", '{"seq":1}');
+    client.deliver("sdv/sensor/cam2/tick", '{"seq":1}');
+    clock.advance(10);
+  }
+  for (let i = 0; i < 10; i++) {
+    client.deliver("sdv/node/worker-node3/hb", '{"seq":1}');
+    clock.advance(10);
+    await ticks();
+  }
+  const blocked = lines.filter((l) => l.msg === "failover-blocked");
+  assert.equal(blocked.length, 1, JSON.stringify(blocked));
+  assert.equal(blocked[0].workload, "lane");
+  assert.deepEqual(String(blocked[0].reason).split(",").sort(), [
+    "node-expired",
+    "sensor-expired:cam2",
+  ]);
+  assert.match(String(blocked[0].why), /sensor\/cam3 not OK/);
+  await sup.stop();
+});
+
 Deno.test("supervisor: oversized payloads are dropped before parsing and counted", async () => {
   const { client, sup } = await setup();
   client.deliver("sdv/node/worker-node2/hb", `{"seq":1,"pad":"${"x".repeat(300)}"}`);

@@ -470,6 +470,19 @@ export class Watchdog<S extends TargetSpec = TargetSpec> {
     };
   }
 
+  /**
+   * Evidence that the deadline machinery is alive (for the service manager's watchdog,
+   * `lib/systemd`): how late the deadline timer is at `nowMs`, ms. 0 while it is not yet due or no
+   * timer is needed (no armed target, suspended); `Infinity` once stopped, or when targets are
+   * armed but no timer is set (never expected).
+   */
+  timerOverdueMs(nowMs: number = this.#clock.nowMs()): number {
+    if (this.#stopped) return Infinity;
+    if (this.#suspended || this.#heap.size === 0) return 0;
+    if (this.#timer === undefined) return Infinity;
+    return Math.max(0, nowMs - this.#timerDueMs);
+  }
+
   /** Number of targets currently armed in the heap. */
   get armedCount(): number {
     return this.#heap.size;

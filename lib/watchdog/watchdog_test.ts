@@ -433,3 +433,23 @@ Deno.test("flapping ingest faults (a flood) do not hide a hung target for ever",
   assert.ok(expiredAtMs - 1000 < 200, `expired ${expiredAtMs - 1000} ms after its last heartbeat`);
   assert.equal(failures(transitions).filter((t) => t.target.label === "node/alive").length, 0);
 });
+
+Deno.test("timerOverdueMs: 0 while the deadline timer is punctual or not needed, ∞ once stopped", () => {
+  const { clock, wd } = setup();
+  assert.equal(wd.timerOverdueMs(), 0, "not started: nothing armed");
+  const i = wd.add({ label: "node/a", kind: "node", periodMs: 10, timeoutMs: 30 });
+  wd.start(0);
+  for (let k = 0; k < 100; k++) {
+    clock.advance(10);
+    wd.heartbeatAt(i);
+    assert.equal(wd.timerOverdueMs(), 0);
+  }
+  // the event loop does not run the timer (due within one timeout): its lateness grows with time
+  const overdue = wd.timerOverdueMs(clock.nowMs() + 500);
+  assert.ok(overdue >= 470 && overdue <= 500, `${overdue}`);
+  wd.suspend();
+  assert.equal(wd.timerOverdueMs(clock.nowMs() + 10_000), 0, "suspended: no timer needed");
+  wd.resume(0);
+  wd.stop();
+  assert.equal(wd.timerOverdueMs(), Infinity);
+});

@@ -39,33 +39,39 @@ export interface SupervisorProcess {
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
+/** The `deno run` flags of {@linkcode spawnMain}: the permissions the runtime ships with. */
+export const MAIN_FLAGS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** Options of {@linkcode spawnMain} and {@linkcode watchMain}. */
+export interface SpawnOptions {
+  /** `deno run` flags (default {@linkcode MAIN_FLAGS}). */
+  flags?: readonly string[];
+  /** Also `--allow-write=DIR`, as the package's launcher gives `run` for `$STATE_DIRECTORY`. */
+  allowWrite?: string;
+}
+
 /**
- * Spawns `deno run … main.ts <args>` with the permissions the runtime ships with; `allowWrite`:
- * also `--allow-write=DIR`, as the package's launcher gives `run` for `$STATE_DIRECTORY`. `run` and
- * `agent` get `--http-listen 127.0.0.1:0` (a free port) unless `args` name an address: tests run
- * several of them on one host, where the default ports would collide.
+ * Spawns `deno run <flags> main.ts <args>` (default flags: {@linkcode MAIN_FLAGS}, the permissions
+ * the runtime ships with). `run` and `agent` get `--http-listen 127.0.0.1:0` (a free port) unless
+ * `args` name an address: tests run several of them on one host, where the default ports would
+ * collide.
  */
 export function spawnMain(
   args: string[],
   env: Record<string, string> = {},
-  allowWrite?: string,
+  options: SpawnOptions = {},
 ): Deno.ChildProcess {
-  const write = allowWrite === undefined ? [] : [`--allow-write=${allowWrite}`];
+  const write = options.allowWrite === undefined ? [] : [`--allow-write=${options.allowWrite}`];
   const http = (args[0] === "run" || args[0] === "agent") && !args.includes("--http-listen")
     ? ["--http-listen", "127.0.0.1:0"]
     : [];
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      ...write,
-      MAIN,
-      ...args,
-      ...http,
-    ],
+    args: ["run", ...(options.flags ?? MAIN_FLAGS), ...write, MAIN, ...args, ...http],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
@@ -80,9 +86,9 @@ export function spawnMain(
 export function watchMain(
   args: string[],
   env: Record<string, string> = {},
-  allowWrite?: string,
+  options: SpawnOptions = {},
 ): SupervisorProcess {
-  const child = spawnMain(args, env, allowWrite);
+  const child = spawnMain(args, env, options);
   const lines: LogLine[] = [];
   const raw: string[] = [];
   const waiters: { predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
@@ -196,7 +202,7 @@ export async function startSupervisor(
   const args = ["run", "--config", configPath, "--log-format", "json"];
   if (options.dryRun) args.push("--dry-run");
   if (options.id !== undefined) args.push("--id", options.id);
-  const proc = watchMain(args, options.env, options.allowWrite);
+  const proc = watchMain(args, options.env, { allowWrite: options.allowWrite });
   const { lines, raw } = proc;
   const status = proc.exited;
   try {
