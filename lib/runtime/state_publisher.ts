@@ -43,7 +43,6 @@ export class StatePublisher {
   #timer: TimerHandle | undefined;
   #dueMs = Infinity;
   #running = false;
-  #tooLargeLogged = false;
   /** Snapshots published so far. */
   published = 0;
   /** Size of the last payload published or refused, bytes. */
@@ -96,15 +95,17 @@ export class StatePublisher {
       if (payload.length <= this.#maxBytes) {
         client.publish(this.#o.topic, payload, { qos: 1, retain: true });
         this.published++;
-        this.#tooLargeLogged = false;
-      } else if (!this.#tooLargeLogged) {
-        this.#tooLargeLogged = true;
+      } else {
+        // The topology is fixed, so the snapshot will not shrink below the limit: stop building
+        // it (a large vehicle's snapshot and its gzip cost milliseconds of the event loop each).
         log.warn("state-too-large", {
           bytes: payload.length,
           limitBytes: this.#maxBytes,
-          action:
-            "state not published (the broker would drop it); the HTTP /status still serves it",
+          action: "state publishing stopped (the broker would drop it); the HTTP /status " +
+            "still serves it",
         });
+        this.stop();
+        return;
       }
     }
     this.#schedule(this.#o.intervalMs);

@@ -46,13 +46,16 @@ Deno.test("state publisher: many changes within the coalescing window give one p
   assert.equal(client.published.length, 3);
 });
 
-Deno.test("state publisher: a payload over the limit is not published and logged once", () => {
-  const { clock, client, publisher, lines } = setup({ maxBytes: 10 });
+Deno.test("state publisher: a payload over the limit is not published, logged once, and no longer built", () => {
+  const { clock, client, publisher, lines, builds } = setup({ maxBytes: 10 });
   publisher.start();
+  clock.advance(3000);
+  publisher.changed();
   clock.advance(3000);
   assert.equal(client.published.length, 0);
   assert.equal(lines.filter((l) => l.includes("state-too-large")).length, 1);
   assert.ok(publisher.lastBytes > 10);
+  assert.equal(builds(), 1, "built once: the topology does not shrink");
 });
 
 Deno.test("state publisher: nothing is queued while disconnected", () => {
