@@ -61,6 +61,12 @@ export interface CoordinatorOptions {
   onEvent: (event: CoordinatorEvent) => void;
   /** Supervisor pair: whether this instance may act now (default: always). */
   isLeader?: () => boolean;
+  /**
+   * The node and every sensor it requires are OK in this instance's own watchdog (default: never
+   * known). A fence adopted from a promotion but absent from the cluster is dropped when the node
+   * is alive (see {@linkcode FailoverCoordinator.onStartedLeading}).
+   */
+  isNodeAlive?: (node: NodeTarget) => boolean;
 }
 
 /** Decides on confirmed failures, publishes promotions, hands desired state to the reconciler. */
@@ -74,6 +80,7 @@ export class FailoverCoordinator {
   readonly #repeats: RepeatedLog;
   readonly #onEvent: (event: CoordinatorEvent) => void;
   readonly #isLeader: () => boolean;
+  readonly #isNodeAlive: (node: NodeTarget) => boolean;
   #reconciler: ClusterReconciler | undefined;
   /** Failures confirmed before the cluster state was adopted; decided once it is. */
   #deferred: Transition<Target>[] | undefined = [];
@@ -102,6 +109,7 @@ export class FailoverCoordinator {
     this.#repeats = new RepeatedLog({ log: options.log, clock: options.clock });
     this.#onEvent = options.onEvent;
     this.#isLeader = options.isLeader ?? (() => true);
+    this.#isNodeAlive = options.isNodeAlive ?? (() => false);
   }
 
   /** Not closed and, in a pair, the leader (checked at call time). */
@@ -178,9 +186,11 @@ export class FailoverCoordinator {
    * promotions before the cluster was observed).
    */
   #convergeAdopted(reconciler: ClusterReconciler, workloads: Iterable<Workload>): void {
-    for (const node of new Set(reconciler.observed().fencedNodes.keys())) {
+    const observed = reconciler.observed();
+    for (const node of new Set(observed.fencedNodes.keys())) {
       reconciler.setNode(this.#policy.node(node));
     }
+    this.#dropFencesOfLiveNodes(observed, workloads);
     for (const workload of workloads) {
       const desired = this.#policy.workload(workload);
       if (desired.epoch > 0) {
@@ -188,6 +198,35 @@ export class FailoverCoordinator {
         const nodeDesired = this.#policy.node(failedNode);
         if (nodeDesired.fenced) reconciler.setNode(nodeDesired);
         reconciler.setWorkload(desired);
+      }
+    }
+  }
+
+  /**
+   * A fence this instance adopted from a promotion (no trigger of its own) that the cluster does
+   * not show, of a node that is alive in this instance's watchdog right now, is not written: the
+   * node was fenced and lifted — or never fenced, its fence pending when it came back — while
+   * this instance was not leading (a standby does not follow the leader's unfences; a restarted
+   * one sees only the retained promotion). Writing it would evict the healthy standbys the node
+   * runs and block every failover back to it (found by the pair benchmark: a new leader refused
+   * to fail over to a healthy node "fenced" in its memory only). A node not (yet) seen alive keeps
+   * the fence: the safe side.
+   */
+  #dropFencesOfLiveNodes(observed: ObservedFailoverState, workloads: Iterable<Workload>): void {
+    for (const workload of workloads) {
+      const desired = this.#policy.workload(workload);
+      if (desired.epoch <= 0) continue;
+      const node = workload[otherSide(desired.active)].node;
+      const fence = this.#policy.node(node);
+      if (!fence.fenced || fence.trigger !== undefined || observed.fencedNodes.has(node)) continue;
+      if (!this.#isNodeAlive(node)) continue;
+      if (this.#policy.unfence(node)) {
+        this.#log.info("fence-not-adopted", {
+          node: node.name,
+          workload: workload.name,
+          epoch: desired.epoch,
+          why: "not fenced in the cluster and alive in this supervisor's watchdog",
+        });
       }
     }
   }

@@ -235,6 +235,9 @@ export class Supervisor {
       onEvent: (e) => this.#onEvent(e),
       // in a pair nothing is decided until the election has made this instance the leader
       isLeader: this.#leadershipFactory ? () => this.#leadership?.isLeader() === true : undefined,
+      isNodeAlive: (node) =>
+        this.#watchdog.stateAt(node.index) === "OK" &&
+        node.requiredSensors.every((s) => this.#watchdog.stateAt(s.index) === "OK"),
     });
     this.#ingest = new Ingest({
       topology: this.#topology,

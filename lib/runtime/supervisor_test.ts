@@ -946,3 +946,49 @@ Deno.test("broker pair: a returning broker gets the leader's current promotions 
   await ticks();
   assert.deepEqual(leadership.eligibility, [false, true]);
 });
+
+Deno.test("pair: a fence held only in the standby's memory (adopted from a retained promotion) of a node alive in its watchdog is dropped when it leads; the failover back to that node is not blocked", async () => {
+  const { clock, client, sup, beat, reconciler, leadership } = await setupPair();
+  // the previous leader failed lane over to worker-node3 (a node fault of worker-node2) …
+  client.deliver(
+    "sdv/workload/lane/promotion",
+    JSON.stringify({
+      v: 1,
+      workload: "lane",
+      namespace: "default",
+      activeNode: "worker-node3",
+      activeDeployment: "lane-standby",
+      failedNode: "worker-node2",
+      epoch: 1,
+      reason: "node-expired",
+      issuer: "sup",
+      issuedAt: new Date(Date.now() - 60_000).toISOString(),
+    }),
+    { retain: true },
+  );
+  assert.equal(sup.policy.workload(lane).epoch, 1);
+  assert.ok(sup.policy.node(node2).fenced, "the standby fences worker-node2 in its memory");
+  // … worker-node2 came back and the cluster shows no fence of it (lifted, or never written)
+  for (let i = 0; i < 20; i++) {
+    beat();
+    clock.advance(10);
+  }
+  // this instance leads, then worker-node3 crashes: lane goes back to worker-node2
+  leadership.promote(2);
+  await ticks();
+  assert.ok(!sup.policy.node(node2).fenced, "the memory-only fence of a live node is dropped");
+  assert.ok(
+    !reconciler.nodes.some((n) => n.node === node2 && n.fenced),
+    "and never written to the cluster",
+  );
+  for (let i = 0; i < 10; i++) {
+    beat(["worker-node2"], ["cam2"]);
+    clock.advance(10);
+  }
+  await ticks();
+  const back = promotions(client).map((p) => decodePromotion(p.payload)!).find((p) =>
+    p.epoch === 2
+  );
+  assert.ok(back, "failed over, not blocked");
+  assert.equal(back.activeNode, "worker-node2");
+});
