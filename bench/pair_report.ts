@@ -128,6 +128,15 @@ export function pairMarkdown(r: PairBenchResults): string {
       } | ${s.errors} |`
     ),
     "",
+    ...r.series.flatMap((s) => {
+      const label = `${timingLabel(s.timing)}${s.stress ? " (stress)" : ""}`;
+      return [
+        ...s.samples.filter((x) => x.error).map((x) =>
+          `- ${label}, repetition ${x.rep} (${x.kind}): ${x.error}`
+        ),
+        ...(s.aborted ? [`- ${label}: series aborted: ${s.aborted}`] : []),
+      ];
+    }),
   ];
-  return lines.join("\n");
+  return lines.join("\n") + "\n";
 }

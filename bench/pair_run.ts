@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { type ControlPlane, startControlPlane } from "../tests/harness/control_plane.ts";
 import { type RunningMosquitto, startMosquitto } from "../tests/harness/mosquitto.ts";
@@ -54,6 +55,8 @@ export const BENCH_BOOT_WINDOW_MS = 2000;
 const TAINT_KEY = "sdv-failover.io/unreachable";
 /** Bound on each wait of a repetition, ms (a repetition that exceeds it is recorded as failed). */
 const STEP_TIMEOUT_MS = 30_000;
+/** A fence still there this long after a repetition, with every target OK, is lifted, ms. */
+const STALE_FENCE_MS = 8_000;
 
 /** One repetition. Times in ms. */
 export interface PairSample {
@@ -101,6 +104,8 @@ export interface PairSeries {
   stepDowns: StepDown[];
   /** Series start → end, s. */
   durationS: number;
+  /** Why the series ended early (redundancy not restored after a repetition). */
+  aborted?: string;
 }
 
 interface Supervisors {
@@ -161,6 +166,7 @@ export async function runPairSeries(
       const reps = run.stress ? opts.stressReps : opts.reps;
       const faultReps = run.stress ? opts.stressReps : opts.faultReps;
       series.push(await runSeries(rig, cfg, run.timing, run.stress, reps, faultReps, i + 1));
+      if (series.at(-1)!.aborted) break;
     }
     return { series, scratch: dir };
   } finally {
@@ -210,6 +216,7 @@ async function runSeries(
   let stressProc: Deno.ChildProcess | undefined;
   let stressCommand: string | undefined;
   const samples: PairSample[] = [];
+  let aborted: string | undefined;
   try {
     const first = await start(IDS[0]);
     await first.waitFor((l) => l.event === "leader-elected", STEP_TIMEOUT_MS, `${IDS[0]} leads`);
@@ -227,7 +234,14 @@ async function runSeries(
       if (i < faultReps) kinds.push("fault");
     }
     for (const [i, kind] of kinds.entries()) {
-      const sample = await repetition(rig, sups, start, timing, kind, i + 1);
+      let sample: PairSample;
+      try {
+        sample = await repetition(rig, sups, start, timing, kind, i + 1);
+      } catch (error) {
+        aborted = `repetition ${i + 1}: ${(error as Error).message.split("\n")[0]}`;
+        rig.log(`  ${label}: series aborted: ${aborted}`);
+        break;
+      }
       samples.push(sample);
       rig.log(
         `  ${label} #${i + 1} ${kind}: ${sample.killed} killed, takeover ${
@@ -261,6 +275,7 @@ async function runSeries(
     stress: stressCommand,
     samples,
     stepDowns: stepDowns(sups.all),
+    ...(aborted ? { aborted } : {}),
     durationS: Math.round((wallNow() - t0) / 100) / 10,
   };
 }
@@ -380,9 +395,21 @@ async function repetition(
       }
     }
   } catch (error) {
-    sample.error = (error as Error).message.split("\n")[0];
+    const blocked = survivor.lines.find((l) =>
+      l.event === "failover-blocked" && l.wallMs > killedAt
+    );
+    sample.error = blocked
+      ? `failover blocked on ${survivorId}: ${blocked.why}`
+      : (error as Error).message.split("\n")[0];
   }
   await repair(rig, sups, start, survivor, sample.error !== undefined || kind === "fault");
+  if (sample.error !== undefined) {
+    // a failed repetition may leave a stale view in the standby: start it afresh
+    const standbyId = IDS.find((id) => id !== survivorId)!;
+    await sups.procs.get(standbyId)?.stop();
+    sups.procs.delete(standbyId);
+    await start(standbyId);
+  }
   return sample;
 }
 
@@ -408,6 +435,8 @@ async function repair(
   for (const id of IDS) if (!sups.procs.has(id)) restarts.push(start(id));
   await Promise.all(restarts);
   if (!faulted) return;
+  const since = wallNow();
+  const unfenceRequested = new Set<string>();
   await until("redundancy restored", STEP_TIMEOUT_MS, async () => {
     const state = new Map<string, string>();
     for (const l of leader.lines) {
@@ -416,10 +445,27 @@ async function repair(
     }
     if ([...state.values()].some((s) => s !== "OK")) return undefined;
     const nodes = await rig.admin.core.listNode();
-    for (const n of nodes.items) {
-      if (n.spec?.unschedulable) return undefined;
-      if ((n.spec?.taints ?? []).some((t) => t.key === TAINT_KEY)) return undefined;
+    const fenced = nodes.items.filter((n) =>
+      n.spec?.unschedulable || (n.spec?.taints ?? []).some((t) => t.key === TAINT_KEY)
+    );
+    // every target OK but a fence still there after a while: a stale fence (a failed
+    // repetition); lift it as an operator would (`sdv-failover unfence`)
+    for (const n of fenced) {
+      const name = n.metadata!.name!;
+      if (wallNow() - since > STALE_FENCE_MS && !unfenceRequested.has(name)) {
+        unfenceRequested.add(name);
+        rig.log(`  ${name} still fenced with every target OK: unfence requested`);
+        await rig.admin.core.patchNode({
+          name,
+          body: {
+            metadata: {
+              annotations: { "sdv-failover.io/unfence-requested": new Date().toISOString() },
+            },
+          },
+        }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      }
     }
+    if (fenced.length > 0) return undefined;
     const pods = await rig.admin.core.listNamespacedPod({ namespace: NS });
     const ready = PLACEMENTS.every(([name, node]) =>
       pods.items.some((p) =>
