@@ -97,7 +97,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const { cm, sts } = await manifest();
-    const cp = await startControlPlane({ nodes: [] });
+    const cp = await startControlPlane({ nodes: ["server-a"] });
     try {
       const kc = new KubeConfig();
       kc.loadFromFile(cp.adminKubeconfigPath);
