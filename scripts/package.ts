@@ -12,6 +12,7 @@
  *   config/                     config.yaml (= config/example.yaml), example.yaml, fast.yaml, *.env
  *   k3s/rbac.yaml               config/k3s/rbac.yaml
  *   k3s/supervisor-pod.yaml     supervisor as a pod (packaging/k3s/, config with inCluster: true)
+ *   k3s/supervisor-pair.yaml    supervisor pair as a StatefulSet of 2 (config with supervisor.pair)
  *   install-rootfs.sh           scripts/install-rootfs.sh
  *   README.md, MANIFEST.json    what is inside; runtime tarball + binary checksums, npm integrity
  *   SHA256SUMS                  every file (sha256sum -c)
@@ -29,7 +30,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
-import { parseDocument } from "yaml";
+import { parseAllDocuments, parseDocument } from "yaml";
 import {
   fileElfMachine,
   findTarget,
@@ -300,6 +301,31 @@ export function inClusterConfig(configYaml: string): string {
   return header + doc.toString({ lineWidth: 0 });
 }
 
+/**
+ * The supervisor pair's K3s manifest (`packaging/k3s/supervisor-pair.yaml`, template filled with
+ * `values`): its ConfigMap gets {@linkcode inClusterConfig} of `configYaml` with
+ * `supervisor.pair.ids` set to the StatefulSet's two pod names (`<name>-0`, `<name>-1`), which
+ * each pod passes as `run --id` (downward API `metadata.name`).
+ * @throws Error when the template has no StatefulSet of 2 replicas.
+ */
+export function pairManifest(
+  template: string,
+  configYaml: string,
+  values: Record<string, string>,
+): string {
+  const filled = fill(template, values);
+  const sts = parseAllDocuments(filled).map((d) => d.toJS()).find((d) => d?.kind === "StatefulSet");
+  if (sts?.spec?.replicas !== 2) {
+    throw new Error("supervisor-pair.yaml: no StatefulSet of 2 replicas");
+  }
+  const name = String(sts.metadata.name);
+  const doc = parseDocument(inClusterConfig(configYaml));
+  doc.setIn(["supervisor", "pair"], doc.createNode({ ids: [`${name}-0`, `${name}-1`] }));
+  const indented = doc.toString({ lineWidth: 0 }).trimEnd().split("\n")
+    .map((l) => (l ? `    ${l}` : "")).join("\n");
+  return filled.replace(/^ {4}# @CONFIG@.*$/m, () => indented);
+}
+
 async function write(path: string, text: string | Uint8Array, mode = 0o644): Promise<void> {
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   if (typeof text === "string") await Deno.writeTextFile(path, text);
@@ -399,6 +425,10 @@ export async function buildPackage(
     const pod = fill(await text("packaging/k3s/supervisor-pod.yaml"), values)
       .replace(/^ {4}# @CONFIG@.*$/m, () => indented);
     await write(`${pkg}/k3s/supervisor-pod.yaml`, pod);
+    await write(
+      `${pkg}/k3s/supervisor-pair.yaml`,
+      pairManifest(await text("packaging/k3s/supervisor-pair.yaml"), example, values),
+    );
     await write(`${pkg}/install-rootfs.sh`, await text("scripts/install-rootfs.sh"), 0o755);
     await write(`${pkg}/README.md`, fill(await text("packaging/README.package.md"), values));
 

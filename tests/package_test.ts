@@ -283,6 +283,7 @@ Deno.test("package: contents, owners, modes and one fixed mtime; SHA256SUMS veri
       "config/supervisor.env",
       "k3s/rbac.yaml",
       "k3s/supervisor-pod.yaml",
+      "k3s/supervisor-pair.yaml",
       "install-rootfs.sh",
       "README.md",
       "MANIFEST.json",

@@ -20,219 +20,33 @@
  * SDV_SKIP_CONTROLPLANE=1.
  */
 import assert from "node:assert/strict";
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import mqtt from "mqtt";
 import { stringify } from "yaml";
 import { ConfigSchema } from "../lib/config/schema.ts";
-import { decodePromotion, type Promotion } from "../lib/wire/wire.ts";
 import { type ControlPlane, startControlPlane } from "./harness/control_plane.ts";
 import { type RunningMosquitto, startMosquitto } from "./harness/mosquitto.ts";
 import {
-  type LogLine,
+  adminClients,
+  leadershipPeriods,
+  NODES,
+  NS,
+  pairConfig,
+  PLANNER,
+  promotionWatcher,
+  setupWorkloads,
+  sleep,
+  until,
+  wallNow,
+  wallOf,
+  WORKLOADS,
+} from "./harness/pair_rig.ts";
+import {
   startSupervisor,
   type SupervisorProcess,
   watchMain,
 } from "./harness/supervisor_process.ts";
-import { pinnedDeployment } from "./harness/workloads.ts";
 import { type NodeProc, startNodeProc } from "./campaign/node_proc.ts";
 
 const SKIP = Deno.env.get("SDV_SKIP_CONTROLPLANE") === "1";
-const NODES = ["worker-node1", "worker-node2", "worker-node3"];
-/** The workloads of worker-node2 (primary) and worker-node3 (standby). */
-const WORKLOADS = ["lane-detection", "pose-estimation"] as const;
-/** A workload of worker-node1 (primary) and worker-node3 (standby), for the partition step. */
-const PLANNER = "path-planning";
-const IDS = ["sup-a", "sup-b"] as const;
-const NS = "pair";
-const PREFIX = "sdv-pair";
-const PERIOD_MS = 20;
-/** As in the acceptance test: 7.5 periods, the 2-core machine also runs the control plane. */
-const TIMEOUT_MS = 150;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const wallNow = () => performance.timeOrigin + performance.now();
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown;
-  while (performance.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms: ${what}${last ? ` (last error: ${last})` : ""}`,
-  );
-}
-
-function adminClients(kubeconfigPath: string) {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  return {
-    apps: kc.makeApiClient(AppsV1Api),
-    core: kc.makeApiClient(CoreV1Api),
-    coordination: kc.makeApiClient(CoordinationV1Api),
-  };
-}
-type Admin = ReturnType<typeof adminClients>;
-
-/** The pair's config: the acceptance test's vehicle with `supervisor.pair`. */
-function pairConfig(brokerUrl: string, kubeconfig: string) {
-  return {
-    supervisor: {
-      id: IDS[0],
-      bootWindowMs: 3000,
-      recoveryWindowMs: 300,
-      // defaults of the Lease timing (400 / 250 / 50 ms): what ships is what is measured
-      pair: { ids: [...IDS] },
-    },
-    mqtt: { url: brokerUrl, topicPrefix: PREFIX, keepaliveS: 5 },
-    cluster: { kubeconfig, requestTimeoutMs: 2000, retries: 3 },
-    nodes: NODES.map((name, i) => ({
-      name,
-      heartbeatPeriodMs: PERIOD_MS,
-      heartbeatTimeoutMs: TIMEOUT_MS,
-      requiredSensors: [`camera-node${i + 1}`],
-    })),
-    sensors: [
-      ...NODES.map((node, i) => ({
-        name: `camera-node${i + 1}`,
-        node,
-        periodMs: PERIOD_MS,
-        timeoutMs: TIMEOUT_MS,
-      })),
-      { name: "lidar-node2", node: "worker-node2", periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
-      { name: "lidar-node3", node: "worker-node3", periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
-    ],
-    workloads: [
-      {
-        name: "lane-detection",
-        namespace: NS,
-        asil: "B",
-        fttiMs: 500,
-        primary: {
-          deployment: "lane-detection-original",
-          node: "worker-node2",
-          sensors: ["camera-node2"],
-        },
-        standby: {
-          deployment: "lane-detection-standby",
-          node: "worker-node3",
-          sensors: ["camera-node3"],
-        },
-        appHeartbeat: { periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS },
-      },
-      {
-        name: "pose-estimation",
-        namespace: NS,
-        asil: "QM",
-        fttiMs: 1000,
-        primary: {
-          deployment: "pose-estimation-original",
-          node: "worker-node2",
-          sensors: ["lidar-node2"],
-        },
-        standby: {
-          deployment: "pose-estimation-standby",
-          node: "worker-node3",
-          sensors: ["lidar-node3"],
-        },
-      },
-      {
-        name: PLANNER,
-        namespace: NS,
-        asil: "B",
-        fttiMs: 500,
-        primary: {
-          deployment: `${PLANNER}-original`,
-          node: "worker-node1",
-          sensors: ["camera-node1"],
-        },
-        standby: {
-          deployment: `${PLANNER}-standby`,
-          node: "worker-node3",
-          sensors: ["camera-node3"],
-        },
-      },
-    ],
-  };
-}
-
-/** Deployment → node of every workload instance. */
-const PLACEMENTS: [string, string][] = [
-  ...WORKLOADS.flatMap((w): [string, string][] => [
-    [`${w}-original`, "worker-node2"],
-    [`${w}-standby`, "worker-node3"],
-  ]),
-  [`${PLANNER}-original`, "worker-node1"],
-  [`${PLANNER}-standby`, "worker-node3"],
-];
-
-/** Creates the namespace and the Deployments; waits until each has a Running pod on its node. */
-async function setupWorkloads(admin: Admin) {
-  await admin.core.createNamespace({ body: { metadata: { name: NS } } });
-  for (const [name, node] of PLACEMENTS) {
-    await admin.apps.createNamespacedDeployment({
-      namespace: NS,
-      body: pinnedDeployment(name, node),
-    });
-  }
-  await until(`pods Running in ${NS}`, 60_000, async () => {
-    const pods = await admin.core.listNamespacedPod({ namespace: NS });
-    const running = pods.items.filter((p) =>
-      p.status?.phase === "Running" && !p.metadata?.deletionTimestamp
-    );
-    const placed = (app: string, node: string) =>
-      running.some((p) => p.metadata?.labels?.app === app && p.spec?.nodeName === node);
-    return PLACEMENTS.every(([name, node]) => placed(name, node)) ? true : undefined;
-  });
-}
-
-/** Subscribes to every promotion of the prefix; records the receipt wall time. */
-async function promotionWatcher(url: string) {
-  const received: { promotion: Promotion; wallMs: number; retained: boolean }[] = [];
-  const client = mqtt.connect(url, { clientId: "pair-watch", reconnectPeriod: 0 });
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  client.on("message", (_t, payload, packet) => {
-    const wallMs = wallNow();
-    const promotion = decodePromotion(payload);
-    if (promotion) received.push({ promotion, wallMs, retained: packet.retain });
-  });
-  await client.subscribeAsync(`${PREFIX}/workload/+/promotion`, { qos: 1 });
-  return { received, close: () => client.endAsync() };
-}
-
-/** Wall time of a log line's event (the line is written after acting: `atMs` is monotonic). */
-const wallOf = (l: LogLine, atMs = l.tMs) => l.wallMs - (l.tMs - atMs);
-
-/**
- * Leadership periods of one process from its log: `leader-elected` → `leader-stepped-down`, or
- * → `endWallMs` (the process was killed) when still open.
- */
-function leadershipPeriods(lines: LogLine[], endWallMs: number) {
-  const periods: { from: number; to: number; term: number }[] = [];
-  let open: { from: number; term: number } | undefined;
-  for (const l of lines) {
-    if (l.event === "leader-elected") open = { from: l.wallMs, term: Number(l.term) };
-    if (l.event === "leader-stepped-down" && open) {
-      periods.push({ ...open, to: l.wallMs });
-      open = undefined;
-    }
-  }
-  if (open) periods.push({ ...open, to: endWallMs });
-  return periods;
-}
 
 /**
  * Cuts one established TCP connection on the loopback (both directions) with an nftables table of

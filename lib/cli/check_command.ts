@@ -10,7 +10,13 @@ import {
   formatIssue,
   loadConfig,
 } from "../config/load.ts";
-import { computeBudgets, formatBudgetTable } from "../config/budget.ts";
+import {
+  computeBudgets,
+  computeTakeoverBudgets,
+  formatBudgetTable,
+  formatTakeoverBudgets,
+  takeoverBoundMs,
+} from "../config/budget.ts";
 
 /** Options of {@linkcode checkCommand}. */
 export interface CheckCommandOptions {
@@ -71,6 +77,27 @@ export async function checkCommand(opts: CheckCommandOptions): Promise<number> {
         `supervisor.reactionBudgetMs):`,
     );
     for (const line of formatBudgetTable(computeBudgets(config)).split("\n")) out(line);
+    const takeover = computeTakeoverBudgets(config);
+    if (takeover !== undefined) {
+      const pair = config.supervisor.pair!;
+      const short = takeover.filter((b) => b.marginMs < 0);
+      out("");
+      out(
+        `Supervisor pair: a takeover takes at most leaseDurationMs + retryPeriodMs + ` +
+          `renewDeadlineMs = ${pair.leaseDurationMs} + ${pair.retryPeriodMs} + ` +
+          `${pair.renewDeadlineMs} = ${takeoverBoundMs(pair)} ms; a fault during a takeover is ` +
+          `decided when the standby leads (budget + takeover):`,
+      );
+      for (const line of formatTakeoverBudgets(takeover)) out(`  ${line}`);
+      if (short.length > 0) {
+        out(
+          `warning: a fault during a takeover may exceed the FTTI of ${
+            short.map((b) => b.workload).join(", ")
+          }: shorten the Lease timing (supervisor.pair) or accept it as a double fault ` +
+            `(the supervisor's loss and a node fault at once)`,
+        );
+      }
+    }
     out(
       `The budgets hold once a target has been heard from: one never heard from since the start ` +
         `is judged at the end of the boot window, ${config.supervisor.bootWindowMs} ms ` +

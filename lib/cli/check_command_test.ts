@@ -134,3 +134,43 @@ Deno.test("check with needs.kubeconfig: a missing kubeconfig is a problem at its
   const ok = await run(EXAMPLE, { environment: present, needs: { kubeconfig: true } });
   assert.equal(ok.code, CHECK_OK);
 });
+
+Deno.test("check a pair: the takeover added to each budget, a warning when it exceeds the FTTI", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = await Deno.readTextFile(EXAMPLE);
+    const withPair = (timing: string) =>
+      text.replace(/^supervisor:\n/m, `supervisor:\n  pair:\n    ids: [sup-a, sup-b]\n${timing}`);
+    // defaults 400 / 250 / 50: 330 + 700 > 500
+    await Deno.writeTextFile(`${dir}/default.yaml`, withPair(""));
+    const slow = await run(`${dir}/default.yaml`);
+    assert.equal(slow.code, 0, slow.err.join("\n"));
+    assert.ok(slow.out.some((l) => /= 400 \+ 50 \+ 250 = 700 ms/.test(l)), slow.out.join("\n"));
+    assert.ok(
+      slow.out.includes(
+        "  lane-detection: 330 + takeover 700 = 1030 ms > FTTI 500 ms (short by 530 ms)",
+      ),
+    );
+    assert.ok(
+      slow.out.includes(
+        "  pose-estimation: 330 + takeover 700 = 1030 ms > FTTI 1000 ms (short by 30 ms)",
+      ),
+    );
+    assert.ok(slow.out.some((l) => /^warning: .*lane-detection, pose-estimation/.test(l)));
+    // 100 / 40 / 10: 330 + 150 ≤ 500, no warning
+    await Deno.writeTextFile(
+      `${dir}/short.yaml`,
+      withPair("    leaseDurationMs: 100\n    renewDeadlineMs: 40\n    retryPeriodMs: 10\n"),
+    );
+    const fast = await run(`${dir}/short.yaml`);
+    assert.equal(fast.code, 0, fast.err.join("\n"));
+    assert.ok(
+      fast.out.includes(
+        "  lane-detection: 330 + takeover 150 = 480 ms ≤ FTTI 500 ms (margin 20 ms)",
+      ),
+    );
+    assert.ok(!fast.out.some((l) => l.startsWith("warning")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

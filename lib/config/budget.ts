@@ -228,3 +228,76 @@ function describe(side: SideBudget): string {
     : `${side.limit.kind} ${side.limit.name}`;
   return `${side.side} ${target}`;
 }
+
+/** The Lease timing of a supervisor pair ({@linkcode PairConfig} fits). */
+export interface PairTiming {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/**
+ * Upper bound of a takeover, ms: from the active supervisor's death to the standby leading.
+ *
+ * The standby observes the leader's last renew at most `retryPeriodMs` after it was written,
+ * takes over once it has observed no change for `leaseDurationMs`, and its acquiring write is cut
+ * at `renewDeadlineMs` (`lib/leader/lease_elector.ts`, client-go's `tools/leaderelection` rules).
+ * The death comes after the last renew, so `leaseDurationMs + retryPeriodMs + renewDeadlineMs`
+ * bounds death → leading when the API answers within the renew deadline (an API slower than that
+ * is an outage: nobody leads, see docs/design.md "API outage").
+ */
+export function takeoverBoundMs(pair: PairTiming): number {
+  return pair.leaseDurationMs + pair.retryPeriodMs + pair.renewDeadlineMs;
+}
+
+/**
+ * A workload's budget when a fault coincides with the loss of the active supervisor of a pair:
+ * the standby has detected the fault (its watchdog is warm) but decides only once it leads, so in
+ * the worst case (the leader dies just before it would have acted) detection and takeover add up:
+ * `withTakeoverMs = totalMs + takeoverMs` (detection + lateness + takeover + reaction).
+ */
+export interface TakeoverBudget {
+  workload: string;
+  fttiMs: number;
+  /** The single-supervisor budget's total ({@linkcode WorkloadBudget.totalMs}), ms. */
+  totalMs: number;
+  /** {@linkcode takeoverBoundMs} of the pair's timing, ms. */
+  takeoverMs: number;
+  /** `totalMs + takeoverMs`, ms. */
+  withTakeoverMs: number;
+  /** `fttiMs - withTakeoverMs`; negative: a fault during a takeover may exceed the FTTI. */
+  marginMs: number;
+}
+
+/**
+ * The budgets of {@linkcode computeBudgets} with a pair's takeover added, in config order;
+ * `undefined` without `supervisor.pair`.
+ * @throws {RangeError} as {@linkcode computeBudgets}.
+ */
+export function computeTakeoverBudgets(config: Config): TakeoverBudget[] | undefined {
+  const pair = config.supervisor.pair;
+  if (pair === undefined) return undefined;
+  const takeoverMs = takeoverBoundMs(pair);
+  return computeBudgets(config).map((b) => ({
+    workload: b.workload,
+    fttiMs: b.fttiMs,
+    totalMs: b.totalMs,
+    takeoverMs,
+    withTakeoverMs: b.totalMs + takeoverMs,
+    marginMs: b.fttiMs - b.totalMs - takeoverMs,
+  }));
+}
+
+/**
+ * Lines saying whether each workload's FTTI holds when its fault coincides with a takeover:
+ * `lane-detection: 330 + takeover 700 = 1030 ms > FTTI 500 ms (short by 530 ms)` or `… ≤ FTTI
+ * … (margin N ms)`.
+ */
+export function formatTakeoverBudgets(budgets: readonly TakeoverBudget[]): string[] {
+  return budgets.map((b) =>
+    `${b.workload}: ${b.totalMs} + takeover ${b.takeoverMs} = ${b.withTakeoverMs} ms ` +
+    (b.marginMs >= 0
+      ? `≤ FTTI ${b.fttiMs} ms (margin ${b.marginMs} ms)`
+      : `> FTTI ${b.fttiMs} ms (short by ${-b.marginMs} ms)`)
+  );
+}

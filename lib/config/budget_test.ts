@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
   computeBudgets,
+  computeTakeoverBudgets,
   formatBudgetTable,
+  formatTakeoverBudgets,
+  takeoverBoundMs,
   type WorkloadBudget,
   workloadBudget,
 } from "./budget.ts";
 import { loadConfig } from "./load.ts";
-import { type Config, ConfigSchema } from "./schema.ts";
+import { type Config, ConfigSchema, PairSchema } from "./schema.ts";
 
 const example = () =>
   loadConfig(fileURLToPath(new URL("../../config/example.yaml", import.meta.url)));
@@ -155,4 +158,43 @@ Deno.test("formatBudgetTable shows a violation's margin with its sign, and an em
   assert.equal(b.marginMs, -30);
   assert.match(formatBudgetTable([b]).split("\n")[1], / -30 /);
   assert.equal(formatBudgetTable([]), "(no workloads)");
+});
+
+Deno.test("takeoverBoundMs: lease + retry + renew deadline (defaults 400 + 50 + 250 = 700)", () => {
+  const pair = PairSchema.parse({ ids: ["a", "b"] });
+  assert.equal(takeoverBoundMs(pair), 700);
+  assert.equal(
+    takeoverBoundMs({ leaseDurationMs: 200, renewDeadlineMs: 120, retryPeriodMs: 25 }),
+    345,
+  );
+});
+
+Deno.test("computeTakeoverBudgets: none without a pair; budget + takeover against the FTTI", () => {
+  assert.equal(computeTakeoverBudgets(config()), undefined);
+  const c = config();
+  const withPair = ConfigSchema.parse({
+    ...c,
+    supervisor: {
+      pair: { ids: ["a", "b"], leaseDurationMs: 100, renewDeadlineMs: 40, retryPeriodMs: 10 },
+    },
+  });
+  const [b] = computeTakeoverBudgets(withPair)!;
+  // 300 + 5 + 25 = 330; + (100 + 10 + 40) = 480 ≤ 500
+  assert.deepEqual(b, {
+    workload: "w",
+    fttiMs: 500,
+    totalMs: 330,
+    takeoverMs: 150,
+    withTakeoverMs: 480,
+    marginMs: 20,
+  });
+  assert.deepEqual(formatTakeoverBudgets([b]), [
+    "w: 330 + takeover 150 = 480 ms ≤ FTTI 500 ms (margin 20 ms)",
+  ]);
+  const defaults = ConfigSchema.parse({ ...c, supervisor: { pair: { ids: ["a", "b"] } } });
+  const [d] = computeTakeoverBudgets(defaults)!;
+  assert.equal(d.marginMs, 500 - 330 - 700);
+  assert.deepEqual(formatTakeoverBudgets([d]), [
+    "w: 330 + takeover 700 = 1030 ms > FTTI 500 ms (short by 530 ms)",
+  ]);
 });

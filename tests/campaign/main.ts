@@ -16,6 +16,7 @@
 import { parseArgs } from "node:util";
 import { parseDurationMs } from "../../lib/publisher/faults.ts";
 import { renderSvg } from "../../bench/plots.ts";
+import { gitCommit } from "../../bench/git_commit.ts";
 import { runCampaign, summarize } from "./campaign.ts";
 import { FAULT_TRUTH } from "./faults.ts";
 import { netnsSupported } from "./netns.ts";
@@ -123,20 +124,6 @@ export function parseLongDurationMs(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(m|min|h)$/.exec(text.trim());
   if (!m) return parseDurationMs(text);
   return Number(m[1]) * (m[2] === "h" ? 3_600_000 : 60_000);
-}
-
-/** The commit under test (`git describe --always --dirty`), or "unknown" outside a checkout. */
-async function gitCommit(): Promise<string> {
-  try {
-    const out = await new Deno.Command("git", {
-      args: ["describe", "--always", "--dirty", "--abbrev=12"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : "unknown";
-  } catch {
-    return "unknown";
-  }
 }
 
 /** What the soak measured. */
