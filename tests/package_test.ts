@@ -355,8 +355,11 @@ Deno.test("package: runtime from npm with recorded checksums; ELF headers match 
       launcher,
       /(^|\s)(-A|--allow-all|--allow-run|--allow-write|--allow-ffi)(\s|$)/m,
     );
-    // the one write permission: `run`'s journal in systemd's state directory
+    // the write permissions: systemd's notification socket (in the shipped set, named in the
+    // header comment too) and `run`'s journal in systemd's state directory
     assert.deepEqual(launcher.match(/--allow-write=\S*/g), [
+      "--allow-write=/run/systemd/notify",
+      "--allow-write=/run/systemd/notify",
       '--allow-write=${STATE_DIRECTORY%%:*}"',
     ]);
     assert.deepEqual(manifest.permissions, PERMISSIONS);

@@ -204,9 +204,12 @@ export async function setupWorkloads(admin: Admin) {
   });
 }
 
+/** A promotion the watcher received, with its receipt wall time. */
+export type ReceivedPromotion = { promotion: Promotion; wallMs: number; retained: boolean };
+
 /** Subscribes to every promotion of the prefix; records the receipt wall time. */
 export async function promotionWatcher(url: string) {
-  const received: { promotion: Promotion; wallMs: number; retained: boolean }[] = [];
+  const received: ReceivedPromotion[] = [];
   const client = mqtt.connect(url, { clientId: "pair-watch", reconnectPeriod: 0 });
   await new Promise<void>((resolve, reject) => {
     client.once("connect", () => resolve());
