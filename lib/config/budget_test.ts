@@ -160,9 +160,9 @@ Deno.test("formatBudgetTable shows a violation's margin with its sign, and an em
   assert.equal(formatBudgetTable([]), "(no workloads)");
 });
 
-Deno.test("takeoverBoundMs: lease + retry + renew deadline (defaults 400 + 50 + 250 = 700)", () => {
+Deno.test("takeoverBoundMs: lease + retry + renew deadline (defaults 250 + 30 + 150 = 430)", () => {
   const pair = PairSchema.parse({ ids: ["a", "b"] });
-  assert.equal(takeoverBoundMs(pair), 700);
+  assert.equal(takeoverBoundMs(pair), 430);
   assert.equal(
     takeoverBoundMs({ leaseDurationMs: 200, renewDeadlineMs: 120, retryPeriodMs: 25 }),
     345,
@@ -193,8 +193,8 @@ Deno.test("computeTakeoverBudgets: none without a pair; budget + takeover agains
   ]);
   const defaults = ConfigSchema.parse({ ...c, supervisor: { pair: { ids: ["a", "b"] } } });
   const [d] = computeTakeoverBudgets(defaults)!;
-  assert.equal(d.marginMs, 500 - 330 - 700);
+  assert.equal(d.marginMs, 500 - 330 - 430);
   assert.deepEqual(formatTakeoverBudgets([d]), [
-    "w: 330 + takeover 700 = 1030 ms > FTTI 500 ms (short by 530 ms)",
+    "w: 330 + takeover 430 = 760 ms > FTTI 500 ms (short by 260 ms)",
   ]);
 });

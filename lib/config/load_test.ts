@@ -352,9 +352,9 @@ Deno.test("supervisor.pair: defaults, and timing problems at their line:column",
     ids: ["sup-a", "sup-b"],
     leaseName: "sdv-failover",
     leaseNamespace: "kube-system",
-    leaseDurationMs: 400,
-    renewDeadlineMs: 250,
-    retryPeriodMs: 50,
+    leaseDurationMs: 250,
+    renewDeadlineMs: 150,
+    retryPeriodMs: 30,
   });
   const text = `supervisor:
   pair:
@@ -369,9 +369,9 @@ ${MINIMAL}`;
     "6:20 supervisor.pair.retryPeriodMs", // schema: not ≥ 1
   ]);
   const missing = await issuesOf(() =>
-    parseConfig(`supervisor:\n  pair:\n    ids: [a, b]\n    leaseDurationMs: 200\n${MINIMAL}`)
+    parseConfig(`supervisor:\n  pair:\n    ids: [a, b]\n    leaseDurationMs: 120\n${MINIMAL}`)
   );
-  // the default renewDeadlineMs (250) is not < 200: reported at the pair mapping
+  // the default renewDeadlineMs (150) is not < 120: reported at the pair mapping
   assert.deepEqual(missing.issues.map(where), ["3:5 supervisor.pair.renewDeadlineMs"]);
 });
 

@@ -188,18 +188,23 @@ export const ClusterSchema = z.strictObject({
 /**
  * A supervisor pair (`supervisor.pair`): two `run` instances with their own ids (`run --id NAME`),
  * exactly one active, elected through one Kubernetes Lease (`lib/leader/lease_elector.ts`;
- * docs/design.md, "Supervisor pair"). The defaults are sized for node timeouts of ≈ 150 ms:
+ * docs/design.md, "Supervisor pair"). The defaults are sized for node timeouts of 150–300 ms and
+ * measured on the real API server (`deno task bench:pair`, bench/results/pair.json):
  *
- * - `retryPeriodMs` 50: the leader renews 5 times per renew deadline, so 4 renews in a row may
- *   fail or be slow (a Lease write takes ≈ 5–10 ms on K3s/kine) before it steps down; 20 writes/s
- *   on one Lease is a light load for the API server. A candidate also polls at this period.
- * - `renewDeadlineMs` 250: the leader acts only within 250 ms of the start of its last successful
+ * - `retryPeriodMs` 30: the leader renews 5 times per renew deadline, so 4 renews in a row may
+ *   fail or be slow (a Lease write takes ≈ 5–10 ms on K3s/kine) before it steps down; ≈ 33
+ *   writes/s on one Lease is a light load for the API server. A candidate also polls at this
+ *   period.
+ * - `renewDeadlineMs` 150: the leader acts only within 150 ms of the start of its last successful
  *   renew; an API outage longer than that stops it (see the design notes for this trade-off).
- * - `leaseDurationMs` 400: a candidate takes over after 400 ms without observing a change of the
- *   Lease. The 150 ms margin over the renew deadline covers timer lateness on a loaded Jetson and
- *   the rate difference of the two machines' monotonic clocks (ppm: µs per 400 ms); no wall
+ * - `leaseDurationMs` 250: a candidate takes over after 250 ms without observing a change of the
+ *   Lease. The 100 ms margin over the renew deadline covers timer lateness on a loaded Jetson and
+ *   the rate difference of the two machines' monotonic clocks (ppm: µs per 250 ms); no wall
  *   clocks are compared. A takeover after the leader's last renew takes at most leaseDuration +
- *   retryPeriod + one API round trip, ≈ 460 ms.
+ *   retryPeriod + one API round trip (measured p50 271 / p99 322 ms; 400 / 250 / 50: 432 / 612
+ *   ms, with the same rate of renew-deadline step-downs; 200 / 120 / 25: five times as many).
+ *   Rule: `leaseDurationMs` ≤ the smallest node timeout, so a takeover costs about one node
+ *   timeout (`check` adds the takeover bound to every FTTI budget).
  *
  * Rules (checked with positions by `validate.ts`): retryPeriodMs < renewDeadlineMs <
  * leaseDurationMs.
@@ -220,9 +225,9 @@ export const PairSchema = z.strictObject({
     "sdv-failover",
   ),
   leaseNamespace: namespaceName.default("kube-system"),
-  leaseDurationMs: durationMs(1, 60_000, "1 min").default(400),
-  renewDeadlineMs: durationMs(1, 60_000, "1 min").default(250),
-  retryPeriodMs: durationMs(1, 60_000, "1 min").default(50),
+  leaseDurationMs: durationMs(1, 60_000, "1 min").default(250),
+  renewDeadlineMs: durationMs(1, 60_000, "1 min").default(150),
+  retryPeriodMs: durationMs(1, 60_000, "1 min").default(30),
 });
 
 /** Supervisor-wide timing. */

@@ -255,12 +255,12 @@ Deno.test("formatPath and parsePath round-trip", () => {
 
 Deno.test("supervisor pair: retryPeriodMs < renewDeadlineMs < leaseDurationMs", () => {
   assert.deepEqual(issuesOf((r) => (r.supervisor = { pair: {} })), [], "defaults are valid");
-  let issues = issuesOf((r) => (r.supervisor = { pair: { renewDeadlineMs: 400 } }));
+  let issues = issuesOf((r) => (r.supervisor = { pair: { renewDeadlineMs: 250 } }));
   assert.deepEqual(paths(issues), ["supervisor.pair.renewDeadlineMs"]);
-  assert.match(issues[0].message, /renewDeadlineMs 400 must be less than leaseDurationMs 400/);
-  issues = issuesOf((r) => (r.supervisor = { pair: { retryPeriodMs: 300, leaseDurationMs: 200 } }));
+  assert.match(issues[0].message, /renewDeadlineMs 250 must be less than leaseDurationMs 250/);
+  issues = issuesOf((r) => (r.supervisor = { pair: { retryPeriodMs: 300, leaseDurationMs: 120 } }));
   assert.deepEqual(paths(issues), [
-    "supervisor.pair.renewDeadlineMs", // default 250 ≥ 200
+    "supervisor.pair.renewDeadlineMs", // default 150 ≥ 120
     "supervisor.pair.retryPeriodMs",
   ]);
   // an invalid value is the schema's to report, not a follow-up here
