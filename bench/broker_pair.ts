@@ -1,6 +1,6 @@
 /**
  * `deno task bench:broker-pair`: dual publishing vs client failover for the broker pair, measured
- * on two real mosquitto brokers (docs/design.md, "Broker pair").
+ * on two real mosquitto brokers (docs/redundancy.md, "Broker pair").
  *
  * A heartbeat publisher (every `--period-ms`, 20 ms by default) and an observer (what the
  * supervisor sees) run in this process, first as the product runs them — one session per broker,

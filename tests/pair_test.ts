@@ -183,7 +183,7 @@ Deno.test({
       const takeoverBoundMs = timing.leaseDurationMs + 2 * timing.retryPeriodMs +
         2 * timing.renewDeadlineMs;
       // The node's workloads: a node fault during a takeover is decided when the survivor leads,
-      // so the promotion may come up to one takeover later than the FTTI allows (docs/design.md,
+      // so the promotion may come up to one takeover later than the FTTI allows (docs/redundancy.md,
       // "Supervisor pair", Timing).
       const fttiMs = Math.min(
         ...config.workloads.filter((w) => w.primary.node === "worker-node2").map((w) => w.fttiMs),

@@ -142,7 +142,7 @@ export const MqttSchema = z.strictObject({
   /**
    * The second broker of a broker pair (off when absent): every client keeps a session to both
    * and publishes everything to both; losing one broker changes nothing, losing both is an ingest
-   * fault (docs/design.md, "Broker pair"). Same scheme family and TLS settings as `url`.
+   * fault (docs/redundancy.md, "Broker pair"). Same scheme family and TLS settings as `url`.
    */
   pairUrl: refined(brokerUrlProblem).optional(),
   clientId: refined((id) => id === "" ? "must not be empty" : mqttStringProblem(id)).optional(),
@@ -188,7 +188,7 @@ export const ClusterSchema = z.strictObject({
 /**
  * A supervisor pair (`supervisor.pair`): two `run` instances with their own ids (`run --id NAME`),
  * exactly one active, elected through one Kubernetes Lease (`lib/leader/lease_elector.ts`;
- * docs/design.md, "Supervisor pair"). The defaults are sized for node timeouts of 150–300 ms and
+ * docs/redundancy.md, "Supervisor pair"). The defaults are sized for node timeouts of 150–300 ms and
  * measured on the real API server (`deno task bench:pair`, bench/results/pair.json):
  *
  * - `retryPeriodMs` 30: the leader renews 5 times per renew deadline, so 4 renews in a row may

@@ -3,7 +3,7 @@
  * instance leads. The coordinator already hands a standby's reconciler nothing; this gate also
  * stops work a deposed leader's reconciler still holds (requeues, cache-driven re-reconciles).
  * `isLeader()` is checked when each write is sent; a write already sent is not recalled (see
- * docs/design.md, "Supervisor pair").
+ * docs/redundancy.md, "Supervisor pair").
  *
  * @module
  */

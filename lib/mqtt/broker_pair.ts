@@ -11,7 +11,7 @@
  * nothing the watchdog sees: heartbeats keep arriving through the other, and an ingest barrier
  * (published to both) is confirmed by the first broker that returns it. The cost is twice the
  * messages on the wire and a few comparisons per message for the duplicate check (measured in
- * docs/design.md, "Broker pair").
+ * docs/redundancy.md, "Broker pair").
  *
  * Event semantics towards the caller (the {@linkcode MqttClientLike} contract):
  * - `connect` on every session's (re)connection (a returning broker gets the caller's retained
