@@ -4,6 +4,9 @@
  * session: `tests/campaign/node_process.ts`; SIGKILL is a crash), everyone with
  * `mqtt.url` and `mqtt.pairUrl`, so every client publishes to both brokers.
  *
+ * 0. Cut one node's connection to broker A only (nftables): A publishes the node's Last Will when
+ *    its keepalive runs out, but the node heartbeats through B — a will from one broker alone is
+ *    not a crash (it needs both brokers' agreement): no expiry, no failover.
  * 1. SIGKILL broker A while the nodes are healthy: no ingest fault, no expiry, no failover.
  * 2. Crash a node while only B is up: detected and failed over (promotion through B).
  * 3. Bring A back (same port, empty: no persistence): redundancy restored — both connected, and the
@@ -18,8 +21,28 @@ import { decodePromotion } from "../lib/wire/wire.ts";
 import { type RunningMosquitto, startMosquitto } from "./harness/mosquitto.ts";
 import { startSupervisor } from "./harness/supervisor_process.ts";
 import { type NodeProc, startNodeProc, stopNodeProc } from "./campaign/node_proc.ts";
+import { canCut, cutConnection, localPortOf } from "./harness/tcp_cut.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves true when a live (not retained) `offline` arrives on `topic`, false after `timeoutMs`. */
+async function awaitLiveOffline(url: string, topic: string, timeoutMs: number): Promise<boolean> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      client.on("message", (t, payload, packet) => {
+        if (t === topic && !packet.retain && new TextDecoder().decode(payload) === "offline") {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      client.subscribe(topic, { qos: 1 });
+    });
+  } finally {
+    await client.endAsync(true);
+  }
+}
 
 /** The retained promotion of `topic` on one broker, or undefined after `timeoutMs`. */
 async function retainedOn(url: string, topic: string, timeoutMs = 2000) {
@@ -57,7 +80,8 @@ Deno.test({
         pairUrl: brokerB.url,
         topicPrefix: "bpair",
         reconnectPeriodMs: 200,
-        keepaliveS: 5,
+        // short: broker A publishes a cut-off node's will after 1.5 × 1 s
+        keepaliveS: 1,
       },
       nodes: ["worker-node2", "worker-node3"].map((name) => ({
         name,
@@ -84,6 +108,22 @@ Deno.test({
     try {
       await sleep(1000); // past the boot window: both nodes OK through both brokers
       assert.deepEqual(events("expired"), []);
+
+      // 0. worker-node3 loses broker A only: A's will alone is not a crash
+      if (canCut()) {
+        const willOnA = awaitLiveOffline(brokerA.url, "bpair/node/worker-node3/status", 10_000);
+        await sleep(200); // the watcher subscribed
+        const cut = await cutConnection(await localPortOf(nodes[1].pid, brokerA.port));
+        try {
+          assert.ok(await willOnA, "broker A published worker-node3's Last Will");
+          await sleep(500); // more than three node timeouts after the will
+        } finally {
+          await cut.heal();
+        }
+        assert.deepEqual(events("expired"), [], "one broker's will is not a crash");
+        assert.deepEqual(events("promotion-sent"), []);
+        await sleep(1500); // the node reconnects to A
+      }
 
       // 1. broker A dies under everyone
       await brokerA.kill();

@@ -52,68 +52,9 @@ import {
   watchMain,
 } from "./harness/supervisor_process.ts";
 import { type NodeProc, startNodeProc } from "./campaign/node_proc.ts";
+import { canCut, cutConnection, localPortOf } from "./harness/tcp_cut.ts";
 
 const SKIP = Deno.env.get("SDV_SKIP_CONTROLPLANE") === "1";
-
-/**
- * Cuts one established TCP connection on the loopback (both directions) with an nftables table of
- * its own: the connection stalls, nothing is closed (a broken path, not a crash). Needs root and
- * `nft`; `heal` deletes the table and is idempotent.
- */
-async function cutConnection(localPort: number) {
-  const table = `sdv-pairtest-${Deno.pid}`;
-  const nft = async (...args: string[]) => {
-    const out = await new Deno.Command("nft", { args, stdout: "null", stderr: "piped" }).output();
-    if (!out.success) {
-      throw new Error(`nft ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  };
-  await nft("add", "table", "inet", table);
-  await nft(
-    "add",
-    "chain",
-    "inet",
-    table,
-    "out",
-    "{ type filter hook output priority 0 ; policy accept ; }",
-  );
-  await nft("add", "rule", "inet", table, "out", "tcp", "sport", String(localPort), "drop");
-  await nft("add", "rule", "inet", table, "out", "tcp", "dport", String(localPort), "drop");
-  let healed = false;
-  return {
-    heal: async () => {
-      if (healed) return;
-      healed = true;
-      await nft("delete", "table", "inet", table).catch(() => {});
-    },
-  };
-}
-
-/** `nft` runs here (root, nftables): the partition step can cut a connection. */
-function canCut(): boolean {
-  try {
-    return Deno.uid?.() === 0 &&
-      new Deno.Command("nft", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
-        .success;
-  } catch {
-    return false;
-  }
-}
-
-/** The local port of `pid`'s established TCP connection to 127.0.0.1:`port`. */
-async function localPortOf(pid: number, port: number): Promise<number> {
-  const out = await new Deno.Command("ss", {
-    args: ["-tnpH", "state", "established", "dst", `127.0.0.1:${port}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  for (const line of text.split("\n")) {
-    const m = line.match(/127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)\s.*pid=(\d+),/);
-    if (m && Number(m[2]) === port && Number(m[3]) === pid) return Number(m[1]);
-  }
-  throw new Error(`no connection of pid ${pid} to 127.0.0.1:${port} in:\n${text}`);
-}
 
 interface PairResults {
   timing: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };

@@ -12,7 +12,8 @@ import { DuplicateIdentityError, LeaseTerminalError } from "../leader/lease_elec
 import type { KubeClient } from "../kube/kube_client.ts";
 import { systemClock } from "../clock/clock.ts";
 import type { Logger } from "../log/log.ts";
-import type { MqttClientLike } from "../mqtt/client.ts";
+import type { IncomingPacket, MqttClientLike } from "../mqtt/client.ts";
+import { decodeNodeStatus } from "../wire/wire.ts";
 import { openClient } from "../mqtt/session.ts";
 import { DryRunReconciler } from "../reconcile/dry_run.ts";
 import type { ClusterReconciler } from "../reconcile/reconciler.ts";
@@ -95,6 +96,20 @@ export function runFailure(error: unknown): { code: number; message: string } {
     code: 1,
     message: `fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}`,
   };
+}
+
+/**
+ * A live `offline` on a node's status topic: the node's Last Will (or the end of its planned stop).
+ * With a broker pair such a message needs both brokers' agreement (`BrokerPair.needsAgreement`):
+ * one broker's will says only that the node lost *that* broker.
+ */
+export function nodeLastWill(
+  topology: Topology,
+): (topic: string, payload: Uint8Array, packet: IncomingPacket) => boolean {
+  const statusTopics = new Set(topology.nodes.map((n) => n.statusTopic));
+  return (topic, payload, packet) =>
+    packet.retain !== true && statusTopics.has(topic) &&
+    decodeNodeStatus(payload)?.state === "offline";
 }
 
 /** K3s's cluster-admin kubeconfig. */
@@ -250,13 +265,18 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     : undefined;
   let client: MqttClientLike;
   try {
-    client = openClient({
-      config: config.mqtt,
-      clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
-      will: supervisorWill(config),
-      // the broker drops anything larger than our largest payload (4 KiB) plus topic and header
-      maxPacketBytes: SUPERVISOR_MAX_PACKET_BYTES,
-    });
+    client = openClient(
+      {
+        config: config.mqtt,
+        clientId: config.mqtt.clientId ?? `sdv-failover-${config.supervisor.id}`,
+        will: supervisorWill(config),
+        // the broker drops anything larger than our largest payload (4 KiB) plus topic and header
+        maxPacketBytes: SUPERVISOR_MAX_PACKET_BYTES,
+      },
+      () => {},
+      // a node's Last Will counts only when both brokers publish it (see BrokerPair)
+      { needsAgreement: nodeLastWill(topology) },
+    );
   } catch (error) {
     log.error("mqtt-setup-failed", { error: (error as Error).message });
     return 1;

@@ -43,6 +43,16 @@ export interface BrokerPairOptions {
   duplicateWindowMs?: number;
   /** Monotonic time, ms (default `performance.now`). */
   nowMs?: () => number;
+  /**
+   * Messages that need the agreement of both brokers: while both are connected such a message is
+   * delivered only once the second broker has delivered an equal copy within the window (and
+   * dropped if it never does); with one broker connected, or when the other one is lost while
+   * the copy waits, one copy suffices. The supervisor uses it for the nodes' Last Wills: one
+   * broker publishing a node's will says only that the node's connection to *that* broker broke;
+   * a node still heartbeating through the other one is alive (a partition between a node and one
+   * broker must not fail it over). Default: none.
+   */
+  needsAgreement?: (topic: string, payload: Uint8Array, packet: IncomingPacket) => boolean;
 }
 
 /** Counters of a {@linkcode BrokerPair}. */
@@ -53,6 +63,8 @@ export interface BrokerPairStats {
   duplicates: number;
   /** Times a broker was lost while the other stayed connected. */
   brokerLosses: number;
+  /** Messages needing agreement that only one broker delivered within the window: dropped. */
+  unconfirmed: number;
 }
 
 /** Recent payloads per topic kept for the duplicate check. */
@@ -70,7 +82,12 @@ type MessageListener = (topic: string, payload: Uint8Array, packet: IncomingPack
 /** Two broker sessions as one client: dual publishing, first copy wins. */
 export class BrokerPair implements MqttClientLike {
   /** Counters; read-only for callers. */
-  readonly stats: BrokerPairStats = { delivered: 0, duplicates: 0, brokerLosses: 0 };
+  readonly stats: BrokerPairStats = {
+    delivered: 0,
+    duplicates: 0,
+    brokerLosses: 0,
+    unconfirmed: 0,
+  };
   readonly #sessions: readonly [MqttClientLike, MqttClientLike];
   readonly #labels: readonly [string, string];
   readonly #windowMs: number;
@@ -80,6 +97,11 @@ export class BrokerPair implements MqttClientLike {
   readonly #messageListeners: MessageListener[] = [];
   readonly #brokerListeners = new Set<(label: string, up: boolean, connected: number) => void>();
   readonly #recent = new Map<string, Recent[]>();
+  readonly #needsAgreement:
+    | ((topic: string, payload: Uint8Array, packet: IncomingPacket) => boolean)
+    | undefined;
+  /** Copies waiting for the other broker's agreement. */
+  readonly #awaiting: (Recent & { topic: string; packet: IncomingPacket })[] = [];
   readonly #up: [boolean, boolean];
   #anyUp: boolean;
 
@@ -89,6 +111,7 @@ export class BrokerPair implements MqttClientLike {
     this.#labels = options.labels ?? ["broker-1", "broker-2"];
     this.#windowMs = options.duplicateWindowMs ?? 2000;
     this.#nowMs = options.nowMs ?? (() => performance.now());
+    this.#needsAgreement = options.needsAgreement;
     this.#up = [this.#sessions[0].connected, this.#sessions[1].connected];
     this.#anyUp = this.#up[0] || this.#up[1];
     this.#sessions.forEach((session, index) => this.#watch(session, index));
@@ -224,6 +247,19 @@ export class BrokerPair implements MqttClientLike {
       this.#emit("error", wrapped);
     });
     session.on("message", (topic, payload, packet) => {
+      if (this.#needsAgreement?.(topic, payload, packet)) {
+        if (this.#seenRecently(topic, payload)) {
+          this.stats.duplicates++;
+          return;
+        }
+        const verdict = this.#awaitAgreement(topic, payload, packet, index);
+        if (verdict === "held") return;
+        if (verdict === "agreed") {
+          this.stats.delivered++;
+          for (const listener of this.#messageListeners) listener(topic, payload, packet);
+          return;
+        }
+      }
       if (this.#isDuplicate(topic, payload, index)) {
         this.stats.duplicates++;
         return;
@@ -237,9 +273,73 @@ export class BrokerPair implements MqttClientLike {
     if (up) this.#anyUp = true;
     if (this.#up[index] === up) return;
     this.#up[index] = up;
+    // the other broker can no longer agree: what waits for it stands on its own
+    if (!up) this.#releaseAwaiting((a) => a.session !== index);
     const connected = this.connectedCount;
     if (!up && connected > 0) this.stats.brokerLosses++;
     for (const listener of this.#brokerListeners) listener(this.#labels[index], up, connected);
+  }
+
+  /**
+   * A message that needs agreement: `held` (waits for the other broker), `agreed` (this copy is
+   * the other broker's agreement: deliver it once; both copies are remembered, so any later copy
+   * is a duplicate) or `single` (one broker connected: it cannot wait; the duplicate check
+   * decides).
+   */
+  #awaitAgreement(
+    topic: string,
+    payload: Uint8Array,
+    packet: IncomingPacket,
+    session: number,
+  ): "held" | "agreed" | "single" {
+    const nowMs = this.#nowMs();
+    this.#releaseAwaiting(() => false, nowMs); // expire stale ones
+    const i = this.#awaiting.findIndex((a) =>
+      a.topic === topic && a.session !== session && equal(a.payload, payload)
+    );
+    if (i >= 0) {
+      this.#awaiting.splice(i, 1);
+      this.#remember(topic, payload, 0, nowMs);
+      this.#remember(topic, payload, 1, nowMs);
+      return "agreed";
+    }
+    if (this.connectedCount < 2) return "single";
+    this.#awaiting.push({ topic, payload, packet, session, atMs: nowMs });
+    return "held";
+  }
+
+  /**
+   * Delivers the waiting copies `release` selects (the other broker was lost) and drops those
+   * older than the window (counted in `unconfirmed`).
+   */
+  #releaseAwaiting(release: (a: Recent) => boolean, nowMs = this.#nowMs()): void {
+    for (let i = this.#awaiting.length - 1; i >= 0; i--) {
+      const a = this.#awaiting[i];
+      if (nowMs - a.atMs > this.#windowMs) {
+        this.#awaiting.splice(i, 1);
+        this.stats.unconfirmed++;
+      } else if (release(a)) {
+        this.#awaiting.splice(i, 1);
+        this.#remember(a.topic, a.payload, a.session, nowMs);
+        this.stats.delivered++;
+        for (const listener of this.#messageListeners) listener(a.topic, a.payload, a.packet);
+      }
+    }
+  }
+
+  /** An equal message on `topic` was delivered within the window (from either broker). */
+  #seenRecently(topic: string, payload: Uint8Array): boolean {
+    const nowMs = this.#nowMs();
+    return this.#recent.get(topic)?.some((r) =>
+      nowMs - r.atMs <= this.#windowMs && equal(r.payload, payload)
+    ) ?? false;
+  }
+
+  #remember(topic: string, payload: Uint8Array, session: number, atMs: number): void {
+    let recent = this.#recent.get(topic);
+    if (!recent) this.#recent.set(topic, recent = []);
+    recent.push({ payload, session, atMs });
+    if (recent.length > RECENT_PER_TOPIC) recent.shift();
   }
 
   /**

@@ -44,7 +44,7 @@ Deno.test("BrokerPair: the first copy of a message wins, the other broker's copy
     'sdv/node/n1/hb={"seq":2}',
     'sdv/node/n1/hb={"seq":3}',
   ]);
-  assert.deepEqual(pair.stats, { delivered: 3, duplicates: 2, brokerLosses: 0 });
+  assert.deepEqual(pair.stats, { delivered: 3, duplicates: 2, brokerLosses: 0, unconfirmed: 0 });
 });
 
 Deno.test("BrokerPair: a repeat from the same broker is delivered (only the other's copy is a duplicate)", () => {
@@ -158,4 +158,58 @@ Deno.test("BrokerPair: endAsync ends both sessions", async () => {
   await pair.endAsync(true);
   assert.deepEqual([a.endCalls, b.endCalls], [[true], [true]]);
   assert.ok(!pair.connected);
+});
+
+Deno.test("BrokerPair: a message that needs agreement is delivered once both brokers delivered it; one broker's copy alone is dropped after the window", () => {
+  const a = new FakeMqttClient();
+  const b = new FakeMqttClient();
+  let nowMs = 0;
+  const pair = new BrokerPair({
+    sessions: [a, b],
+    duplicateWindowMs: 1000,
+    nowMs: () => nowMs,
+    needsAgreement: (topic, payload) =>
+      topic.endsWith("/status") && new TextDecoder().decode(payload) === "offline",
+  });
+  const got: string[] = [];
+  pair.on("message", (topic, payload) => got.push(`${topic}=${new TextDecoder().decode(payload)}`));
+  a.connect();
+  b.connect();
+  // a node crashed: both brokers publish its will, 3 ms apart → one delivery, at the second copy
+  a.deliver("sdv/node/n1/status", "offline");
+  assert.deepEqual(got, [], "held for the other broker");
+  nowMs += 3;
+  b.deliver("sdv/node/n1/status", "offline");
+  assert.deepEqual(got, ["sdv/node/n1/status=offline"]);
+  b.deliver("sdv/node/n1/status", "offline"); // a repeat: duplicate
+  a.deliver("sdv/node/n1/status", "offline");
+  assert.equal(got.length, 1);
+  // n2 lost only its connection to broker a: a's will alone never counts
+  nowMs += 5000;
+  a.deliver("sdv/node/n2/status", "offline");
+  nowMs += 1001;
+  b.deliver("sdv/node/n2/hb", '{"seq":7}'); // alive through b
+  a.deliver("sdv/node/n3/status", "online"); // no agreement needed: delivered at once
+  assert.deepEqual(got.slice(1), ['sdv/node/n2/hb={"seq":7}', "sdv/node/n3/status=online"]);
+  b.deliver("sdv/node/n9/status", "offline"); // triggers the expiry of stale waiting copies
+  assert.equal(pair.stats.unconfirmed, 1);
+});
+
+Deno.test("BrokerPair: with one broker connected, or when the other is lost while a copy waits, one copy suffices", () => {
+  const a = new FakeMqttClient();
+  const b = new FakeMqttClient();
+  const pair = new BrokerPair({
+    sessions: [a, b],
+    needsAgreement: (topic) => topic.endsWith("/status"),
+  });
+  const got: string[] = [];
+  pair.on("message", (topic) => got.push(topic));
+  a.connect();
+  a.deliver("n1/status", "offline"); // b never connected
+  assert.deepEqual(got, ["n1/status"]);
+  b.connect();
+  a.deliver("n2/status", "offline");
+  assert.deepEqual(got, ["n1/status"], "held");
+  b.drop(); // b lost: it cannot agree any more
+  assert.deepEqual(got, ["n1/status", "n2/status"]);
 });

@@ -12,7 +12,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import type { MqttConfig } from "../config/schema.ts";
 import { brokerUrlForLog } from "../config/mqtt_rules.ts";
-import { BrokerPair } from "./broker_pair.ts";
+import { BrokerPair, type BrokerPairOptions } from "./broker_pair.ts";
 import type { MqttClientLike } from "./client.ts";
 import { buildMqttOptions, type WillOptions } from "./options.ts";
 
@@ -72,12 +72,14 @@ export function openSession(options: SessionOptions): MqttClientLike & MqttClien
 /**
  * Opens the role's MQTT client: one session to `mqtt.url`, or, with `mqtt.pairUrl` set, a
  * {@linkcode BrokerPair} of one session to each broker (same client id, Last Will and options on
- * both; see `broker_pair.ts`). `adjust` runs on every session (e.g. the agents' QoS 0 queueing).
+ * both; see `broker_pair.ts`). `adjust` runs on every session (e.g. the agents' QoS 0 queueing);
+ * `pair` adds the pair's options (the supervisor: which messages need both brokers' agreement).
  * @throws Error when a credential or TLS file cannot be read or a named variable is unset.
  */
 export function openClient(
   options: SessionOptions,
   adjust: (session: MqttClient) => void = () => {},
+  pair: Pick<BrokerPairOptions, "needsAgreement"> = {},
 ): MqttClientLike {
   const first = openSession(options);
   adjust(first);
@@ -88,5 +90,6 @@ export function openClient(
   return new BrokerPair({
     sessions: [first, second],
     labels: [brokerUrlForLog(options.config.url), brokerUrlForLog(pairUrl)],
+    needsAgreement: pair.needsAgreement,
   });
 }
