@@ -249,13 +249,13 @@ async function writeConfig(dir: string, url: string, pairUrl?: string): Promise<
   return cfg;
 }
 
-/** Starts the real node agents of both nodes from `cfg`, each once it has connected. */
+/** Starts the real node agents of both nodes from `cfg` (into `agents`); resolves once connected. */
 async function startAgents(cfg: string, agents: SupervisorProcess[]): Promise<void> {
-  for (const node of [PRIMARY, STANDBY]) {
+  await Promise.all([PRIMARY, STANDBY].map((node) => {
     const agent = watchMain(["agent", "--config", cfg, "--node", node, "--log-format", "json"]);
     agents.push(agent);
-    await agent.waitFor((l) => l.event === "connected", WAIT_MS, `agent ${node} connected`);
-  }
+    return agent.waitFor((l) => l.event === "connected", WAIT_MS, `agent ${node} connected`);
+  }));
 }
 
 /** Throws `error` with the supervisor's recent lines appended (its view belongs to every report). */
