@@ -14,7 +14,7 @@
  *  (c) on broker loss keeps its role for at most the app heartbeat timeout, then stands by until
  *      it has re-read the retained promotion; it never makes itself active;
  *  (d) with a broker pair (mqtt.pairUrl) keeps a session to each broker: heartbeats go to both,
- *      promotions are taken from either (the other broker's copy holds the same epoch: ignored),
+ *      promotions are taken from either (the other broker's copy holds the epoch held: a repeat),
  *      and "broker loss" in (c) means both are lost.
  *
  * Settings come from the environment, as in examples/python/app.py (all times in ms):

@@ -11,7 +11,7 @@ It does what docs/app_contract.md asks of every app:
   (c) on broker loss keeps its role for at most the app heartbeat timeout, then stands by until it
       has re-read the retained promotion; it never makes itself active;
   (d) with a broker pair (mqtt.pairUrl) keeps a session to each broker: heartbeats go to both,
-      promotions are taken from either (the other broker's copy holds the same epoch: ignored),
+      promotions are taken from either (the other broker's copy holds the epoch held: a repeat),
       and "broker loss" in (c) means both are lost.
 
 Settings come from the environment (all times in ms):
