@@ -12,18 +12,24 @@
  *      only a well-formed promotion of its workload from a configured supervisor id, naming one of
  *      the workload's two nodes, at an epoch above the one it holds (the fencing token);
  *  (c) on broker loss keeps its role for at most the app heartbeat timeout, then stands by until
- *      it has re-read the retained promotion; it never makes itself active.
+ *      it has re-read the retained promotion; it never makes itself active;
+ *  (d) with a broker pair (mqtt.pairUrl) keeps a session to each broker: heartbeats go to both,
+ *      promotions are taken from either (the other broker's copy holds the epoch held: a repeat),
+ *      and "broker loss" in (c) means both are lost.
  *
  * Settings come from the environment, as in examples/python/app.py (all times in ms):
  *   SDV_WORKLOAD, SDV_NODE, SDV_PRIMARY_NODE, SDV_STANDBY_NODE          required
  *   SDV_BROKER_HOST=127.0.0.1 SDV_BROKER_PORT=1883 SDV_TOPIC_PREFIX=sdv
+ *   SDV_BROKER2_HOST, SDV_BROKER2_PORT=1883 (the second broker of a pair, mqtt.pairUrl; unset: none)
  *   SDV_ISSUERS=supervisor (comma-separated) SDV_HEARTBEAT_PERIOD_MS=33 SDV_APP_TIMEOUT_MS=300
  *   SDV_RECONNECT_PERIOD_MS=100 (at most a third of the app timeout: after a broker blip the
  *   supervisor gives every target one timeout, so the heartbeat must be back within it)
  *   SDV_TLS_CA, SDV_TLS_CERT, SDV_TLS_KEY (the locked bus: this instance's app:<workload>:<node>)
  *
  * Output, one line per event: `role=active|standby epoch=N activeNode=NODE why=...`,
- * `promotion obeyed|ignored ...`, `broker connected|lost`.
+ * `promotion obeyed|repeated|ignored ...` (repeated: the promotion held, again: the pair's second
+ * copy, or a retained one after a reconnect), `broker connected|lost HOST:PORT connected=N` (N:
+ * sessions up).
  */
 #include <cJSON.h>
 #include <math.h>
@@ -42,14 +48,23 @@
 static const char *workload, *node, *primary, *standby, *issuers;
 static char hb_topic[600], promotion_topic[600];
 static long timeout_ms, reconnect_ms;
-static const char *host;
-static int port;
+
+/* One session per broker (two with a broker pair), each with its own network thread. */
+struct link {
+  const char *host;
+  int port;
+  struct mosquitto *m;
+  int connected;
+  double settled_at; /* ms, monotonic; -1: not subscribed */
+};
+static struct link links[2];
+static int n_links = 1;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long held_epoch = 0; /* no promotion yet: the primary is active */
 static char held_active[NAME_LEN + 1];
-static int connected = 0, ever_connected = 0;
-static double settled_at = -1, trusted_until = 0; /* ms, monotonic; -1: not subscribed */
+static int ever_connected = 0;
+static double trusted_until = 0; /* ms, monotonic; over all brokers */
 
 static double now_ms(void) {
   struct timespec t;
@@ -115,7 +130,10 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
     p = cJSON_ParseWithLength(msg->payload, (size_t)msg->payloadlen);
   pthread_mutex_lock(&lock);
   if (cJSON_IsObject(p)) refusal = check(p, &epoch, &active, &issuer);
-  if (!refusal) {
+  if (refusal && strcmp(refusal, "stale") == 0 && epoch == held_epoch) {
+    /* the promotion held, again (the other broker's copy, a retained one): harmless */
+    printf("promotion repeated epoch=%ld activeNode=%s\n", epoch, active);
+  } else if (!refusal) {
     held_epoch = epoch;
     snprintf(held_active, sizeof held_active, "%s", active);
     printf("promotion obeyed epoch=%ld activeNode=%s issuer=%s\n", epoch, active, issuer);
@@ -128,41 +146,54 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
   cJSON_Delete(p);
 }
 
+static int connected_count(void) {
+  int n = 0;
+  for (int i = 0; i < n_links; i++) n += links[i].connected;
+  return n;
+}
+
 static void on_connect(struct mosquitto *m, void *ud, int rc) {
-  (void)ud;
+  struct link *l = ud;
   if (rc != 0) return;
   pthread_mutex_lock(&lock);
-  connected = 1, ever_connected = 1, settled_at = -1;
-  pthread_mutex_unlock(&lock);
-  printf("broker connected\n");
+  l->connected = 1, l->settled_at = -1, ever_connected = 1;
+  printf("broker connected %s:%d connected=%d\n", l->host, l->port, connected_count());
   fflush(stdout);
+  pthread_mutex_unlock(&lock);
   mosquitto_subscribe(m, NULL, promotion_topic, 1); /* clean session: on every connect */
 }
 
 static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *qos) {
-  (void)m, (void)ud, (void)mid, (void)n, (void)qos;
+  struct link *l = ud;
+  (void)m, (void)mid, (void)n, (void)qos;
   pthread_mutex_lock(&lock);
-  settled_at = now_ms() + SETTLE_MS;
+  l->settled_at = now_ms() + SETTLE_MS;
   pthread_mutex_unlock(&lock);
 }
 
 static void on_disconnect(struct mosquitto *m, void *ud, int rc) {
-  (void)m, (void)ud, (void)rc;
+  struct link *l = ud;
+  (void)m, (void)rc;
   pthread_mutex_lock(&lock);
-  /* While the broker is up, the supervisor fails this instance over after timeout_ms of silence:
-   * past that, this instance cannot know it is still the active one. */
-  if (connected) trusted_until = now_ms() + timeout_ms;
-  connected = 0, settled_at = -1;
+  if (l->connected) {
+    l->connected = 0, l->settled_at = -1;
+    /* While a broker is up, the supervisor fails this instance over after timeout_ms of silence:
+     * past that, this instance cannot know it is still the active one. */
+    if (connected_count() == 0) trusted_until = now_ms() + timeout_ms;
+    printf("broker lost %s:%d connected=%d\n", l->host, l->port, connected_count());
+    fflush(stdout);
+  }
   pthread_mutex_unlock(&lock);
-  printf("broker lost\n");
-  fflush(stdout);
 }
 
-/* active only while the promotion state is known: subscribed and settled, or within the grace */
+/* active only while the promotion state is known: one broker subscribed and settled, or within
+ * the grace after the last broker was lost */
 static const char *current_role(double now, const char **why) {
-  int settled = connected && settled_at >= 0 && now >= settled_at;
+  int settled = 0;
+  for (int i = 0; i < n_links; i++)
+    settled |= links[i].connected && links[i].settled_at >= 0 && now >= links[i].settled_at;
   if (!settled && now >= trusted_until) {
-    *why = connected ? "promotion-unknown" : ever_connected ? "broker-lost" : "connecting";
+    *why = connected_count() ? "promotion-unknown" : ever_connected ? "broker-lost" : "connecting";
     return "standby";
   }
   if (settled) trusted_until = INFINITY;
@@ -178,13 +209,13 @@ static void sleep_ms(double ms) {
 /* Network thread: connects, reads (promotions), writes (heartbeats queued by the work loop) and
  * reconnects every reconnect_ms. (mosquitto_loop_start reconnects at most once a second.) */
 static void *network(void *arg) {
-  struct mosquitto *m = arg;
-  int rc = mosquitto_connect(m, host, port, 5);
+  struct link *l = arg;
+  int rc = mosquitto_connect(l->m, l->host, l->port, 5);
   for (;;) {
-    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(m, 100, 1);
+    if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_loop(l->m, 100, 1);
     if (rc != MOSQ_ERR_SUCCESS) {
       sleep_ms(reconnect_ms);
-      rc = mosquitto_reconnect(m);
+      rc = mosquitto_reconnect(l->m);
     }
   }
   return NULL;
@@ -198,7 +229,13 @@ int main(void) {
   long period_ms = atol(env("SDV_HEARTBEAT_PERIOD_MS", "33"));
   timeout_ms = atol(env("SDV_APP_TIMEOUT_MS", "300"));
   reconnect_ms = atol(env("SDV_RECONNECT_PERIOD_MS", "100"));
-  host = env("SDV_BROKER_HOST", "127.0.0.1"), port = atoi(env("SDV_BROKER_PORT", "1883"));
+  links[0].host = env("SDV_BROKER_HOST", "127.0.0.1");
+  links[0].port = atoi(env("SDV_BROKER_PORT", "1883"));
+  if (getenv("SDV_BROKER2_HOST") && *getenv("SDV_BROKER2_HOST")) {
+    links[1].host = getenv("SDV_BROKER2_HOST");
+    links[1].port = atoi(env("SDV_BROKER2_PORT", "1883"));
+    n_links = 2;
+  }
   snprintf(held_active, sizeof held_active, "%s", primary);
   snprintf(hb_topic, sizeof hb_topic, "%s/app/%s/%s/hb", prefix, workload, node);
   snprintf(promotion_topic, sizeof promotion_topic, "%s/workload/%s/promotion", prefix, workload);
@@ -206,19 +243,22 @@ int main(void) {
   char client_id[600];
   snprintf(client_id, sizeof client_id, "app:%s:%s", workload, node);
   mosquitto_lib_init();
-  struct mosquitto *m = mosquitto_new(client_id, true, NULL);
-  if (!m) return 1;
-  if (getenv("SDV_TLS_CA") &&
-      mosquitto_tls_set(m, getenv("SDV_TLS_CA"), NULL, getenv("SDV_TLS_CERT"),
-                        getenv("SDV_TLS_KEY"), NULL) != MOSQ_ERR_SUCCESS)
-    return 2;
-  mosquitto_connect_callback_set(m, on_connect);
-  mosquitto_subscribe_callback_set(m, on_subscribe);
-  mosquitto_message_callback_set(m, on_message);
-  mosquitto_disconnect_callback_set(m, on_disconnect);
-  mosquitto_threaded_set(m, true); /* the work loop publishes, the network thread reads */
-  pthread_t net;
-  pthread_create(&net, NULL, network, m);
+  for (int i = 0; i < n_links; i++) { /* clean sessions, the same client id on each broker */
+    struct mosquitto *m = links[i].m = mosquitto_new(client_id, true, &links[i]);
+    links[i].settled_at = -1;
+    if (!m) return 1;
+    if (getenv("SDV_TLS_CA") &&
+        mosquitto_tls_set(m, getenv("SDV_TLS_CA"), NULL, getenv("SDV_TLS_CERT"),
+                          getenv("SDV_TLS_KEY"), NULL) != MOSQ_ERR_SUCCESS)
+      return 2;
+    mosquitto_connect_callback_set(m, on_connect);
+    mosquitto_subscribe_callback_set(m, on_subscribe);
+    mosquitto_message_callback_set(m, on_message);
+    mosquitto_disconnect_callback_set(m, on_disconnect);
+    mosquitto_threaded_set(m, true); /* the work loop publishes, the network thread reads */
+    pthread_t net;
+    pthread_create(&net, NULL, network, &links[i]);
+  }
 
   unsigned long seq = 0;
   char last[NAME_LEN + 64] = "", payload[32];
@@ -238,7 +278,8 @@ int main(void) {
     }
     pthread_mutex_unlock(&lock);
     int n = snprintf(payload, sizeof payload, "{\"seq\":%lu}", ++seq);
-    mosquitto_publish(m, NULL, hb_topic, n, payload, 0, false); /* fails while offline: fine */
+    for (int i = 0; i < n_links; i++) /* to every broker; fails while that one is offline: fine */
+      mosquitto_publish(links[i].m, NULL, hb_topic, n, payload, 0, false);
     next_beat += period_ms;
     double wait = next_beat - now_ms();
     if (wait > 0) {

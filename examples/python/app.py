@@ -9,11 +9,15 @@ It does what docs/app_contract.md asks of every app:
       a well-formed promotion of its workload from a configured supervisor id, naming one of the
       workload's two nodes, at an epoch above the one it holds (the epoch is the fencing token);
   (c) on broker loss keeps its role for at most the app heartbeat timeout, then stands by until it
-      has re-read the retained promotion; it never makes itself active.
+      has re-read the retained promotion; it never makes itself active;
+  (d) with a broker pair (mqtt.pairUrl) keeps a session to each broker: heartbeats go to both,
+      promotions are taken from either (the other broker's copy holds the epoch held: a repeat),
+      and "broker loss" in (c) means both are lost.
 
 Settings come from the environment (all times in ms):
   SDV_WORKLOAD, SDV_NODE (this instance's node), SDV_PRIMARY_NODE, SDV_STANDBY_NODE   required
   SDV_BROKER_HOST=127.0.0.1  SDV_BROKER_PORT=1883  SDV_TOPIC_PREFIX=sdv
+  SDV_BROKER2_HOST, SDV_BROKER2_PORT=1883   the second broker of a pair (mqtt.pairUrl); unset: none
   SDV_ISSUERS=supervisor     (comma-separated: supervisor.id, or both supervisor.pair.ids)
   SDV_HEARTBEAT_PERIOD_MS=33 SDV_APP_TIMEOUT_MS=300   (the workload's appHeartbeat in the config)
   SDV_RECONNECT_PERIOD_MS=100  (at most a third of the app timeout: after a broker blip the
@@ -22,7 +26,9 @@ Settings come from the environment (all times in ms):
   SDV_TLS_CA, SDV_TLS_CERT, SDV_TLS_KEY   (the locked bus: this instance's app:<workload>:<node>)
 
 It prints one line per event: `role=active|standby epoch=N activeNode=NODE why=...`,
-`promotion obeyed|ignored ...`, `broker connected|lost`.
+`promotion obeyed|repeated|ignored ...` (repeated: the promotion held, again: the pair's second
+copy, or a retained one after a reconnect), `broker connected|lost HOST:PORT connected=N` (N:
+sessions up).
 """
 import json
 import os
@@ -55,9 +61,14 @@ RECONNECT_S = int(env("SDV_RECONNECT_PERIOD_MS", "100")) / 1000
 HB_TOPIC = f"{PREFIX}/app/{WORKLOAD}/{NODE}/hb"
 PROMOTION_TOPIC = f"{PREFIX}/workload/{WORKLOAD}/promotion"
 
+BROKERS = [(env("SDV_BROKER_HOST", "127.0.0.1"), int(env("SDV_BROKER_PORT", "1883")))]
+if os.environ.get("SDV_BROKER2_HOST"):
+    BROKERS.append((os.environ["SDV_BROKER2_HOST"], int(env("SDV_BROKER2_PORT", "1883"))))
+
 lock = threading.Lock()
 held = {"epoch": 0, "activeNode": PRIMARY}  # no promotion yet: the primary is active
-link = {"connected": False, "ever": False, "settled_at": None, "trusted_until": 0.0}
+links = [{"name": f"{h}:{p}", "connected": False, "settled_at": None} for h, p in BROKERS]
+trust = {"ever": False, "trusted_until": 0.0}  # over all brokers
 
 
 def say(line):
@@ -93,10 +104,13 @@ def check(payload):
     return p, None
 
 
-def on_message(client, userdata, msg):
+def on_message(client, link, msg):
     with lock:
         p, refusal = check(msg.payload)
-        if refusal is None:
+        if refusal == "stale" and p["epoch"] == held["epoch"]:
+            # the promotion held, again (the other broker's copy, a retained one): harmless
+            say(f"promotion repeated epoch={p['epoch']} activeNode={p['activeNode']}")
+        elif refusal is None:
             held["epoch"], held["activeNode"] = p["epoch"], p["activeNode"]
             say(f"promotion obeyed epoch={p['epoch']} activeNode={p['activeNode']} "
                 f"issuer={p.get('issuer', p.get('supervisor'))}")
@@ -106,58 +120,70 @@ def on_message(client, userdata, msg):
                 f"issuer={p.get('issuer', p.get('supervisor')) if p else '-'}")
 
 
-def on_connect(client, userdata, flags, rc, *properties):  # paho 1.x and 2.x (VERSION2)
+def connected_count():
+    return sum(link["connected"] for link in links)
+
+
+def on_connect(client, link, flags, rc, *properties):  # paho 1.x and 2.x (VERSION2)
     if rc != 0:
         return
     with lock:
-        link["connected"], link["ever"], link["settled_at"] = True, True, None
-    say("broker connected")
+        link["connected"], link["settled_at"], trust["ever"] = True, None, True
+        say(f"broker connected {link['name']} connected={connected_count()}")
     client.subscribe(PROMOTION_TOPIC, qos=1)  # clean session: subscribe on every connect
 
 
-def on_subscribe(client, userdata, mid, *rest):
+def on_subscribe(client, link, mid, *rest):
     with lock:
         link["settled_at"] = time.monotonic() + SETTLE_S
 
 
-def on_disconnect(client, userdata, *rest):
+def on_disconnect(client, link, *rest):
     with lock:
-        if link["connected"]:
-            # While the broker is up, the supervisor fails this instance over after TIMEOUT_S of
-            # silence: past that, this instance cannot know it is still the active one.
-            link["trusted_until"] = time.monotonic() + TIMEOUT_S
+        if not link["connected"]:
+            return  # a failed reconnect attempt
         link["connected"], link["settled_at"] = False, None
-    say("broker lost")
+        if connected_count() == 0:
+            # While a broker is up, the supervisor fails this instance over after TIMEOUT_S of
+            # silence: past that, this instance cannot know it is still the active one.
+            trust["trusted_until"] = time.monotonic() + TIMEOUT_S
+        say(f"broker lost {link['name']} connected={connected_count()}")
 
 
 def current_role(now):
-    """active only while the promotion state is known: subscribed and settled, or within the grace."""
-    settled = link["connected"] and link["settled_at"] is not None and now >= link["settled_at"]
-    if not settled and now >= link["trusted_until"]:
-        why = "promotion-unknown" if link["connected"] else "broker-lost" if link["ever"] else \
+    """active only while the promotion state is known: one broker subscribed and settled, or
+    within the grace after the last broker was lost."""
+    settled = any(link["connected"] and link["settled_at"] is not None and now >= link["settled_at"]
+                  for link in links)
+    if not settled and now >= trust["trusted_until"]:
+        why = "promotion-unknown" if connected_count() else "broker-lost" if trust["ever"] else \
             "connecting"
         return "standby", why
     if settled:
-        link["trusted_until"] = float("inf")
+        trust["trusted_until"] = float("inf")
     return ("active" if held["activeNode"] == NODE else "standby"), "promotion"
 
 
-def main():
+def start_session(link, host, port):
+    """One session (clean, same client id on each broker) with its own network thread."""
     client_id = f"app:{WORKLOAD}:{NODE}"
     if hasattr(mqtt, "CallbackAPIVersion"):  # paho 2.x
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, userdata=link)
     else:
-        client = mqtt.Client(client_id=client_id, clean_session=True)
+        client = mqtt.Client(client_id=client_id, clean_session=True, userdata=link)
     if os.environ.get("SDV_TLS_CA"):
         client.tls_set(ca_certs=os.environ["SDV_TLS_CA"], certfile=os.environ.get("SDV_TLS_CERT"),
                        keyfile=os.environ.get("SDV_TLS_KEY"))
     client.on_connect, client.on_subscribe = on_connect, on_subscribe
     client.on_message, client.on_disconnect = on_message, on_disconnect
     client.reconnect_delay_set(min_delay=RECONNECT_S, max_delay=RECONNECT_S)
-    client.connect_async(env("SDV_BROKER_HOST", "127.0.0.1"), int(env("SDV_BROKER_PORT", "1883")),
-                         keepalive=5)
+    client.connect_async(host, port, keepalive=5)
     client.loop_start()  # network thread: receives promotions, reconnects
+    return client
 
+
+def main():
+    clients = [start_session(link, *broker) for link, broker in zip(links, BROKERS)]
     seq, last, next_beat = 0, None, time.monotonic()
     while True:  # the app's work loop: do one period of work, then heartbeat
         # ... the application's real work for this period goes here; act on the output only when
@@ -170,7 +196,8 @@ def main():
             say(f"role={role} epoch={state[1]} activeNode={state[2]} why={why}")
             last = state
         seq += 1
-        client.publish(HB_TOPIC, '{"seq":%d}' % seq, qos=0, retain=False)  # dropped when offline
+        for client in clients:  # to every broker; dropped by a session that is offline
+            client.publish(HB_TOPIC, '{"seq":%d}' % seq, qos=0, retain=False)
         next_beat += PERIOD_S
         time.sleep(max(0.0, next_beat - time.monotonic()))
         if time.monotonic() - next_beat > PERIOD_S:
