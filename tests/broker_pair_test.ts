@@ -86,7 +86,7 @@ Deno.test({
       nodes: ["worker-node2", "worker-node3"].map((name) => ({
         name,
         heartbeatPeriodMs: 20,
-        heartbeatTimeoutMs: 100,
+        heartbeatTimeoutMs: 250, // generous: this test is about which events count, not speed
       })),
       workloads: [{
         name: "lane-detection",
@@ -116,7 +116,7 @@ Deno.test({
         const cut = await cutConnection(await localPortOf(nodes[1].pid, brokerA.port));
         try {
           assert.ok(await willOnA, "broker A published worker-node3's Last Will");
-          await sleep(500); // more than three node timeouts after the will
+          await sleep(800); // more than three node timeouts after the will
         } finally {
           await cut.heal();
         }
@@ -128,7 +128,7 @@ Deno.test({
       // 1. broker A dies under everyone
       await brokerA.kill();
       await sup.waitFor((l) => l.event === "broker-lost", 5000, "broker-lost");
-      await sleep(1000); // ten node timeouts
+      await sleep(1000); // four node timeouts
       assert.deepEqual(events("ingest-fault"), [], "losing one broker is no ingest fault");
       assert.deepEqual(events("expired"), [], "and expires nothing");
       assert.deepEqual(events("promotion-sent"), [], "and fails nothing over");
@@ -158,8 +158,8 @@ Deno.test({
 
       // 4. B dies: A alone carries supervision of the healthy node
       await sleep(500); // the nodes' sessions to A are back (reconnect period 200 ms)
-      await brokerB.kill();
       const lostBefore = events("broker-lost").length;
+      await brokerB.kill();
       await sup.waitFor(
         (l) => l.event === "broker-lost" && events("broker-lost").length > lostBefore,
         5000,
