@@ -27,8 +27,14 @@ import {
 import { buildTopology, type Topology } from "../topology/topology.ts";
 import { JournalFile, resolveJournalPath } from "../journal/journal_file.ts";
 import { IncidentRecorder } from "../journal/recorder.ts";
-import { openRoleEndpoint, type RoleEndpoint } from "../http/role_endpoint.ts";
-import { SupervisorMetrics } from "../metrics/supervisor_metrics.ts";
+import {
+  openRoleEndpoint,
+  PROMETHEUS_CONTENT_TYPE,
+  type RoleEndpoint,
+  type RoleMetrics,
+} from "../http/role_endpoint.ts";
+import type { SupervisorMetrics } from "../metrics/supervisor_metrics.ts";
+import { supervisorReadiness } from "../http/readiness.ts";
 import { type KubeCallObserver, timedKubeApi, timedLeaseApi } from "../kube/timed_api.ts";
 import { openNotifier, watchdogTimeoutMs } from "../systemd/notify.ts";
 import { ServiceWatchdog } from "../systemd/service_watchdog.ts";
@@ -216,8 +222,21 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       })
     );
   let leadership: (Leadership & { readonly term: number }) | undefined;
-  // Assigned below, before anything runs: every callback fires after the supervisor started.
+  // Loaded once the watchdog is armed (prom-client costs ≈ 50 ms of start-up; the bench's
+  // spawn → armed must not pay it): metrics count from then on (no expiry can happen before).
   let metrics: SupervisorMetrics | undefined = undefined;
+  let metricsLoading: Promise<void> | undefined;
+  const loadMetrics = () =>
+    metricsLoading ??= import("../metrics/supervisor_metrics.ts").then(({ SupervisorMetrics }) => {
+      metrics = new SupervisorMetrics({
+        source: supervisor,
+        clock: systemClock,
+        kubeApi: !opts.dryRun,
+        leadership: pair
+          ? () => ({ leader: leadership?.isLeader() === true, term: leadership?.term ?? -1 })
+          : undefined,
+      });
+    });
   const observeKubeCall: KubeCallObserver = (call) => metrics?.observeKubeCall(call);
   const reconciler: ReconcilerFactory = opts.dryRun
     ? ({ onReport }) =>
@@ -297,24 +316,34 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     onEvent: (event) => {
       if (event.type === "ingest-fault") ingestFault = { sinceMs: event.atMs, why: event.why };
       else if (event.type === "ingest-restored") ingestFault = undefined;
+      else if (event.type === "armed") loadMetrics();
       metrics?.onEvent(event);
       recorder?.onEvent(event);
     },
     onTimerLateness: (latenessMs) => metrics?.observeTimerLatenessMs(latenessMs),
   });
-  metrics = new SupervisorMetrics({
-    source: supervisor,
-    clock: systemClock,
-    kubeApi: !opts.dryRun,
-    leadership: pair
-      ? () => ({ leader: leadership?.isLeader() === true, term: leadership?.term ?? -1 })
-      : undefined,
-  });
+  // The endpoint answers from the start; /metrics loads the metrics if a scrape comes first.
+  const roleMetrics: RoleMetrics = {
+    contentType: PROMETHEUS_CONTENT_TYPE,
+    metrics: async () => {
+      await loadMetrics();
+      return metrics!.metrics();
+    },
+    readiness: () =>
+      supervisorReadiness({
+        state: supervisor.state,
+        armed: supervisor.armed,
+        ingestFaulted: supervisor.ingestFaulted,
+        // `running` only once the reconciler started (cache synced) and the state is adopted
+        clusterSynced: supervisor.state === "running",
+      }),
+    observeEventLoopLagMs: (lagMs) => metrics?.observeEventLoopLagMs(lagMs),
+  };
   let http: RoleEndpoint | undefined;
   try {
     http = openRoleEndpoint({
       listen: opts.httpListen ?? config.http.listen,
-      metrics,
+      metrics: roleMetrics,
       status: opts.status ?? (() => supervisor.statusSnapshot()),
       log,
     });

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Registry } from "prom-client";
 import { type Clock, systemClock } from "../clock/clock.ts";
 import {
   formatListenAddress,
@@ -12,14 +11,20 @@ import {
   parseListenAddress,
 } from "../config/listen_address.ts";
 import type { Logger } from "../log/log.ts";
-import { EventLoopMonitor } from "../metrics/event_loop_monitor.ts";
-import { eventLoopHealth } from "../metrics/process_metrics.ts";
+import { eventLoopHealth, EventLoopMonitor } from "../metrics/event_loop_monitor.ts";
 import { HttpListenError, startHttpEndpoint } from "./http_endpoint.ts";
 import type { Readiness } from "./readiness.ts";
 
+/**
+ * Content type of the Prometheus text format 0.0.4 (prom-client's `Registry.contentType` by
+ * default; a constant here so the endpoint does not load prom-client).
+ */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
 /** The metrics of a role, as the endpoint uses them (`SupervisorMetrics`, `AgentMetrics`). */
 export interface RoleMetrics {
-  readonly registry: Registry;
+  /** Content type of the exposition (prom-client's `Registry.contentType`). */
+  readonly contentType: string;
   metrics(): Promise<string>;
   readiness(): Readiness;
   readonly observeEventLoopLagMs: (lagMs: number) => void;
@@ -66,7 +71,7 @@ export function openRoleEndpoint(options: RoleEndpointOptions): RoleEndpoint | u
     listen,
     signal: abort.signal,
     metrics: () => metrics.metrics(),
-    metricsContentType: metrics.registry.contentType,
+    metricsContentType: metrics.contentType,
     health: () => eventLoopHealth(monitor),
     ready: () => metrics.readiness(),
     status: options.status,

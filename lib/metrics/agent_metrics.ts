@@ -44,6 +44,11 @@ export interface AgentMetricsSource {
 export class AgentMetrics {
   /** The registry to serve (`/metrics`). */
   readonly registry: Registry = new Registry();
+
+  /** Content type of the exposition. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
   /** Give the event-loop monitor this as `onLag` (ms). */
   readonly observeEventLoopLagMs: (lagMs: number) => void;
   readonly #source: AgentMetricsSource;

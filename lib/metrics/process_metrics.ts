@@ -12,7 +12,6 @@
  */
 import process from "node:process";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { EventLoopMonitor } from "./event_loop_monitor.ts";
 
 /** Buckets of lateness histograms, seconds: 0.1 ms to 1 s (a deadline timer is late by µs–ms). */
 export const LATENESS_BUCKETS_S: readonly number[] = [
@@ -65,23 +64,4 @@ export function registerProcessMetrics(registry: Registry): { observeLagMs: (ms:
   return { observeLagMs: (ms) => lag.observe(ms / 1000) };
 }
 
-/**
- * Liveness from the event loop: unhealthy when the loop is (or just was) late by more than
- * `unhealthyLagMs` (default {@linkcode UNHEALTHY_LAG_MS}).
- * @returns `ok` and the current lag, ms.
- */
-export function eventLoopHealth(
-  monitor: Pick<EventLoopMonitor, "currentLagMs">,
-  unhealthyLagMs: number = UNHEALTHY_LAG_MS,
-): { ok: boolean; eventLoopLagMs: number } {
-  const lagMs = monitor.currentLagMs();
-  return { ok: lagMs <= unhealthyLagMs, eventLoopLagMs: Math.round(lagMs * 1000) / 1000 };
-}
-
-/**
- * Event-loop lag above which `/healthz` answers 503, ms: 1 s is far beyond any heartbeat timeout
- * (30–300 ms), so the process no longer supervises anything, yet short enough for a liveness probe
- * (its default period is 10 s) to restart a process whose loop is wedged, not one that paused once
- * for a garbage collection.
- */
-export const UNHEALTHY_LAG_MS = 1000;
+export { eventLoopHealth, UNHEALTHY_LAG_MS } from "./event_loop_monitor.ts";

@@ -82,6 +82,12 @@ export interface SupervisorMetricsSource {
   };
   readonly ingest: IngestStats;
   readonly reconciler: { readonly queueDepth: number } | undefined;
+  /**
+   * Armed and ingest-faulted as the supervisor knows them (authoritative when given: the metrics
+   * may be created after the `armed` event; `run` loads them only once armed).
+   */
+  readonly armed?: boolean;
+  readonly ingestFaulted?: boolean;
 }
 
 /** Options of {@linkcode SupervisorMetrics}. */
@@ -100,6 +106,11 @@ export interface SupervisorMetricsOptions {
 export class SupervisorMetrics {
   /** The registry to serve (`/metrics`). */
   readonly registry: Registry = new Registry();
+
+  /** Content type of the exposition. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
   /** Give the event-loop monitor this as `onLag` (ms). */
   readonly observeEventLoopLagMs: (lagMs: number) => void;
   readonly #source: SupervisorMetricsSource;
@@ -214,7 +225,7 @@ export class SupervisorMetrics {
         () => source.ingest[key],
       );
     }
-    const ingestFaulted = () => this.#ingestFaulted;
+    const ingestFaulted = () => this.ingestFaulted;
     const ready = () => this.readiness().ready;
     new Gauge({
       name: "sdv_failover_ingest_faulted",
@@ -344,12 +355,12 @@ export class SupervisorMetrics {
 
   /** The watchdog is armed (seen the `armed` event). */
   get armed(): boolean {
-    return this.#armed;
+    return this.#source.armed ?? this.#armed;
   }
 
   /** Ingest is faulted (between `ingest-fault` and `ingest-restored`). */
   get ingestFaulted(): boolean {
-    return this.#ingestFaulted;
+    return this.#source.ingestFaulted ?? this.#ingestFaulted;
   }
 
   /** The `/readyz` verdict now (see `supervisorReadiness`). */
@@ -357,8 +368,8 @@ export class SupervisorMetrics {
     const state = this.#source.state;
     return supervisorReadiness({
       state,
-      armed: this.#armed,
-      ingestFaulted: this.#ingestFaulted,
+      armed: this.armed,
+      ingestFaulted: this.ingestFaulted,
       // `running` is reached only once the reconciler started (cache synced) and the persisted
       // state is adopted (Supervisor.start); a dry run's model is synced once started.
       clusterSynced: state === "running",

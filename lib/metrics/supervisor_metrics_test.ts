@@ -195,7 +195,7 @@ Deno.test("metrics: one-hot target states, heartbeat ages, expiries, lateness an
 });
 
 Deno.test("metrics: fences from reconcile reports (done or planned), ingest faults, API calls, leadership", async () => {
-  const { sup, metrics, scrape, leader, clock } = await setup({ pair: true, kubeApi: true });
+  const { sup, metrics, scrape, leader, client } = await setup({ pair: true, kubeApi: true });
   let s = await scrape();
   assert.equal(s.get('sdv_failover_fences_total{reason="node-expired"}'), 0, "initialised");
   assert.equal(
@@ -233,7 +233,7 @@ Deno.test("metrics: fences from reconcile reports (done or planned), ingest faul
   metrics.onEvent({ type: "reconciled", atMs: 0, report: report("failed") });
   metrics.onEvent({ type: "reconciled", atMs: 0, report: report("done") });
   metrics.onEvent({ type: "reconciled", atMs: 0, report: report("planned") });
-  metrics.onEvent({ type: "ingest-fault", atMs: clock.nowMs(), why: "test" });
+  client.drop(); // the broker connection closes: an ingest fault (the supervisor's own state)
   metrics.observeKubeCall({ verb: "patch", resource: "nodes", durationMs: 12, failed: false });
   metrics.observeKubeCall({ verb: "patch", resource: "nodes", durationMs: 3000, failed: true });
   s = await scrape();
@@ -255,7 +255,8 @@ Deno.test("metrics: fences from reconcile reports (done or planned), ingest faul
   assert.equal(s.get("sdv_failover_leader"), 1);
   assert.equal(s.get("sdv_failover_leader_term"), 3);
   leader.leader = false;
-  metrics.onEvent({ type: "ingest-restored", atMs: clock.nowMs() });
+  client.connect(); // back: resubscribed, supervision resumes
+  await new Promise((r) => setTimeout(r, 0));
   s = await scrape();
   assert.equal(s.get("sdv_failover_leader"), 0);
   assert.equal(s.get("sdv_failover_ingest_faulted"), 0);

@@ -27,23 +27,29 @@ function setup(opts: { maxBytes?: number; connected?: boolean } = {}) {
   return { clock, client, publisher, lines, builds: () => builds };
 }
 
-Deno.test("state publisher: many changes within the coalescing window give one publish; period resumes after it", () => {
+Deno.test("state publisher: many changes give one publish, within the coalescing window but not sooner than the least gap; period resumes after it", () => {
   const { clock, client, publisher, builds } = setup();
   publisher.start();
   clock.advance(0);
   assert.equal(client.published.length, 1);
   for (let i = 0; i < 50; i++) publisher.changed(); // e.g. 50 transitions of one failover
   assert.equal(builds(), 1, "changed() builds nothing itself");
-  clock.advance(20);
-  assert.equal(client.published.length, 2);
-  clock.advance(999);
-  assert.equal(client.published.length, 2);
+  clock.advance(249);
+  assert.equal(client.published.length, 1, "not sooner than 250 ms after the last publish");
   clock.advance(1);
+  assert.equal(client.published.length, 2);
+  clock.advance(500); // long after the last publish: a change goes out within the window
+  publisher.changed();
+  clock.advance(20);
   assert.equal(client.published.length, 3);
+  clock.advance(999);
+  assert.equal(client.published.length, 3);
+  clock.advance(1);
+  assert.equal(client.published.length, 4, "the period counts from the last publish");
   publisher.stop();
   publisher.changed();
   clock.advance(5000);
-  assert.equal(client.published.length, 3);
+  assert.equal(client.published.length, 4);
 });
 
 Deno.test("state publisher: a payload over the limit is not published, logged once, and no longer built", () => {

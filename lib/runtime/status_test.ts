@@ -7,7 +7,7 @@ import { parseConfig } from "../config/load.ts";
 import { buildTopology } from "../topology/topology.ts";
 import { decodeStateMessage, encodeStateMessage, MAX_STATE_BYTES } from "../wire/state_message.ts";
 import { type LeadershipFactory, Supervisor } from "./supervisor.ts";
-import { STATE_COALESCE_MS } from "./state_publisher.ts";
+import { STATE_MIN_GAP_MS } from "./state_publisher.ts";
 
 const baseConfig = (supervisor: Record<string, unknown> = {}) =>
   ConfigSchema.parse({
@@ -158,7 +158,7 @@ Deno.test("status snapshot: a node crash shows EXPIRED, fenced, and the workload
   }
   client.deliver("sdv/node/worker-node2/status", "offline", { retain: false }); // Last Will
   await ticks();
-  for (let i = 0; i < STATE_COALESCE_MS / 10; i++) {
+  for (let i = 0; i < STATE_MIN_GAP_MS / 10; i++) {
     beat(["worker-node3"], ["cam3"], [["lane", "worker-node3"]]);
     clock.advance(10);
   }
@@ -187,8 +187,11 @@ Deno.test("state topic: published at arm, coalesced on change, at the configured
   const { clock, sup, beat, states } = await setup(baseConfig({ stateIntervalMs: 1000 }));
   clock.advance(0);
   assert.equal(states().length, 1, "one state at arm");
-  beat(); // INIT → OK of 6 targets: one coalesced publish
-  clock.advance(STATE_COALESCE_MS);
+  // INIT → OK of 6 targets: one coalesced publish, the least gap after the first
+  for (let i = 0; i < STATE_MIN_GAP_MS / 10; i++) {
+    beat();
+    clock.advance(10);
+  }
   assert.equal(states().length, 2);
   assert.ok(states()[1].nodes.every((n) => n.state === "OK"));
   // Healthy heartbeats for 3 s: no transition, so only the periodic publishes (3).
