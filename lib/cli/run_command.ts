@@ -22,6 +22,7 @@ import {
   type LeadershipFactory,
   type ReconcilerFactory,
   Supervisor,
+  type SupervisorEvent,
   supervisorWill,
 } from "../runtime/supervisor.ts";
 import { buildTopology, type Topology } from "../topology/topology.ts";
@@ -117,6 +118,9 @@ export function nodeLastWill(
     packet.retain !== true && statusTopics.has(topic) &&
     decodeNodeStatus(payload)?.state === "offline";
 }
+
+/** Events kept for the metrics before the first scrape loads them (bounded memory). */
+const MAX_EARLY_METRIC_EVENTS = 10_000;
 
 /** K3s's cluster-admin kubeconfig. */
 export const K3S_ADMIN_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml";
@@ -222,13 +226,16 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       })
     );
   let leadership: (Leadership & { readonly term: number }) | undefined;
-  // Loaded once the watchdog is armed (prom-client costs ≈ 50 ms of start-up; the bench's
-  // spawn → armed must not pay it): metrics count from then on (no expiry can happen before).
+  // prom-client is loaded at the first scrape (≈ 50 ms of start-up and ≈ 9 MB that a vehicle
+  // without Prometheus never pays). Until then the few events the metrics count (failures,
+  // promotions, fences, ingest faults) are kept and replayed; per-call observations (timer
+  // lateness, API latency, event-loop lag) start with the first scrape.
   let metrics: SupervisorMetrics | undefined = undefined;
   let metricsLoading: Promise<void> | undefined;
+  const earlyEvents: SupervisorEvent[] = [];
   const loadMetrics = () =>
     metricsLoading ??= import("../metrics/supervisor_metrics.ts").then(({ SupervisorMetrics }) => {
-      metrics = new SupervisorMetrics({
+      const loaded = new SupervisorMetrics({
         source: supervisor,
         clock: systemClock,
         kubeApi: !opts.dryRun,
@@ -236,6 +243,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           ? () => ({ leader: leadership?.isLeader() === true, term: leadership?.term ?? -1 })
           : undefined,
       });
+      for (const event of earlyEvents.splice(0)) loaded.onEvent(event);
+      metrics = loaded;
     });
   const observeKubeCall: KubeCallObserver = (call) => metrics?.observeKubeCall(call);
   const reconciler: ReconcilerFactory = opts.dryRun
@@ -316,8 +325,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     onEvent: (event) => {
       if (event.type === "ingest-fault") ingestFault = { sinceMs: event.atMs, why: event.why };
       else if (event.type === "ingest-restored") ingestFault = undefined;
-      else if (event.type === "armed") loadMetrics();
-      metrics?.onEvent(event);
+      if (metrics) metrics.onEvent(event);
+      else if (
+        earlyEvents.length < MAX_EARLY_METRIC_EVENTS &&
+        (event.type !== "transition" || event.transition.isFailure)
+      ) earlyEvents.push(event);
       recorder?.onEvent(event);
     },
     onTimerLateness: (latenessMs) => metrics?.observeTimerLatenessMs(latenessMs),

@@ -46,8 +46,8 @@ export interface BrokerPairOptions {
   /**
    * Messages that need the agreement of both brokers: while both are connected such a message is
    * delivered only once the second broker has delivered an equal copy within the window (and
-   * dropped if it never does); with one broker connected, or when the other one is lost while
-   * the copy waits, one copy suffices. The supervisor uses it for the nodes' Last Wills: one
+   * dropped if it never does: the deadline decides); with one broker connected one copy
+   * suffices. The supervisor uses it for the nodes' Last Wills: one
    * broker publishing a node's will says only that the node's connection to *that* broker broke;
    * a node still heartbeating through the other one is alive (a partition between a node and one
    * broker must not fail it over). Default: none.
@@ -273,8 +273,10 @@ export class BrokerPair implements MqttClientLike {
     if (up) this.#anyUp = true;
     if (this.#up[index] === up) return;
     this.#up[index] = up;
-    // the other broker can no longer agree: what waits for it stands on its own
-    if (!up) this.#releaseAwaiting((a) => a.session !== index);
+    // Copies waiting for the lost broker's agreement are not released: a copy may be a stale
+    // will of an earlier session that a stalled broker delivered late (found by the pair
+    // campaign: a broker killed while such a copy waited "expired" a live node); they expire
+    // and the node's deadline decides — only the fast path is lost in that double fault.
     const connected = this.connectedCount;
     if (!up && connected > 0) this.stats.brokerLosses++;
     for (const listener of this.#brokerListeners) listener(this.#labels[index], up, connected);
@@ -293,7 +295,7 @@ export class BrokerPair implements MqttClientLike {
     session: number,
   ): "held" | "agreed" | "single" {
     const nowMs = this.#nowMs();
-    this.#releaseAwaiting(() => false, nowMs); // expire stale ones
+    this.#expireAwaiting(nowMs);
     const i = this.#awaiting.findIndex((a) =>
       a.topic === topic && a.session !== session && equal(a.payload, payload)
     );
@@ -308,21 +310,12 @@ export class BrokerPair implements MqttClientLike {
     return "held";
   }
 
-  /**
-   * Delivers the waiting copies `release` selects (the other broker was lost) and drops those
-   * older than the window (counted in `unconfirmed`).
-   */
-  #releaseAwaiting(release: (a: Recent) => boolean, nowMs = this.#nowMs()): void {
+  /** Drops the waiting copies older than the window (counted in `unconfirmed`). */
+  #expireAwaiting(nowMs: number): void {
     for (let i = this.#awaiting.length - 1; i >= 0; i--) {
-      const a = this.#awaiting[i];
-      if (nowMs - a.atMs > this.#windowMs) {
+      if (nowMs - this.#awaiting[i].atMs > this.#windowMs) {
         this.#awaiting.splice(i, 1);
         this.stats.unconfirmed++;
-      } else if (release(a)) {
-        this.#awaiting.splice(i, 1);
-        this.#remember(a.topic, a.payload, a.session, nowMs);
-        this.stats.delivered++;
-        for (const listener of this.#messageListeners) listener(a.topic, a.payload, a.packet);
       }
     }
   }
