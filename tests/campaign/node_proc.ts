@@ -16,6 +16,8 @@ export interface NodeProcOptions {
   configPath: string;
   /** Broker URL as seen from inside the namespace (the node's fault proxy). */
   url: string;
+  /** The second broker of a broker pair (`mqtt.pairUrl`), through its own fault proxy. */
+  pairUrl?: string;
   /** argv prefix that runs a command inside the node's namespace (empty: the host's). */
   execPrefix: readonly string[];
   /** Bound on the wait for the MQTT connection, ms (default 15000). */
@@ -30,6 +32,11 @@ export interface NodeProc {
   readonly pid: number;
   /** False once the process exited. */
   readonly running: boolean;
+  /**
+   * With a broker pair: how many of the two brokers the node is connected to now (from its
+   * `brokers` lines; 1 until the second session connects). Undefined without `pairUrl`.
+   */
+  readonly brokersConnected: number | undefined;
   /** Sends one control command and waits for its ack; throws on a problem or after `timeoutMs`. */
   command(line: string, timeoutMs?: number): Promise<void>;
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT, ...); a no-op once exited. */
@@ -60,6 +67,7 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
       opts.node,
       "--url",
       opts.url,
+      ...(opts.pairUrl === undefined ? [] : ["--pair-url", opts.pairUrl]),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -70,6 +78,7 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
   const acks: { resolve: (problem?: string) => void }[] = [];
   let connected: (() => void) | undefined;
   let running = true;
+  let brokersConnected = opts.pairUrl === undefined ? undefined : 0;
   const stderr: string[] = [];
   const exited = child.status.then((s) => {
     running = false;
@@ -87,13 +96,17 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
       while ((nl = buffer.indexOf("\n")) >= 0) {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        let line: { event?: string; problem?: string };
+        let line: { event?: string; problem?: string; connected?: number };
         try {
           line = JSON.parse(text);
         } catch {
           continue;
         }
-        if (line.event === "connected") connected?.();
+        if (line.event === "connected") {
+          if (brokersConnected === 0) brokersConnected = 1;
+          connected?.();
+        }
+        if (line.event === "brokers") brokersConnected = Number(line.connected);
         if (line.event === "ack") acks.shift()?.resolve(line.problem);
       }
     }
@@ -112,6 +125,9 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
     pid: child.pid,
     get running() {
       return running;
+    },
+    get brokersConnected() {
+      return brokersConnected;
     },
     exited,
     async command(line, timeoutMs = 5000) {
