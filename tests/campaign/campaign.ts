@@ -103,6 +103,8 @@ export function newOracle(): Oracle {
     plannedStopBudgetMs: TIMING.drainTimeoutMs,
     takeoverBoundMs: TAKEOVER_BOUND_MS,
     nodeOfTarget: nodeOfTarget,
+    // the rest of a timeout's silence is the heartbeat's phase and its delivery
+    stallExplainsMs: TIMING.timeoutMs - 3 * TIMING.periodMs,
   });
 }
 
@@ -158,6 +160,7 @@ export async function runOneFault(
           : "") +
         (v.takeoverMs !== undefined ? ` takeover ${v.takeoverMs.toFixed(0)} ms` : "") +
         (v.handovers?.length ? ` (noted: ${v.handovers.join("; ")})` : "") +
+        (v.rigStalls?.length ? ` (rig: ${v.rigStalls.join("; ")})` : "") +
         ` (${(record.elapsedMs / 1000).toFixed(1)} s)`,
     );
     return record;
@@ -579,6 +582,8 @@ export interface CampaignSummary {
   pair?: {
     takeoverMs: { p50: number | null; p99: number | null; max: number | null; n: number };
     handovers: { seq: number; kind: string; what: string[] }[];
+    /** Expiries explained by a stall of the simulated node's own process (reported, not judged). */
+    rigStalls: { seq: number; kind: string; what: string[] }[];
   };
 }
 
@@ -601,6 +606,7 @@ export function summarize(records: readonly FaultRecord[]): CampaignSummary {
   for (const k of FAULT_KINDS) if (pairMode || !PAIR_ONLY_KINDS.includes(k)) byKind[k] = 0;
   const takeovers: number[] = [];
   const handovers: NonNullable<CampaignSummary["pair"]>["handovers"] = [];
+  const rigStalls: NonNullable<CampaignSummary["pair"]>["rigStalls"] = [];
   const reactionByKindRaw: Record<string, number[]> = {};
   const detection: number[] = [];
   const reaction: number[] = [];
@@ -625,6 +631,9 @@ export function summarize(records: readonly FaultRecord[]): CampaignSummary {
     if (v.takeoverMs !== undefined) takeovers.push(v.takeoverMs);
     if (v.handovers?.length) {
       handovers.push({ seq: r.fault.seq, kind: r.fault.kind, what: v.handovers });
+    }
+    if (v.rigStalls?.length) {
+      rigStalls.push({ seq: r.fault.seq, kind: r.fault.kind, what: v.rigStalls });
     }
     const problems = [
       ...v.falseActions.map((x) => `false: ${x}`),
@@ -662,6 +671,7 @@ export function summarize(records: readonly FaultRecord[]): CampaignSummary {
             max: takeovers.length ? Math.round(Math.max(...takeovers) * 10) / 10 : null,
           },
           handovers,
+          rigStalls,
         },
       }
       : {}),

@@ -37,6 +37,11 @@ export interface NodeProc {
    * `brokers` lines; 1 until the second session connects). Undefined without `pairUrl`.
    */
   readonly brokersConnected: number | undefined;
+  /**
+   * The process's own stalls (`stall` lines: it did not run for `gapMs`, ending at `endWallMs`),
+   * oldest first.
+   */
+  readonly stalls: readonly { endWallMs: number; gapMs: number }[];
   /** Sends one control command and waits for its ack; throws on a problem or after `timeoutMs`. */
   command(line: string, timeoutMs?: number): Promise<void>;
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT, ...); a no-op once exited. */
@@ -79,6 +84,7 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
   let connected: (() => void) | undefined;
   let running = true;
   let brokersConnected = opts.pairUrl === undefined ? undefined : 0;
+  const stalls: { endWallMs: number; gapMs: number }[] = [];
   const stderr: string[] = [];
   const exited = child.status.then((s) => {
     running = false;
@@ -96,7 +102,13 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
       while ((nl = buffer.indexOf("\n")) >= 0) {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        let line: { event?: string; problem?: string; connected?: number };
+        let line: {
+          event?: string;
+          problem?: string;
+          connected?: number;
+          gapMs?: number;
+          wallMs?: number;
+        };
         try {
           line = JSON.parse(text);
         } catch {
@@ -107,6 +119,9 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
           connected?.();
         }
         if (line.event === "brokers") brokersConnected = Number(line.connected);
+        if (line.event === "stall") {
+          stalls.push({ endWallMs: Number(line.wallMs), gapMs: Number(line.gapMs) });
+        }
         if (line.event === "ack") acks.shift()?.resolve(line.problem);
       }
     }
@@ -129,6 +144,7 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
     get brokersConnected() {
       return brokersConnected;
     },
+    stalls,
     exited,
     async command(line, timeoutMs = 5000) {
       if (!running) throw new Error(`${opts.node}: process exited, cannot ${line}`);

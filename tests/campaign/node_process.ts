@@ -14,7 +14,10 @@
  * go on), `planned-stop` (the agent's drain, then `offline` and exit 0). SIGKILL is a crash (the
  * broker publishes the Last Will); SIGSTOP a frozen node. stdout carries JSON lines:
  * `{"event":"connected"}`, `{"event":"ack","cmd":…}`, `{"event":"stopped","drain":…}`, and with a
- * broker pair `{"event":"brokers","connected":N}` whenever the number of connected brokers changes.
+ * broker pair `{"event":"brokers","connected":N}` whenever the number of connected brokers changes,
+ * and `{"event":"stall","gapMs":G}` when the process itself did not run for ≥ 50 ms (a 5 ms timer
+ * came G ms after the previous one: its event loop blocked or the process descheduled; `wallMs`
+ * is the stall's end). A node that stalls really is silent: the rig's own share of an expiry.
  *
  * @module
  */
@@ -82,6 +85,7 @@ async function main(): Promise<number> {
   });
   sim.start(systemClock.nowMs());
   emit("connected", { node: node.name });
+  watchStalls();
 
   const drainTimeoutMs = Number(values["drain-timeout-ms"]);
   const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
@@ -109,6 +113,21 @@ async function main(): Promise<number> {
   sim.stopGenerators();
   await sim.stop(2000);
   return 0;
+}
+
+/** Reported stalls of this process are at least this long, ms. */
+const STALL_REPORT_MS = 50;
+
+/** Emits a `stall` line whenever a 5 ms timer comes ≥ {@linkcode STALL_REPORT_MS} late. */
+function watchStalls(): void {
+  let lastMs = performance.now();
+  const timer = setInterval(() => {
+    const nowMs = performance.now();
+    const gapMs = nowMs - lastMs;
+    lastMs = nowMs;
+    if (gapMs >= STALL_REPORT_MS) emit("stall", { gapMs: Math.round(gapMs * 10) / 10 });
+  }, 5);
+  Deno.unrefTimer(timer);
 }
 
 /** Applies one control command; returns a problem text when it cannot. */

@@ -105,6 +105,12 @@ export interface PairObservation {
   promotionsSent: readonly SentPromotion[];
   /** Fault → the survivor's `leader-elected` when the leader was lost, ms. */
   takeoverMs?: number;
+  /**
+   * When simulated nodes did not run (their own stall reports), wall ms: an expiry whose silence
+   * a stall of its node covers is the rig's, not the fault's (see
+   * {@linkcode OracleOptions.stallExplainsMs}).
+   */
+  nodeStalls?: readonly { node: string; fromWallMs: number; toWallMs: number }[];
 }
 
 /** What was observed for one fault. */
@@ -147,6 +153,12 @@ export interface Verdict {
   handovers?: string[];
   /** Pair: fault → the survivor's `leader-elected`, ms (the leader was killed or lost its bus). */
   takeoverMs?: number;
+  /**
+   * Pair: expiries the fault did not call for whose silence a stall of the simulated node's own
+   * process explains (the node really was silent: the rig starved it), one text each; reported,
+   * not judged.
+   */
+  rigStalls?: string[];
 }
 
 /** Options of {@linkcode Oracle}. */
@@ -160,6 +172,13 @@ export interface OracleOptions {
   takeoverBoundMs?: number;
   /** The node a watchdog target (`node/X`, `sensor/S`, `app/W/X`) belongs to (pair checks). */
   nodeOfTarget?: (target: string) => string | undefined;
+  /**
+   * Pair: an expiry the fault did not call for is the rig's when stalls of its node's process
+   * cover at least this much of the silence that expired it, ms (default: never). The campaign
+   * uses the timeout minus three heartbeat periods: the rest of the silence is the heartbeat's
+   * phase and its delivery.
+   */
+  stallExplainsMs?: number;
 }
 
 /** The vehicle's failover state the oracle tracks: active node and epoch per workload. */
@@ -172,6 +191,7 @@ export class Oracle {
   readonly #planBudgetMs: number;
   readonly #takeoverBoundMs: number;
   readonly #nodeOfTarget: (target: string) => string | undefined;
+  readonly #stallExplainsMs: number;
   /** Pair findings already reported (each is reported by the first fault that sees it). */
   readonly #reported = new Set<string>();
 
@@ -189,6 +209,7 @@ export class Oracle {
     this.#planBudgetMs = options.plannedStopBudgetMs;
     this.#takeoverBoundMs = options.takeoverBoundMs ?? 0;
     this.#nodeOfTarget = options.nodeOfTarget ?? ((t) => t.split("/").at(-1));
+    this.#stallExplainsMs = options.stallExplainsMs ?? Number.POSITIVE_INFINITY;
   }
 
   /** The node `workload` is active on. */
@@ -315,6 +336,18 @@ export class Oracle {
     if (leaderLost) e.deposedLeader = fault.supervisor;
   }
 
+  /** How much of the silence that expired `x` stalls of `node`'s process cover, ms. */
+  #stalledMs(pair: PairObservation, node: string, x: LoggedExpiry): number {
+    if (x.silenceMs === undefined) return 0;
+    const from = x.wallMs - x.silenceMs;
+    let covered = 0;
+    for (const s of pair.nodeStalls ?? []) {
+      if (s.node !== node) continue;
+      covered += Math.max(0, Math.min(s.toWallMs, x.wallMs) - Math.max(s.fromWallMs, from));
+    }
+    return covered;
+  }
+
   /** Judges the pair's logs (see the module doc); appends to `v`. */
   #judgePair(expected: Expectation, pair: PairObservation, v: Verdict): void {
     const once = (key: string) => !this.#reported.has(key) && !!this.#reported.add(key);
@@ -362,9 +395,16 @@ export class Oracle {
     if (expected.expiryAllowedNodes) {
       for (const x of pair.expiries) {
         const node = this.#nodeOfTarget(x.target);
-        if (node === undefined || !expected.expiryAllowedNodes.has(node)) {
-          v.falseActions.push(`${x.target} expired on ${x.supervisor} uncalled for`);
+        if (node !== undefined && expected.expiryAllowedNodes.has(node)) continue;
+        const stalledMs = node === undefined ? 0 : this.#stalledMs(pair, node, x);
+        if (stalledMs >= this.#stallExplainsMs) {
+          (v.rigStalls ??= []).push(
+            `${x.target} expired on ${x.supervisor}: ${node} itself did not run for ` +
+              `${stalledMs.toFixed(0)} of its ${x.silenceMs!.toFixed(0)} ms of silence`,
+          );
+          continue;
         }
+        v.falseActions.push(`${x.target} expired on ${x.supervisor} uncalled for`);
       }
     }
     if (expected.ingestFaultAllowed) {

@@ -355,3 +355,36 @@ Deno.test("oracle pair: overlapping leadership, a term led twice or an epoch dec
   );
   assert.match(epochs.splitBrain.join(" "), /pose epoch 1 .* \(n3\) and by sup-b#1 \(n2\)/);
 });
+
+Deno.test("oracle pair: an expiry whose silence a stall of the node's own process covers is the rig's", () => {
+  const o = new Oracle(WORKLOADS, {
+    plannedStopBudgetMs: 3000,
+    nodeOfTarget: (t) => t.split("/").at(-1),
+    stallExplainsMs: 90,
+  });
+  const e = o.expect(fault({ kind: "broker-kill", broker: 1, durationMs: 500 }));
+  const expiry = { supervisor: "sup-a#1", target: "node/n1", wallMs: 2000, silenceMs: 152 };
+  const stalled = judgePair(
+    o,
+    e,
+    pairObs({
+      expiries: [expiry],
+      nodeStalls: [{ node: "n1", fromWallMs: 1850, toWallMs: 1960 }],
+    }),
+  );
+  assert.deepEqual(stalled.falseActions, []);
+  assert.equal(stalled.rigStalls?.length, 1);
+  assert.match(stalled.rigStalls![0], /n1 itself did not run for 110 of its 152 ms/);
+  // too short a stall, another node's stall, or an expiry by Last Will: the fault's
+  for (
+    const [x, stalls] of [
+      [expiry, [{ node: "n1", fromWallMs: 1900, toWallMs: 1960 }]],
+      [expiry, [{ node: "n2", fromWallMs: 1850, toWallMs: 1960 }]],
+      [{ ...expiry, silenceMs: undefined }, [{ node: "n1", fromWallMs: 1850, toWallMs: 1960 }]],
+    ] as const
+  ) {
+    const v = judgePair(o, e, pairObs({ expiries: [x], nodeStalls: stalls }));
+    assert.equal(v.falseActions.length, 1, JSON.stringify(x));
+    assert.equal(v.rigStalls, undefined);
+  }
+});

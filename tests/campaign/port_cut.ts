@@ -28,6 +28,8 @@ export interface PortCut {
   heal(ports: readonly number[]): Promise<void>;
   /** Heals every port. */
   healAll(): Promise<void>;
+  /** Packets dropped so far (the rules' counters). @throws Error when `nft` fails. */
+  droppedPackets(): Promise<number>;
   /** Deletes the table (idempotent). */
   remove(): Promise<void>;
 }
@@ -43,8 +45,8 @@ export async function createPortCut(runId: string): Promise<PortCut> {
     `add table inet ${table}`,
     `add set inet ${table} cut { type inet_service; }`,
     `add chain inet ${table} output { type filter hook output priority filter; policy accept; }`,
-    `add rule inet ${table} output tcp dport @cut drop`,
-    `add rule inet ${table} output tcp sport @cut drop`,
+    `add rule inet ${table} output tcp dport @cut counter drop`,
+    `add rule inet ${table} output tcp sport @cut counter drop`,
   ]);
   const cutPorts = new Set<number>();
   const check = (ports: readonly number[]) => {
@@ -75,6 +77,22 @@ export async function createPortCut(runId: string): Promise<PortCut> {
     },
     heal,
     healAll: () => heal([...cutPorts]),
+    async droppedPackets() {
+      const out = await new Deno.Command("nft", {
+        args: ["-j", "list", "chain", "inet", table, "output"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!out.success) throw new Error(`nft: ${new TextDecoder().decode(out.stderr).trim()}`);
+      const listing = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+        nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[];
+      };
+      let packets = 0;
+      for (const item of listing.nftables) {
+        for (const e of item.rule?.expr ?? []) packets += e.counter?.packets ?? 0;
+      }
+      return packets;
+    },
     async remove() {
       if (removed) return;
       removed = true;

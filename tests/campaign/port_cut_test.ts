@@ -26,6 +26,7 @@ Deno.test({
     const client = await Deno.connect({ hostname: "127.0.0.1", port });
     const server = await listener.accept();
     try {
+      assert.equal(await cut.droppedPackets(), 0);
       await client.write(new TextEncoder().encode("a"));
       assert.equal(await readWithin(server, 2000), "a", "passes before the cut");
       await cut.cut([port]);
@@ -39,6 +40,7 @@ Deno.test({
         new Promise<string>((r) => setTimeout(() => r("still cut"), 500)),
       ]);
       assert.equal(early, "still cut", "nothing passes while cut");
+      assert.ok((await cut.droppedPackets()) > 0, "the rules counted the drops");
       await cut.heal([port]);
       await cut.heal([port]); // idempotent
       assert.equal(await pending, "b", "the connection resumes after the heal");

@@ -4,7 +4,8 @@
  * decided. Pure functions of the parsed lines; only the fields named here are read, so fields added
  * to the lines (`msg`, `time`, …) change nothing.
  *
- * Events read: `leader-elected {identity, term}`, `leader-stepped-down {term, reason}`,
+ * The event's name is `event` (or `msg`, which the logger writes beside it). Events read:
+ * `leader-elected {identity, term}`, `leader-stepped-down {term, reason}`,
  * `broker-up {broker, connected}`, `broker-lost {broker, connected}`, `ingest-fault {why}`,
  * `ingest-restored {graceMs}`, `expired {target}`, `promotion-sent {workload, epoch, activeNode}`;
  * every line carries `wallMs` (the process's time origin + its monotonic clock: lines of two
@@ -16,8 +17,13 @@
 /** One parsed JSON log line (as `tests/harness/supervisor_process.ts` parses it). */
 export interface SupervisorLogLine {
   wallMs: number;
-  event: string;
+  event?: string;
   [key: string]: unknown;
+}
+
+/** The line's event name: `event`, else `msg`. */
+export function eventOf(line: SupervisorLogLine): string {
+  return typeof line.event === "string" ? line.event : String(line.msg);
 }
 
 /** One leadership period of one supervisor process. */
@@ -48,10 +54,10 @@ export function leadershipPeriods(
   const periods: LeadershipPeriod[] = [];
   let open: { fromWallMs: number; term: number } | undefined;
   for (const l of lines) {
-    if (l.event === "leader-elected") {
+    if (eventOf(l) === "leader-elected") {
       if (open) periods.push({ ...who, ...open, toWallMs: l.wallMs, open: false });
       open = { fromWallMs: l.wallMs, term: Number(l.term) };
-    } else if (l.event === "leader-stepped-down" && open) {
+    } else if (eventOf(l) === "leader-stepped-down" && open) {
       periods.push({ ...who, ...open, toWallMs: l.wallMs, open: false });
       open = undefined;
     }
@@ -65,9 +71,9 @@ export function leadershipPeriods(
 /** Whether the process leads now by its log: its last leadership line is `leader-elected`. */
 export function leadsByLog(lines: readonly SupervisorLogLine[]): boolean {
   const last = lines.findLast((l) =>
-    l.event === "leader-elected" || l.event === "leader-stepped-down"
+    eventOf(l) === "leader-elected" || eventOf(l) === "leader-stepped-down"
   );
-  return last?.event === "leader-elected";
+  return last !== undefined && eventOf(last) === "leader-elected";
 }
 
 /**
@@ -77,7 +83,7 @@ export function leadsByLog(lines: readonly SupervisorLogLine[]): boolean {
  * count is right again once a broker is back. Ingest faults are judged on their own.)
  */
 export function brokersConnectedByLog(lines: readonly SupervisorLogLine[]): number | undefined {
-  const last = lines.findLast((l) => l.event === "broker-up" || l.event === "broker-lost");
+  const last = lines.findLast((l) => eventOf(l) === "broker-up" || eventOf(l) === "broker-lost");
   return last === undefined ? undefined : Number(last.connected);
 }
 
@@ -86,6 +92,8 @@ export interface LoggedExpiry {
   supervisor: string;
   target: string;
   wallMs: number;
+  /** The silence that expired it (`silenceMs`), ms; undefined for an offline status or Last Will. */
+  silenceMs?: number;
 }
 
 /** The `expired` lines at or after `sinceWallMs`. */
@@ -94,8 +102,15 @@ export function expiriesSince(
   supervisor: string,
   sinceWallMs: number,
 ): LoggedExpiry[] {
-  return lines.filter((l) => l.event === "expired" && l.wallMs >= sinceWallMs)
-    .map((l) => ({ supervisor, target: String(l.target), wallMs: l.wallMs }));
+  return lines.filter((l) => eventOf(l) === "expired" && l.wallMs >= sinceWallMs)
+    .map((l) => ({
+      supervisor,
+      target: String(l.target),
+      wallMs: l.wallMs,
+      ...(typeof l.silenceMs === "number" && l.cause === "deadline"
+        ? { silenceMs: l.silenceMs }
+        : {}),
+    }));
 }
 
 /** An ingest fault logged by a supervisor. */
@@ -111,7 +126,7 @@ export function ingestFaultsSince(
   supervisor: string,
   sinceWallMs: number,
 ): LoggedIngestFault[] {
-  return lines.filter((l) => l.event === "ingest-fault" && l.wallMs >= sinceWallMs)
+  return lines.filter((l) => eventOf(l) === "ingest-fault" && l.wallMs >= sinceWallMs)
     .map((l) => ({ supervisor, why: String(l.why), wallMs: l.wallMs }));
 }
 
@@ -129,7 +144,7 @@ export function promotionsSent(
   lines: readonly SupervisorLogLine[],
   supervisor: string,
 ): SentPromotion[] {
-  return lines.filter((l) => l.event === "promotion-sent").map((l) => ({
+  return lines.filter((l) => eventOf(l) === "promotion-sent").map((l) => ({
     supervisor,
     workload: String(l.workload),
     epoch: Number(l.epoch),

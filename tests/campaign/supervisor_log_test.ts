@@ -79,3 +79,18 @@ Deno.test("supervisor log: expiries, ingest faults since a time; promotions deci
     { supervisor: "sup-b#2", workload: "lane", epoch: 3, activeNode: "n3", wallMs: 300 },
   ]);
 });
+
+Deno.test("supervisor log: a line naming its event in msg only is read as well", () => {
+  const lines = [
+    { wallMs: 5, msg: "leader-elected", term: 4 },
+    { wallMs: 9, msg: "broker-up", connected: 2 },
+  ] as SupervisorLogLine[];
+  assert.deepEqual(
+    leadershipPeriods(lines, who, 20).map((p) => [p.fromWallMs, p.toWallMs, p.term]),
+    [
+      [5, 20, 4],
+    ],
+  );
+  assert.equal(leadsByLog(lines), true);
+  assert.equal(brokersConnectedByLog(lines), 2);
+});

@@ -197,10 +197,22 @@ export const TAKEOVER_BOUND_MS = PAIR_TIMING.leaseDurationMs + 2 * PAIR_TIMING.r
  */
 export const PAIR_VEHICLE_NICE = -10;
 
-/** Sets the niceness of `pids`. @throws Error when `renice` fails. */
+/**
+ * Sets the niceness of every thread of `pids` (Linux: a niceness is per thread, and `renice -p`
+ * of a pid reaches its main thread only; toxiproxy's Go runtime and Deno's helpers run more; new
+ * threads inherit it from their creator). @throws Error when `renice` fails.
+ */
 async function renice(pids: readonly number[], nice: number): Promise<void> {
+  const tids: string[] = [];
+  for (const pid of pids) {
+    try {
+      for (const task of Deno.readDirSync(`/proc/${pid}/task`)) tids.push(task.name);
+    } catch {
+      tids.push(String(pid)); // no procfs: the main thread
+    }
+  }
   const out = await new Deno.Command("renice", {
-    args: ["-n", String(nice), "-p", ...pids.map(String)],
+    args: ["-n", String(nice), "-p", ...tids],
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -232,6 +244,8 @@ export class CampaignWorld {
   readonly toxiproxy: Toxiproxy;
   readonly namespaces: Map<string, NodeNamespace>;
   readonly nodes = new Map<string, NodeProc>();
+  /** Every node process of the run, restarts included (their stall reports). */
+  readonly #allNodeProcs: NodeProc[] = [];
   /** Every supervisor process of the run, oldest first. */
   readonly instances: SupervisorInstance[] = [];
   /** Every supervisor's log lines, oldest instance first. */
@@ -406,6 +420,7 @@ export class CampaignWorld {
       execPrefix: ns.execPrefix(),
     });
     this.nodes.set(node, proc);
+    this.#allNodeProcs.push(proc);
     if (this.pair) await renice([proc.pid], PAIR_VEHICLE_NICE);
   }
 
@@ -508,6 +523,11 @@ export class CampaignWorld {
     ]);
   }
 
+  /** Pair: packets the cuts of supervisor paths dropped so far. */
+  droppedPackets(): Promise<number> {
+    return this.#portCut?.droppedPackets() ?? Promise.resolve(0);
+  }
+
   /** Pair: heals every cut supervisor path. */
   async healSupervisorPaths(): Promise<void> {
     await this.#portCut?.healAll();
@@ -573,6 +593,13 @@ export class CampaignWorld {
         ingestFaultsSince(i.proc.lines, i.label, sinceWallMs)
       ),
       promotionsSent: this.instances.flatMap((i) => promotionsSent(i.proc.lines, i.label)),
+      nodeStalls: this.#allNodeProcs.flatMap((p) =>
+        p.stalls.filter((s) => s.endWallMs >= sinceWallMs - 1000).map((s) => ({
+          node: p.node,
+          fromWallMs: s.endWallMs - s.gapMs,
+          toWallMs: s.endWallMs,
+        }))
+      ),
     };
   }
 
