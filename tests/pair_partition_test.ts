@@ -124,7 +124,7 @@ Deno.test({
       // never two actives, over the whole run
       sampling = false;
       await sampler;
-      const obs = world.pairObservation(0, leader);
+      const obs = world.pairObservation(0, leader, world.lastElectedId());
       const periods = [...obs.leadership].sort((a, b) => a.fromWallMs - b.fromWallMs);
       for (let i = 1; i < periods.length; i++) {
         const [a, b] = [periods[i - 1], periods[i]];

@@ -95,7 +95,7 @@ export interface PairObservation {
   leadership: readonly LeadershipPeriod[];
   /** The id leading when the fault was injected (undefined: nobody). */
   leaderBefore?: string;
-  /** The id leading once the vehicle was restored (undefined: nobody). */
+  /** The id leading once the fault's window was over (undefined: nobody). */
   leaderAfter?: string;
   /** Expiries any process logged from the injection until restored. */
   expiries: readonly LoggedExpiry[];
@@ -416,7 +416,9 @@ export class Oracle {
       }
     }
     if (expected.leadership === "move" && pair.leaderAfter === expected.deposedLeader) {
-      v.missed.push(`${expected.deposedLeader} still leads after it was lost`);
+      v.missed.push(
+        `${expected.deposedLeader} still leads after the fault took it out (killed or its bus cut)`,
+      );
     }
     if (
       expected.leadership === "stay" && pair.leaderBefore !== undefined &&

@@ -495,6 +495,19 @@ export class CampaignWorld {
     return leading.length === 1 ? leading[0].id : undefined;
   }
 
+  /**
+   * Pair: the id of the process that logged the latest `leader-elected` (a leader's short
+   * step-downs on a slow renew do not hide it); undefined before any.
+   */
+  lastElectedId(): string | undefined {
+    let best: { id: string; wallMs: number } | undefined;
+    for (const i of this.instances) {
+      const l = i.proc.lines.findLast((x) => x.event === "leader-elected");
+      if (l && (!best || l.wallMs > best.wallMs)) best = { id: i.id, wallMs: l.wallMs };
+    }
+    return best?.id;
+  }
+
   /** Pair: the id of the live instance that is not leading (undefined: none, or no leader). */
   standbyId(): string | undefined {
     const leader = this.leaderId();
@@ -580,14 +593,15 @@ export class CampaignWorld {
   pairObservation(
     sinceWallMs: number,
     leaderBefore: string | undefined,
+    leaderAfter: string | undefined,
   ): Omit<PairObservation, "takeoverMs"> {
     const now = wallNowMs();
     return {
+      leaderAfter,
       leadership: this.instances.flatMap((i) =>
         leadershipPeriods(i.proc.lines, { supervisor: i.label, id: i.id }, i.killedAtWallMs ?? now)
       ),
       leaderBefore,
-      leaderAfter: this.leaderId(),
       expiries: this.instances.flatMap((i) => expiriesSince(i.proc.lines, i.label, sinceWallMs)),
       ingestFaults: this.instances.flatMap((i) =>
         ingestFaultsSince(i.proc.lines, i.label, sinceWallMs)
@@ -645,6 +659,43 @@ export class CampaignWorld {
       }
     };
     await start();
+  }
+
+  /**
+   * Lifts our fence (taint, cordon, our annotations; `unfenced-at` now) from `nodes` as an
+   * operator would (a repair after a finding, never part of a fault). Retried on a conflict.
+   */
+  async operatorUnfence(nodes: Iterable<string>): Promise<void> {
+    for (const name of nodes) {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const node = await this.#admin.core.readNode({ name });
+        node.spec ??= {};
+        node.spec.unschedulable = false;
+        node.spec.taints = (node.spec.taints ?? []).filter((t) => t.key !== TAINT_KEY);
+        const annotations = { ...node.metadata?.annotations };
+        delete annotations[ANNOTATIONS.cordonedBy];
+        delete annotations[ANNOTATIONS.fenceReason];
+        annotations[ANNOTATIONS.unfencedAt] = new Date().toISOString();
+        node.metadata = { ...node.metadata, annotations };
+        try {
+          await this.#admin.core.replaceNode({ name, body: node });
+          break;
+        } catch (error) {
+          if (attempt === 4) throw error;
+          await sleep(100);
+        }
+      }
+    }
+  }
+
+  /** Nodes that carry our fence taint or are cordoned now. */
+  async fencedOrCordonedNodes(): Promise<Set<string>> {
+    const nodes = await this.#admin.core.listNode();
+    return new Set(
+      nodes.items.filter((n) =>
+        n.spec?.unschedulable || (n.spec?.taints ?? []).some((t) => t.key === TAINT_KEY)
+      ).map((n) => n.metadata!.name!),
+    );
   }
 
   /** Nodes that carry our fence taint now. */
