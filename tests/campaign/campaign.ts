@@ -47,6 +47,12 @@ export interface FaultRecord {
   elapsedMs: number;
   /** Why the fault could not be applied as drawn (its promotions were then only allowed). */
   inconclusive?: string;
+  /**
+   * Stalls of simulated node processes (≥ the timeout minus three periods) from the fault's start
+   * to its judgement: the node did not run, ms after the injection (the rig's share, for reading
+   * a finding).
+   */
+  nodeStalls?: { node: string; endMs: number; gapMs: number }[];
 }
 
 /** Options of {@linkcode runCampaign}. */
@@ -434,6 +440,24 @@ async function runFault(
     verdict,
     elapsedMs: wallNowMs() - startedAtWallMs,
     ...(inconclusive ? { inconclusive } : {}),
+    ...stallsOf(world, startedAtWallMs, injectedAtWallMs),
+  };
+}
+
+/** {@linkcode FaultRecord.nodeStalls} (omitted when none). */
+function stallsOf(
+  world: CampaignWorld,
+  fromWallMs: number,
+  injectedAtWallMs: number,
+): Pick<FaultRecord, "nodeStalls"> {
+  const stalls = world.nodeStallsSince(fromWallMs, TIMING.timeoutMs - 3 * TIMING.periodMs);
+  if (stalls.length === 0) return {};
+  return {
+    nodeStalls: stalls.map((s) => ({
+      node: s.node,
+      endMs: Math.round(s.endWallMs - injectedAtWallMs),
+      gapMs: s.gapMs,
+    })),
   };
 }
 

@@ -109,7 +109,7 @@ export async function main(args: string[]): Promise<number> {
     await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
     await Deno.writeTextFile(
       out.replace(/\.json$/, ".svg"),
-      await renderSvg(campaignPlotSpec(records)),
+      await renderSvg(campaignPlotSpec(records, pair ? TAKEOVER_BOUND_MS : undefined)),
     );
     log(
       `${summary.faults} faults: false ${summary.false}, missed ${summary.missed}, split brain ` +

@@ -617,6 +617,19 @@ export class CampaignWorld {
     };
   }
 
+  /** Stalls of simulated node processes of at least `minGapMs` that ended at or after `wallMs`. */
+  nodeStallsSince(
+    wallMs: number,
+    minGapMs: number,
+  ): { node: string; endWallMs: number; gapMs: number }[] {
+    return this.#allNodeProcs.flatMap((p) =>
+      p.stalls.filter((s) => s.endWallMs >= wallMs && s.gapMs >= minGapMs).map((s) => ({
+        node: p.node,
+        ...s,
+      }))
+    );
+  }
+
   /** Live promotions received at or after `wallMs`. */
   promotionsSince(wallMs: number): ObservedPromotion[] {
     return this.promotions.filter((p) => p.receivedAtWallMs >= wallMs);
