@@ -22,6 +22,8 @@ import type { V1Node } from "@kubernetes/client-node";
 import mqtt from "mqtt";
 import { stringify } from "yaml";
 import { decodePromotion } from "../../lib/wire/wire.ts";
+import { PairSchema } from "../../lib/config/schema.ts";
+import { type PairTiming, takeoverBoundMs } from "../../lib/config/budget.ts";
 import { ANNOTATIONS } from "../../lib/reconcile/annotations.ts";
 import { type ControlPlane, startControlPlane } from "../harness/control_plane.ts";
 import { type RunningMosquitto, startMosquitto } from "../harness/mosquitto.ts";
@@ -170,22 +172,23 @@ export interface WorldOptions {
 /** The pair mode's supervisor ids (`supervisor.pair.ids`; side A is broker 0, side B broker 1). */
 export const PAIR_IDS = ["sup-a", "sup-b"] as const;
 
-/** The pair's Lease timing (the config defaults: what ships is what is exercised), ms. */
-export const PAIR_TIMING = {
-  leaseDurationMs: 400,
-  renewDeadlineMs: 250,
-  retryPeriodMs: 50,
-} as const;
+/** The pair's Lease timing: the config defaults (what ships is what is exercised), ms. */
+export const PAIR_TIMING: Readonly<PairTiming> = (() => {
+  const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = PairSchema.parse({
+    ids: [...PAIR_IDS],
+  });
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+})();
 
 /**
- * The takeover bound, ms (as in tests/pair_test.ts): after the leader's last renew the candidate
- * waits `leaseDurationMs` from its last observation of a change (at most one retry period after
- * that renew), then reads and replaces the Lease, each call cut at `renewDeadlineMs`; one more
- * retry period covers a late timer. A node fault during a takeover is decided when the survivor
- * leads: its budget is the FTTI plus this (docs/design.md, "Supervisor pair").
+ * The takeover bound, ms (as in tests/pair_test.ts): `takeoverBoundMs` of `lib/config/budget.ts`
+ * (lease duration + retry period + renew deadline after the leader's last renew) plus one more
+ * retry period and renew deadline for a late timer on this loaded machine. A node fault during a
+ * takeover is decided when the survivor leads: its budget is the FTTI plus this
+ * (docs/redundancy.md).
  */
-export const TAKEOVER_BOUND_MS = PAIR_TIMING.leaseDurationMs + 2 * PAIR_TIMING.retryPeriodMs +
-  2 * PAIR_TIMING.renewDeadlineMs;
+export const TAKEOVER_BOUND_MS = takeoverBoundMs(PAIR_TIMING) + PAIR_TIMING.retryPeriodMs +
+  PAIR_TIMING.renewDeadlineMs;
 
 /**
  * Pair mode: niceness of the simulated nodes and of the fault proxy. They are other machines in a
@@ -949,7 +952,8 @@ function campaignConfig(urls: readonly string[], cp: ControlPlane, pair: boolean
       bootWindowMs: TIMING.bootWindowMs,
       recoveryWindowMs: TIMING.recoveryWindowMs,
       fenceConfirmationMs: TIMING.fenceConfirmationMs,
-      ...(pair ? { pair: { ids: [...PAIR_IDS], ...PAIR_TIMING } } : {}),
+      // the Lease timing: the defaults (PAIR_TIMING)
+      ...(pair ? { pair: { ids: [...PAIR_IDS] } } : {}),
     },
     mqtt: {
       url: urls[0],
