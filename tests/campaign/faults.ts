@@ -188,7 +188,7 @@ export const DEFAULT_WEIGHTS: Readonly<Record<FaultKind, number>> = {
  * pair (a broker, a supervisor, their paths, and the combinations with a node crash), the rest the
  * single mode's faults. Off: `broker-restart` (one broker of the pair is `broker-kill`) and
  * `api-stop-crash` (with a pair nobody leads while the API server is unreachable, by design: the
- * crash is failed over when it is back, not within the FTTI; docs/design.md "Supervisor pair").
+ * crash is failed over when it is back, not within the FTTI; docs/redundancy.md).
  */
 export const PAIR_WEIGHTS: Readonly<Record<FaultKind, number>> = {
   "node-crash": 8,
