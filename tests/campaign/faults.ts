@@ -26,10 +26,34 @@ export const FAULT_KINDS = [
   "api-stop",
   "api-stop-crash",
   "supervisor-restart",
+  // pair mode only (two brokers, two supervisors): weight 0 in DEFAULT_WEIGHTS
+  "broker-kill",
+  "broker-kill-crash",
+  "supervisor-kill",
+  "supervisor-kill-crash",
+  "supervisor-partition",
+  "supervisor-partition-crash",
 ] as const;
 
 /** One fault kind. */
 export type FaultKind = typeof FAULT_KINDS[number];
+
+/** The kinds that need the pair world (two brokers, two supervisors). */
+export const PAIR_ONLY_KINDS: readonly FaultKind[] = [
+  "broker-kill",
+  "broker-kill-crash",
+  "supervisor-kill",
+  "supervisor-kill-crash",
+  "supervisor-partition",
+  "supervisor-partition-crash",
+];
+
+/**
+ * Which path a supervisor-partition cuts: the leader's path to both brokers, the standby's, or
+ * the two sides from each other (sup-a keeps broker A only, sup-b broker B only: both still hear
+ * every node, through their own broker).
+ */
+export type PartitionScope = "leader-bus" | "standby-bus" | "sides";
 
 /**
  * What each kind does to the vehicle, and whether it must make the supervisor move workloads
@@ -97,7 +121,40 @@ export const FAULT_TRUTH: Readonly<Record<FaultKind, { mustAct: boolean; what: s
   },
   "supervisor-restart": {
     mustAct: false,
-    what: "SIGKILL of the supervisor, restarted: adopts the epochs, plans nothing",
+    what:
+      "SIGKILL of the supervisor (pair: of the standby), restarted: adopts the epochs, plans nothing",
+  },
+  "broker-kill": {
+    mustAct: false,
+    what: "pair: SIGKILL of one broker, restarted on its port after 0–3 s: no expiry, no ingest " +
+      "fault, no failover, the leader stays",
+  },
+  "broker-kill-crash": {
+    mustAct: true,
+    what: "pair: SIGKILL of one broker, then a node crash: failed over through the other broker " +
+      "within the FTTI; no other expiry",
+  },
+  "supervisor-kill": {
+    mustAct: false,
+    what: "pair: SIGKILL of the leading supervisor, restarted as the standby: the peer takes " +
+      "over, nothing moves",
+  },
+  "supervisor-kill-crash": {
+    mustAct: true,
+    what:
+      "pair: SIGKILL of the leader, then a node crash: the peer takes over and fails the node " +
+      "over within FTTI + the takeover bound",
+  },
+  "supervisor-partition": {
+    mustAct: false,
+    what: "pair: nftables cuts the leader's or the standby's path to both brokers, or the two " +
+      "sides from each other; both reach the API server: a cut leader hands over, nothing moves",
+  },
+  "supervisor-partition-crash": {
+    mustAct: true,
+    what:
+      "pair: the leader's bus cut (or the sides), then a node crash: failed over exactly once " +
+      "within FTTI + the takeover bound",
   },
 };
 
@@ -118,6 +175,43 @@ export const DEFAULT_WEIGHTS: Readonly<Record<FaultKind, number>> = {
   "api-stop": 3,
   "api-stop-crash": 2,
   "supervisor-restart": 4,
+  "broker-kill": 0,
+  "broker-kill-crash": 0,
+  "supervisor-kill": 0,
+  "supervisor-kill-crash": 0,
+  "supervisor-partition": 0,
+  "supervisor-partition-crash": 0,
+};
+
+/**
+ * Weights of the pair mode (`deno task campaign --pair`): about half the draws are faults of the
+ * pair (a broker, a supervisor, their paths, and the combinations with a node crash), the rest the
+ * single mode's faults. Off: `broker-restart` (one broker of the pair is `broker-kill`) and
+ * `api-stop-crash` (with a pair nobody leads while the API server is unreachable, by design: the
+ * crash is failed over when it is back, not within the FTTI; docs/redundancy.md).
+ */
+export const PAIR_WEIGHTS: Readonly<Record<FaultKind, number>> = {
+  "node-crash": 8,
+  "node-hang": 6,
+  "partition": 5,
+  "sensor-loss": 5,
+  "app-hang": 5,
+  "agent-stop-short": 5,
+  "agent-stop-long": 5,
+  "jitter": 5,
+  "planned-stop": 3,
+  "boot": 1,
+  "broker-stall": 6,
+  "broker-restart": 0,
+  "api-stop": 2,
+  "api-stop-crash": 0,
+  "supervisor-restart": 2,
+  "broker-kill": 8,
+  "broker-kill-crash": 6,
+  "supervisor-kill": 6,
+  "supervisor-kill-crash": 6,
+  "supervisor-partition": 8,
+  "supervisor-partition-crash": 6,
 };
 
 /** One drawn fault: a kind, where it strikes and how long it lasts. */
@@ -140,6 +234,16 @@ export interface DrawnFault {
   jitterMs?: number;
   /** Start delay of each node after a boot, ms, by node. */
   bootDelaysMs?: Record<string, number>;
+  /** Pair: the broker struck, 0 (`mqtt.url`) or 1 (`mqtt.pairUrl`). */
+  broker?: 0 | 1;
+  /** Pair: the role of the supervisor struck when drawn. */
+  role?: "leader" | "standby";
+  /** Pair: the id of the supervisor struck (who held `role` when drawn). */
+  supervisor?: string;
+  /** Pair: what a supervisor-partition cuts. */
+  scope?: PartitionScope;
+  /** Combinations: the pair fault → the node crash, ms. */
+  delayMs?: number;
 }
 
 /** What the draw needs to know of the vehicle. */
@@ -158,6 +262,8 @@ export interface DrawContext {
   timeoutMs: number;
   /** The supervisor's boot window, ms. */
   bootWindowMs: number;
+  /** Pair mode: the ids of the leading and the standby supervisor now. */
+  pair?: { leader: () => string | undefined; standby: () => string | undefined };
 }
 
 /** Draws faults from a weighted distribution with a seeded PRNG. */
@@ -261,14 +367,84 @@ export class FaultDraw {
         return { seq, kind, bootDelaysMs };
       }
       case "broker-stall":
+        if (ctx.pair) {
+          // one broker of the pair; longer than the single mode's, up to past the keepalive
+          // (5 s × 1.5): the clients then close their session to it and reconnect
+          return { seq, kind, broker: this.pick([0, 1] as const), durationMs: this.int(50, 8000) };
+        }
         return { seq, kind, durationMs: this.int(50, 3000) };
       case "broker-restart":
         return { seq, kind, durationMs: this.int(0, 1500) };
       case "api-stop":
         return { seq, kind, durationMs: this.int(500, 6000) };
       case "supervisor-restart":
+        if (ctx.pair) {
+          return {
+            seq,
+            kind,
+            role: "standby",
+            supervisor: ctx.pair.standby(),
+            durationMs: this.int(0, 1000),
+          };
+        }
         return { seq, kind, durationMs: this.int(0, 1000) };
+      case "broker-kill":
+        return { seq, kind, broker: this.pick([0, 1] as const), durationMs: this.int(0, 3000) };
+      case "broker-kill-crash":
+        return {
+          seq,
+          kind,
+          broker: this.pick([0, 1] as const),
+          node: this.pick(ctx.nodes),
+          delayMs: this.int(0, 1000),
+        };
+      case "supervisor-kill":
+        return {
+          seq,
+          kind,
+          role: "leader",
+          supervisor: ctx.pair?.leader(),
+          durationMs: this.int(0, 1000),
+        };
+      case "supervisor-kill-crash":
+        return {
+          seq,
+          kind,
+          role: "leader",
+          supervisor: ctx.pair?.leader(),
+          node: this.pick(ctx.nodes),
+          delayMs: this.int(0, 300),
+        };
+      case "supervisor-partition": {
+        const scope = this.pick(
+          ["leader-bus", "leader-bus", "standby-bus", "sides", "sides"] as const,
+        );
+        return {
+          seq,
+          kind,
+          scope,
+          ...(scope === "sides"
+            ? {}
+            : this.#struck(ctx, scope === "leader-bus" ? "leader" : "standby")),
+          durationMs: this.int(500, 4000),
+        };
+      }
+      case "supervisor-partition-crash": {
+        const scope = this.pick(["leader-bus", "sides"] as const);
+        return {
+          seq,
+          kind,
+          scope,
+          ...(scope === "sides" ? {} : this.#struck(ctx, "leader")),
+          node: this.pick(ctx.nodes),
+          delayMs: this.int(0, 300),
+        };
+      }
     }
+  }
+
+  #struck(ctx: DrawContext, role: "leader" | "standby"): Pick<DrawnFault, "role" | "supervisor"> {
+    return { role, supervisor: role === "leader" ? ctx.pair?.leader() : ctx.pair?.standby() };
   }
 }
 
@@ -280,5 +456,9 @@ export function describeFault(f: DrawnFault): string {
   if (f.workload) parts.push(`workload=${f.workload}`);
   if (f.durationMs !== undefined) parts.push(`durationMs=${f.durationMs}`);
   if (f.latencyMs !== undefined) parts.push(`latency=${f.latencyMs}±${f.jitterMs}ms`);
+  if (f.broker !== undefined) parts.push(`broker=${"AB"[f.broker]}`);
+  if (f.scope) parts.push(`scope=${f.scope}`);
+  if (f.role) parts.push(`${f.role}=${f.supervisor}`);
+  if (f.delayMs !== undefined) parts.push(`delayMs=${f.delayMs}`);
   return parts.join(" ");
 }

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { seededRandom } from "../../bench/stats.ts";
-import { type DrawContext, FAULT_KINDS, FaultDraw } from "./faults.ts";
+import {
+  type DrawContext,
+  FAULT_KINDS,
+  FaultDraw,
+  PAIR_ONLY_KINDS,
+  PAIR_WEIGHTS,
+} from "./faults.ts";
 
 const CTX: DrawContext = {
   nodes: ["n1", "n2", "n3"],
@@ -40,7 +46,59 @@ Deno.test("faults: every kind is drawn, shaped within its bounds", () => {
       for (const ms of Object.values(f.bootDelaysMs!)) assert.ok(ms >= 0 && ms <= 2000);
     }
   }
-  assert.deepEqual([...seen].sort(), [...FAULT_KINDS].sort());
+  assert.deepEqual(
+    [...seen].sort(),
+    FAULT_KINDS.filter((k) => !PAIR_ONLY_KINDS.includes(k)).sort(),
+    "the single mode draws no pair-only kind",
+  );
+});
+
+Deno.test("faults: pair mode draws the pair's faults, striking who holds the role when drawn", () => {
+  let leader = "sup-a";
+  const ctx: DrawContext = {
+    ...CTX,
+    pair: { leader: () => leader, standby: () => (leader === "sup-a" ? "sup-b" : "sup-a") },
+  };
+  const d = new FaultDraw(5, PAIR_WEIGHTS);
+  const seen = new Set<string>();
+  const scopes = new Set<string>();
+  for (let i = 0; i < 5000; i++) {
+    if (i === 2500) leader = "sup-b";
+    const f = d.next(ctx);
+    seen.add(f.kind);
+    if (f.kind === "broker-kill" || f.kind === "broker-kill-crash" || f.kind === "broker-stall") {
+      assert.ok(f.broker === 0 || f.broker === 1, JSON.stringify(f));
+    }
+    if (f.kind === "broker-stall") assert.ok(f.durationMs! >= 50 && f.durationMs! <= 8000);
+    if (f.kind === "broker-kill") assert.ok(f.durationMs! >= 0 && f.durationMs! <= 3000);
+    if (f.kind === "supervisor-kill" || f.kind === "supervisor-kill-crash") {
+      assert.deepEqual([f.role, f.supervisor], ["leader", leader]);
+    }
+    if (f.kind === "supervisor-restart") {
+      assert.deepEqual([f.role, f.supervisor !== leader], ["standby", true]);
+    }
+    if (PAIR_ONLY_KINDS.includes(f.kind) && f.kind.endsWith("-crash")) {
+      assert.ok(CTX.nodes.includes(f.node!), JSON.stringify(f));
+      assert.ok(f.delayMs! >= 0 && f.delayMs! <= 1000);
+    }
+    if (f.kind === "supervisor-partition" || f.kind === "supervisor-partition-crash") {
+      scopes.add(`${f.kind}:${f.scope}`);
+      if (f.scope === "sides") assert.equal(f.supervisor, undefined);
+      else assert.equal(f.supervisor, f.scope === "leader-bus" ? leader : ctx.pair!.standby());
+    }
+  }
+  assert.deepEqual(
+    [...seen].sort(),
+    FAULT_KINDS.filter((k) => PAIR_WEIGHTS[k] > 0).sort(),
+  );
+  assert.ok(!seen.has("api-stop-crash") && !seen.has("broker-restart"), "off in pair mode");
+  assert.deepEqual([...scopes].sort(), [
+    "supervisor-partition-crash:leader-bus",
+    "supervisor-partition-crash:sides",
+    "supervisor-partition:leader-bus",
+    "supervisor-partition:sides",
+    "supervisor-partition:standby-bus",
+  ]);
 });
 
 Deno.test("faults: weights select kinds; all-zero weights are an error", () => {

@@ -3,13 +3,16 @@
  *
  * ```
  * deno task campaign [--faults 500] [--seed N] [--out bench/results/campaign.json]
+ * deno task campaign --pair [--faults 300] [--seed N] [--out bench/results/campaign_pair.json]
  * deno task campaign --soak 60m [--stress 2] [--out bench/results/soak.json]
  * ```
  *
  * The campaign writes its summary and every judged fault to `--out` (JSON) and a plot beside it
  * (`.svg`); the soak runs the vehicle with latency ± jitter below the timeout on every node's
  * path and `stress-ng --cpu N` on the machine, injects nothing, and counts every promotion, fence
- * and expiry (each one false by construction). Needs root (network namespaces, nftables).
+ * and expiry (each one false by construction). `--pair`: the pair mode (two brokers, two
+ * supervisors, and the pair's faults; see `world.ts` and docs/campaign.md). Needs root (network
+ * namespaces, nftables).
  *
  * @module
  */
@@ -20,7 +23,16 @@ import { gitCommit } from "../../bench/git_commit.ts";
 import { runCampaign, summarize } from "./campaign.ts";
 import { FAULT_TRUTH } from "./faults.ts";
 import { netnsSupported } from "./netns.ts";
-import { CampaignWorld, NODES, sleep, TIMING, wallNowMs } from "./world.ts";
+import {
+  CampaignWorld,
+  NODES,
+  PAIR_IDS,
+  PAIR_TIMING,
+  sleep,
+  TAKEOVER_BOUND_MS,
+  TIMING,
+  wallNowMs,
+} from "./world.ts";
 import { campaignPlotSpec } from "./plot.ts";
 
 /** Runs the command; resolves with the process exit code. */
@@ -34,6 +46,7 @@ export async function main(args: string[]): Promise<number> {
       soak: { type: "string" },
       stress: { type: "string", default: "2" },
       "stress-load": { type: "string", default: "60" },
+      pair: { type: "boolean", default: false },
     },
   });
   let soakMs: number | undefined;
@@ -51,7 +64,8 @@ export async function main(args: string[]): Promise<number> {
     console.log(`[campaign ${new Date().toISOString().slice(11, 19)}] ${line}`);
   const dir = await Deno.makeTempDir({ prefix: "sdv-campaign-" });
   const runId = String(Deno.pid % 10000);
-  const world = await CampaignWorld.start({ runId, dir, log });
+  const pair = values.pair === true;
+  const world = await CampaignWorld.start({ runId, dir, log, pair });
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   Deno.addSignalListener("SIGINT", onSignal);
@@ -71,8 +85,9 @@ export async function main(args: string[]): Promise<number> {
     }
     const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 2 ** 31;
     const faults = Number(values.faults);
-    const out = values.out ?? "bench/results/campaign.json";
-    log(`seed ${seed}, ${faults} faults, work dir ${dir}`);
+    const out = values.out ??
+      (pair ? "bench/results/campaign_pair.json" : "bench/results/campaign.json");
+    log(`seed ${seed}, ${faults} faults${pair ? " (pair mode)" : ""}, work dir ${dir}`);
     const t0 = wallNowMs();
     const records = await runCampaign({ world, seed, faults, log, signal: abort.signal });
     const summary = summarize(records);
@@ -84,6 +99,9 @@ export async function main(args: string[]): Promise<number> {
       durationS: Math.round((wallNowMs() - t0) / 1000),
       machine: { cores: navigator.hardwareConcurrency, deno: Deno.version.deno },
       timing: TIMING,
+      ...(pair
+        ? { pair: { ids: PAIR_IDS, lease: PAIR_TIMING, takeoverBoundMs: TAKEOVER_BOUND_MS } }
+        : {}),
       truth: FAULT_TRUTH,
       summary,
       records,
@@ -91,12 +109,16 @@ export async function main(args: string[]): Promise<number> {
     await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
     await Deno.writeTextFile(
       out.replace(/\.json$/, ".svg"),
-      await renderSvg(campaignPlotSpec(records)),
+      await renderSvg(campaignPlotSpec(records, pair ? TAKEOVER_BOUND_MS : undefined)),
     );
     log(
       `${summary.faults} faults: false ${summary.false}, missed ${summary.missed}, split brain ` +
         `${summary.splitBrain}, not converged ${summary.notConverged}, not restored ` +
-        `${summary.notRestored}; reaction p50/p99 ${summary.reactionMs.p50}/${summary.reactionMs.p99} ms → ${out}`,
+        `${summary.notRestored}; reaction p50/p99 ${summary.reactionMs.p50}/${summary.reactionMs.p99} ms` +
+        (summary.pair
+          ? `; takeover p50/p99/max ${summary.pair.takeoverMs.p50}/${summary.pair.takeoverMs.p99}/${summary.pair.takeoverMs.max} ms`
+          : "") +
+        ` → ${out}`,
     );
     return summary.false + summary.missed + summary.splitBrain + summary.notConverged +
           summary.notRestored + summary.errors === 0
@@ -105,10 +127,10 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     await world.stop();
-    world.supervisorLines.forEach((lines, i) =>
+    world.instances.forEach((instance, i) =>
       Deno.writeTextFileSync(
-        `${dir}/supervisor-${i + 1}.log`,
-        lines.map((l) => JSON.stringify(l)).join("\n") + "\n",
+        pair ? `${dir}/${instance.label.replace("#", "-")}.log` : `${dir}/supervisor-${i + 1}.log`,
+        instance.proc.lines.map((l) => JSON.stringify(l)).join("\n") + "\n",
       )
     );
     log(`logs kept in ${dir}`);

@@ -16,6 +16,8 @@ export interface NodeProcOptions {
   configPath: string;
   /** Broker URL as seen from inside the namespace (the node's fault proxy). */
   url: string;
+  /** The second broker of a broker pair (`mqtt.pairUrl`), through its own fault proxy. */
+  pairUrl?: string;
   /** argv prefix that runs a command inside the node's namespace (empty: the host's). */
   execPrefix: readonly string[];
   /** Bound on the wait for the MQTT connection, ms (default 15000). */
@@ -30,6 +32,16 @@ export interface NodeProc {
   readonly pid: number;
   /** False once the process exited. */
   readonly running: boolean;
+  /**
+   * With a broker pair: how many of the two brokers the node is connected to now (from its
+   * `brokers` lines; 1 until the second session connects). Undefined without `pairUrl`.
+   */
+  readonly brokersConnected: number | undefined;
+  /**
+   * The process's own stalls (`stall` lines: it did not run for `gapMs`, ending at `endWallMs`),
+   * oldest first.
+   */
+  readonly stalls: readonly { endWallMs: number; gapMs: number }[];
   /** Sends one control command and waits for its ack; throws on a problem or after `timeoutMs`. */
   command(line: string, timeoutMs?: number): Promise<void>;
   /** Sends a signal (SIGKILL, SIGSTOP, SIGCONT, ...); a no-op once exited. */
@@ -60,6 +72,7 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
       opts.node,
       "--url",
       opts.url,
+      ...(opts.pairUrl === undefined ? [] : ["--pair-url", opts.pairUrl]),
     ],
     stdin: "piped",
     stdout: "piped",
@@ -70,6 +83,8 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
   const acks: { resolve: (problem?: string) => void }[] = [];
   let connected: (() => void) | undefined;
   let running = true;
+  let brokersConnected = opts.pairUrl === undefined ? undefined : 0;
+  const stalls: { endWallMs: number; gapMs: number }[] = [];
   const stderr: string[] = [];
   const exited = child.status.then((s) => {
     running = false;
@@ -87,13 +102,26 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
       while ((nl = buffer.indexOf("\n")) >= 0) {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        let line: { event?: string; problem?: string };
+        let line: {
+          event?: string;
+          problem?: string;
+          connected?: number;
+          gapMs?: number;
+          wallMs?: number;
+        };
         try {
           line = JSON.parse(text);
         } catch {
           continue;
         }
-        if (line.event === "connected") connected?.();
+        if (line.event === "connected") {
+          if (brokersConnected === 0) brokersConnected = 1;
+          connected?.();
+        }
+        if (line.event === "brokers") brokersConnected = Number(line.connected);
+        if (line.event === "stall") {
+          stalls.push({ endWallMs: Number(line.wallMs), gapMs: Number(line.gapMs) });
+        }
         if (line.event === "ack") acks.shift()?.resolve(line.problem);
       }
     }
@@ -113,6 +141,10 @@ export async function startNodeProc(opts: NodeProcOptions): Promise<NodeProc> {
     get running() {
       return running;
     },
+    get brokersConnected() {
+      return brokersConnected;
+    },
+    stalls,
     exited,
     async command(line, timeoutMs = 5000) {
       if (!running) throw new Error(`${opts.node}: process exited, cannot ${line}`);

@@ -4,15 +4,20 @@
  * `sdv-sim-<node>`, the node's Last Will), the ticks of the node's sensors and the app heartbeats of
  * every workload instance placed on the node (see `lib/publisher/simulated_node.ts`).
  *
- * Usage: `deno run -A tests/campaign/node_process.ts --config FILE --node NAME --url mqtt://H:P`
- * (`--url` replaces the config's broker URL: the node reaches the broker through its fault proxy).
+ * Usage: `deno run -A tests/campaign/node_process.ts --config FILE --node NAME --url mqtt://H:P
+ * [--pair-url mqtt://H:Q]` (`--url` replaces the config's broker URL and `--pair-url` its
+ * `mqtt.pairUrl`: the node reaches each broker through its own fault proxy).
  *
  * Control, one command per stdin line (each answered by an `ack` line on stdout):
  * `sensor-stop SENSOR` / `sensor-start SENSOR`, `app-stop WORKLOAD` / `app-start WORKLOAD` (the
  * instance on this node), `hang` / `unhang` (every publish stops; the connection and its keepalive
  * go on), `planned-stop` (the agent's drain, then `offline` and exit 0). SIGKILL is a crash (the
  * broker publishes the Last Will); SIGSTOP a frozen node. stdout carries JSON lines:
- * `{"event":"connected"}`, `{"event":"ack","cmd":…}`, `{"event":"stopped","drain":…}`.
+ * `{"event":"connected"}`, `{"event":"ack","cmd":…}`, `{"event":"stopped","drain":…}`, and with a
+ * broker pair `{"event":"brokers","connected":N}` whenever the number of connected brokers changes,
+ * and `{"event":"stall","gapMs":G}` when the process itself did not run for ≥ 50 ms (a 5 ms timer
+ * came G ms after the previous one: its event loop blocked or the process descheduled; `wallMs`
+ * is the stall's end). A node that stalls really is silent: the rig's own share of an expiry.
  *
  * @module
  */
@@ -24,6 +29,7 @@ import { buildTopology } from "../../lib/topology/topology.ts";
 import { agentWill } from "../../lib/agent/agent.ts";
 import { openAgentSession } from "../../lib/agent/agent_session.ts";
 import { SimulatedNode } from "../../lib/publisher/simulated_node.ts";
+import { BrokerPair } from "../../lib/mqtt/broker_pair.ts";
 
 const encoder = new TextEncoder();
 function emit(event: string, fields: Record<string, unknown> = {}): void {
@@ -39,6 +45,7 @@ async function main(): Promise<number> {
       config: { type: "string" },
       node: { type: "string" },
       url: { type: "string" },
+      "pair-url": { type: "string" },
       "drain-timeout-ms": { type: "string", default: "3000" },
     },
   });
@@ -48,6 +55,7 @@ async function main(): Promise<number> {
   }
   const config = await loadConfig(values.config);
   if (values.url) config.mqtt.url = values.url;
+  if (values["pair-url"]) config.mqtt.pairUrl = values["pair-url"];
   const topology = buildTopology(config);
   const node = topology.node(values.node);
   if (!node) {
@@ -61,6 +69,9 @@ async function main(): Promise<number> {
     will: agentWill(node),
   });
   connection.on("error", () => {});
+  if (connection instanceof BrokerPair) {
+    connection.onBrokerChange((_broker, _up, connected) => emit("brokers", { connected }));
+  }
   const sim = new SimulatedNode({
     node,
     connection,
@@ -74,6 +85,7 @@ async function main(): Promise<number> {
   });
   sim.start(systemClock.nowMs());
   emit("connected", { node: node.name });
+  watchStalls();
 
   const drainTimeoutMs = Number(values["drain-timeout-ms"]);
   const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
@@ -101,6 +113,21 @@ async function main(): Promise<number> {
   sim.stopGenerators();
   await sim.stop(2000);
   return 0;
+}
+
+/** Reported stalls of this process are at least this long, ms. */
+const STALL_REPORT_MS = 50;
+
+/** Emits a `stall` line whenever a 5 ms timer comes ≥ {@linkcode STALL_REPORT_MS} late. */
+function watchStalls(): void {
+  let lastMs = performance.now();
+  const timer = setInterval(() => {
+    const nowMs = performance.now();
+    const gapMs = nowMs - lastMs;
+    lastMs = nowMs;
+    if (gapMs >= STALL_REPORT_MS) emit("stall", { gapMs: Math.round(gapMs * 10) / 10 });
+  }, 5);
+  Deno.unrefTimer(timer);
 }
 
 /** Applies one control command; returns a problem text when it cannot. */

@@ -13,9 +13,23 @@
  * - **split brain**: two promotions of one workload with the same epoch and different active
  *   nodes, or a promotion whose epoch is not above every epoch seen before with another active node.
  *
+ * Pair mode (two brokers, two supervisors; {@linkcode PairObservation}) adds, from both
+ * processes' logs: **split brain** also when two processes' leadership periods overlap, two
+ * periods have one term, or one epoch of a workload was decided twice (two processes, or two
+ * nodes); **false** also for an expiry of a target the fault did not strike or an ingest fault of
+ * a supervisor whose bus was not cut (a single broker loss must change nothing the watchdog sees);
+ * **missed** also when a leader that was killed or lost its bus still leads after the fault. The
+ * budget of a node crash during the loss of the leader is its FTTI plus the takeover bound.
+ *
  * @module
  */
 import type { DrawnFault } from "./faults.ts";
+import type {
+  LeadershipPeriod,
+  LoggedExpiry,
+  LoggedIngestFault,
+  SentPromotion,
+} from "./supervisor_log.ts";
 
 /** One workload of the vehicle, as the oracle sees it. */
 export interface OracleWorkload {
@@ -61,6 +75,42 @@ export interface Expectation {
    * campaign's own timer was late): the fault is then inconclusive, never counted either way.
    */
   promoteAllowed: Map<string, string>;
+  /**
+   * Pair: whether the lead must change hands (`move`: {@linkcode Expectation.deposedLeader} must
+   * not lead after the fault), should not (`stay`: a change is reported, not judged: the Lease may
+   * change hands when a renew is slow) or may (`any`). Undefined outside pair mode.
+   */
+  leadership?: "stay" | "move" | "any";
+  /** Pair: the id whose leadership the fault ends (`leadership` `move`). */
+  deposedLeader?: string;
+  /** Pair: nodes whose targets may expire; any other expiry is false. Undefined: not checked. */
+  expiryAllowedNodes?: Set<string>;
+  /** Pair: supervisor ids that may log an ingest fault; another's is false. Undefined: not checked. */
+  ingestFaultAllowed?: Set<string>;
+}
+
+/** What was seen of a supervisor pair (pair mode), from both processes' logs. */
+export interface PairObservation {
+  /** Every leadership period of every supervisor process so far (open ones end now or at a kill). */
+  leadership: readonly LeadershipPeriod[];
+  /** The id leading when the fault was injected (undefined: nobody). */
+  leaderBefore?: string;
+  /** The id leading once the fault's window was over (undefined: nobody). */
+  leaderAfter?: string;
+  /** Expiries any process logged from the injection until restored. */
+  expiries: readonly LoggedExpiry[];
+  /** Ingest faults any process logged from the injection until restored. */
+  ingestFaults: readonly LoggedIngestFault[];
+  /** Every promotion any process decided so far (`promotion-sent`). */
+  promotionsSent: readonly SentPromotion[];
+  /** Fault → the survivor's `leader-elected` when the leader was lost, ms. */
+  takeoverMs?: number;
+  /**
+   * When simulated nodes did not run (their own stall reports), wall ms: an expiry whose silence
+   * a stall of its node covers is the rig's, not the fault's (see
+   * {@linkcode OracleOptions.stallExplainsMs}).
+   */
+  nodeStalls?: readonly { node: string; fromWallMs: number; toWallMs: number }[];
 }
 
 /** What was observed for one fault. */
@@ -77,6 +127,8 @@ export interface Observation {
   notRestored?: string;
   /** First expiry (or planned stop) the supervisor logged for the fault, wall ms. */
   detectedAtWallMs?: number;
+  /** Pair mode: the supervisor pair's logs. */
+  pair?: PairObservation;
 }
 
 /** The oracle's judgement of one fault. */
@@ -97,6 +149,36 @@ export interface Verdict {
   detectionMs?: number;
   /** Set when the campaign could not apply the fault (the fault is not judged). */
   error?: string;
+  /** Pair: leadership changes the fault did not call for (reported, not judged). */
+  handovers?: string[];
+  /** Pair: fault → the survivor's `leader-elected`, ms (the leader was killed or lost its bus). */
+  takeoverMs?: number;
+  /**
+   * Pair: expiries the fault did not call for whose silence a stall of the simulated node's own
+   * process explains (the node really was silent: the rig starved it), one text each; reported,
+   * not judged.
+   */
+  rigStalls?: string[];
+}
+
+/** Options of {@linkcode Oracle}. */
+export interface OracleOptions {
+  /** Budget of a planned stop's promotions (the drain bound), ms. */
+  plannedStopBudgetMs: number;
+  /**
+   * Pair: the takeover bound, ms (the survivor leads at most this long after the leader's last
+   * renew); added to the FTTI of a node crash during the loss of the leader. Default 0.
+   */
+  takeoverBoundMs?: number;
+  /** The node a watchdog target (`node/X`, `sensor/S`, `app/W/X`) belongs to (pair checks). */
+  nodeOfTarget?: (target: string) => string | undefined;
+  /**
+   * Pair: an expiry the fault did not call for is the rig's when stalls of its node's process
+   * cover at least this much of the silence that expired it, ms (default: never). The campaign
+   * uses the timeout minus three heartbeat periods: the rest of the silence is the heartbeat's
+   * phase and its delivery.
+   */
+  stallExplainsMs?: number;
 }
 
 /** The vehicle's failover state the oracle tracks: active node and epoch per workload. */
@@ -107,12 +189,17 @@ export class Oracle {
   /** Every (workload, epoch) seen → its active node: the split-brain record. */
   readonly #epochs = new Map<string, Map<number, string>>();
   readonly #planBudgetMs: number;
+  readonly #takeoverBoundMs: number;
+  readonly #nodeOfTarget: (target: string) => string | undefined;
+  readonly #stallExplainsMs: number;
+  /** Pair findings already reported (each is reported by the first fault that sees it). */
+  readonly #reported = new Set<string>();
 
   /**
    * @param workloads the vehicle's workloads (each starts active on its primary, epoch 0)
-   * @param options.plannedStopBudgetMs budget of a planned stop's promotions (the drain bound)
+   * @param options see {@linkcode OracleOptions}
    */
-  constructor(workloads: readonly OracleWorkload[], options: { plannedStopBudgetMs: number }) {
+  constructor(workloads: readonly OracleWorkload[], options: OracleOptions) {
     this.#workloads = new Map(workloads.map((w) => [w.name, w]));
     for (const w of workloads) {
       this.#active.set(w.name, w.primaryNode);
@@ -120,6 +207,9 @@ export class Oracle {
       this.#epochs.set(w.name, new Map());
     }
     this.#planBudgetMs = options.plannedStopBudgetMs;
+    this.#takeoverBoundMs = options.takeoverBoundMs ?? 0;
+    this.#nodeOfTarget = options.nodeOfTarget ?? ((t) => t.split("/").at(-1));
+    this.#stallExplainsMs = options.stallExplainsMs ?? Number.POSITIVE_INFINITY;
   }
 
   /** The node `workload` is active on. */
@@ -197,10 +287,146 @@ export class Oracle {
       case "planned-stop":
         moveFrom(fault.node!, () => this.#planBudgetMs);
         break;
+      case "broker-kill-crash":
+      case "supervisor-kill-crash":
+      case "supervisor-partition-crash": {
+        // the leader lost (killed, or its bus cut): decided once the survivor leads
+        const leaderLost = fault.kind === "supervisor-kill-crash" || fault.scope === "leader-bus";
+        moveFrom(fault.node!, (w) => w.fttiMs + (leaderLost ? this.#takeoverBoundMs : 0));
+        e.fenceRequired.add(fault.node!);
+        e.fenceAllowed.add(fault.node!);
+        break;
+      }
       default:
         break; // the kinds that must not act
     }
+    this.#expectPair(fault, e);
     return e;
+  }
+
+  /** The pair's part of the truth (pair-only kinds; a pair's broker-stall, supervisor-restart). */
+  #expectPair(fault: DrawnFault, e: Expectation): void {
+    switch (fault.kind) {
+      case "broker-stall":
+        if (fault.broker === undefined) return; // the single mode's: one broker, an ingest fault
+        break;
+      case "supervisor-restart":
+        if (fault.role === undefined) return; // the single mode's
+        break;
+      case "broker-kill":
+      case "broker-kill-crash":
+      case "supervisor-kill":
+      case "supervisor-kill-crash":
+      case "supervisor-partition":
+      case "supervisor-partition-crash":
+        break;
+      default:
+        return;
+    }
+    e.expiryAllowedNodes = new Set(fault.kind.endsWith("-crash") ? [fault.node!] : []);
+    e.ingestFaultAllowed = new Set(
+      fault.kind.startsWith("supervisor-partition") && fault.scope !== "sides" &&
+        fault.supervisor !== undefined
+        ? [fault.supervisor]
+        : [],
+    );
+    const leaderLost = fault.kind === "supervisor-kill" || fault.kind === "supervisor-kill-crash" ||
+      (fault.kind.startsWith("supervisor-partition") && fault.scope === "leader-bus");
+    e.leadership = leaderLost ? "move" : "stay";
+    if (leaderLost) e.deposedLeader = fault.supervisor;
+  }
+
+  /** How much of the silence that expired `x` stalls of `node`'s process cover, ms. */
+  #stalledMs(pair: PairObservation, node: string, x: LoggedExpiry): number {
+    if (x.silenceMs === undefined) return 0;
+    const from = x.wallMs - x.silenceMs;
+    let covered = 0;
+    for (const s of pair.nodeStalls ?? []) {
+      if (s.node !== node) continue;
+      covered += Math.max(0, Math.min(s.toWallMs, x.wallMs) - Math.max(s.fromWallMs, from));
+    }
+    return covered;
+  }
+
+  /** Judges the pair's logs (see the module doc); appends to `v`. */
+  #judgePair(expected: Expectation, pair: PairObservation, v: Verdict): void {
+    const once = (key: string) => !this.#reported.has(key) && !!this.#reported.add(key);
+    // never two leaders: periods of different processes are disjoint, and each has its own term
+    const periods = [...pair.leadership].sort((a, b) => a.fromWallMs - b.fromWallMs);
+    for (let i = 0; i < periods.length; i++) {
+      for (let j = i + 1; j < periods.length; j++) {
+        const a = periods[i], b = periods[j];
+        if (a.supervisor === b.supervisor) continue;
+        const overlapMs = Math.min(a.toWallMs, b.toWallMs) - Math.max(a.fromWallMs, b.fromWallMs);
+        if (
+          overlapMs > 0 &&
+          once(`overlap ${a.supervisor}@${a.fromWallMs} ${b.supervisor}@${b.fromWallMs}`)
+        ) {
+          v.splitBrain.push(
+            `${a.supervisor} (term ${a.term}) and ${b.supervisor} (term ${b.term}) led at once ` +
+              `for ${overlapMs.toFixed(1)} ms`,
+          );
+        }
+        if (a.term === b.term && once(`term ${a.term}`)) {
+          v.splitBrain.push(`term ${a.term} led by ${a.supervisor} and ${b.supervisor}`);
+        }
+      }
+    }
+    // no epoch decided twice
+    const decided = new Map<string, SentPromotion>();
+    for (const p of pair.promotionsSent) {
+      const key = `${p.workload}@${p.epoch}`;
+      const first = decided.get(key);
+      if (!first) {
+        decided.set(key, p);
+        continue;
+      }
+      if (
+        (first.supervisor !== p.supervisor || first.activeNode !== p.activeNode) &&
+        once(`epoch ${key} ${p.supervisor} ${p.activeNode} ${p.wallMs}`)
+      ) {
+        v.splitBrain.push(
+          `${p.workload} epoch ${p.epoch} decided by ${first.supervisor} (${first.activeNode}) ` +
+            `and by ${p.supervisor} (${p.activeNode})`,
+        );
+      }
+    }
+    // a single broker loss, a supervisor loss: nothing the watchdog sees changes
+    if (expected.expiryAllowedNodes) {
+      for (const x of pair.expiries) {
+        const node = this.#nodeOfTarget(x.target);
+        if (node !== undefined && expected.expiryAllowedNodes.has(node)) continue;
+        const stalledMs = node === undefined ? 0 : this.#stalledMs(pair, node, x);
+        if (stalledMs >= this.#stallExplainsMs) {
+          (v.rigStalls ??= []).push(
+            `${x.target} expired on ${x.supervisor}: ${node} itself did not run for ` +
+              `${stalledMs.toFixed(0)} of its ${x.silenceMs!.toFixed(0)} ms of silence`,
+          );
+          continue;
+        }
+        v.falseActions.push(`${x.target} expired on ${x.supervisor} uncalled for`);
+      }
+    }
+    if (expected.ingestFaultAllowed) {
+      for (const f of pair.ingestFaults) {
+        const id = f.supervisor.split("#")[0];
+        if (!expected.ingestFaultAllowed.has(id)) {
+          v.falseActions.push(`ingest fault on ${f.supervisor} uncalled for (${f.why})`);
+        }
+      }
+    }
+    if (expected.leadership === "move" && pair.leaderAfter === expected.deposedLeader) {
+      v.missed.push(
+        `${expected.deposedLeader} still leads after the fault took it out (killed or its bus cut)`,
+      );
+    }
+    if (
+      expected.leadership === "stay" && pair.leaderBefore !== undefined &&
+      pair.leaderAfter !== pair.leaderBefore
+    ) {
+      (v.handovers ??= []).push(`lead moved from ${pair.leaderBefore} to ${pair.leaderAfter}`);
+    }
+    if (pair.takeoverMs !== undefined) v.takeoverMs = pair.takeoverMs;
   }
 
   /**
@@ -278,6 +504,7 @@ export class Oracle {
     for (const node of expected.fenceRequired) {
       if (!observed.fencedNodes.has(node)) v.missed.push(`${node} not fenced`);
     }
+    if (observed.pair) this.#judgePair(expected, observed.pair, v);
     return v;
   }
 }

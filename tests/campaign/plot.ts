@@ -7,8 +7,21 @@
 import type * as vl from "vega-lite";
 import type { FaultRecord } from "./campaign.ts";
 
-/** A vega-lite strip plot of reaction times by fault kind, findings marked. */
-export function campaignPlotSpec(records: readonly FaultRecord[]): vl.TopLevelSpec {
+/**
+ * A vega-lite strip plot of reaction times by fault kind, findings marked; with `takeoverBoundMs`
+ * (pair mode) also the budget of a node fault during the loss of the leader, FTTI + the bound.
+ */
+export function campaignPlotSpec(
+  records: readonly FaultRecord[],
+  takeoverBoundMs?: number,
+): vl.TopLevelSpec {
+  const budgets = [
+    { budget: 500, label: "FTTI 500 ms (ASIL B)" },
+    ...(takeoverBoundMs === undefined ? [] : [{
+      budget: 500 + takeoverBoundMs,
+      label: `FTTI + takeover bound (${500 + takeoverBoundMs} ms)`,
+    }]),
+  ];
   const values = records.flatMap((r) =>
     r.verdict.reactionMs.map((ms) => ({
       kind: r.fault.kind,
@@ -40,7 +53,7 @@ export function campaignPlotSpec(records: readonly FaultRecord[]): vl.TopLevelSp
         },
       },
       {
-        data: { values: [{ budget: 500, label: "FTTI 500 ms (ASIL B)" }] },
+        data: { values: budgets },
         mark: { type: "rule", strokeDash: [4, 4], color: "firebrick" },
         encoding: { x: { field: "budget", type: "quantitative" } },
       },
