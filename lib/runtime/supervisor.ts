@@ -61,6 +61,13 @@ export type SupervisorEvent =
   | { type: "ingest-fault"; atMs: number; why: string }
   | { type: "ingest-restored"; atMs: number };
 
+/**
+ * Most targets whose state the supervisor publishes on the bus (`{p}/supervisor/{id}/state`): a
+ * snapshot of more would exceed the broker's payload limit and cost ≈ 1 ms per 1,000 targets at
+ * each publish; `/status` over HTTP serves any size.
+ */
+export const MAX_BUS_STATE_TARGETS = 256;
+
 /** The supervisor's lifecycle. */
 export type SupervisorState = "created" | "starting" | "running" | "stopping" | "stopped";
 
@@ -294,11 +301,21 @@ export class Supervisor {
       }),
       messages: () => this.#ingest.stats.messages,
     });
+    // A vehicle has tens of targets; a test rig of thousands would pay the snapshot (≈ 1 ms at
+    // 1,000 targets) on the event loop for a payload the broker would refuse anyway.
+    const busState = this.#topology.targets.length <= MAX_BUS_STATE_TARGETS;
+    if (!busState && sup.stateIntervalMs > 0) {
+      this.#log.info("state-not-published", {
+        targets: this.#topology.targets.length,
+        limit: MAX_BUS_STATE_TARGETS,
+        why: "too many targets for one retained state message; GET /status serves it",
+      });
+    }
     this.#statePublisher = new StatePublisher({
       clock: this.#clock,
       client: this.#client,
       topic: this.#topics.state,
-      intervalMs: sup.stateIntervalMs,
+      intervalMs: busState ? sup.stateIntervalMs : 0,
       snapshot: () => this.statusSnapshot(),
       log: this.#log,
     });
