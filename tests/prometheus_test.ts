@@ -19,6 +19,7 @@
  *
  * Skipped when SDV_SKIP_CONTROLPLANE=1 or SDV_SKIP_PROMETHEUS=1.
  */
+import { sleep, until } from "./harness/until.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -51,27 +52,6 @@ const PERIOD_MS = 20;
 const TIMEOUT_MS = 150;
 const SUPERVISOR_JOB = "sdv-failover-supervisor";
 const AGENT_JOB = "sdv-failover-agent";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown;
-  while (performance.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (last: ${last})` : ""}`);
-}
 
 function config(brokerUrl: string, kubeconfig: string) {
   return {

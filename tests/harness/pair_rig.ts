@@ -11,6 +11,7 @@ import mqtt from "mqtt";
 import { decodePromotion, type Promotion } from "../../lib/wire/wire.ts";
 import type { LogLine } from "./supervisor_process.ts";
 import { pinnedDeployment } from "./workloads.ts";
+import { sleep, until } from "./until.ts";
 
 /** The simulated Jetsons. */
 export const NODES = ["worker-node1", "worker-node2", "worker-node3"];
@@ -30,34 +31,10 @@ export const PERIOD_MS = 20;
 export const TIMEOUT_MS = 150;
 
 /** Resolves after `ms` milliseconds. */
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, until } from "./until.ts";
+
 /** Wall-clock ms (time origin + monotonic): comparable with the logs' `wallMs`. */
 export const wallNow = () => performance.timeOrigin + performance.now();
-
-/**
- * Polls `probe` every 100 ms until it returns a value other than `undefined` (errors are retried).
- * @throws Error after `timeoutMs`, naming `what` and the last error.
- */
-export async function until<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown;
-  while (performance.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms: ${what}${last ? ` (last error: ${last})` : ""}`,
-  );
-}
 
 /** API clients of a kubeconfig (the harness' admin one: setup and assertions). */
 export function adminClients(kubeconfigPath: string) {
